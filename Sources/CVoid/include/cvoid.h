@@ -1,0 +1,177 @@
+// The child stage of voidoci: everything between clone3 and execve.
+//
+// The parent (Swift) prepares a `struct void_child` completely: strings, arrays, fds, a compiled
+// seccomp program. The child then runs straight-line C using only raw syscalls and
+// async-signal-safe calls, no allocation, and reports the first failure on `sync_fd` as a
+// fixed-size `struct void_report` (step, errno, index). EOF on `sync_fd` means execve happened.
+#ifndef CVOID_H
+#define CVOID_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Kinds of mount operations, applied in order inside the void's root.
+enum void_op_kind {
+    VOID_OP_BIND = 1,     // bind `source` (host path, or image path when in_image) at dest
+    VOID_OP_SYMLINK = 2,  // create a symlink at dest whose text is `source`
+    VOID_OP_DIR = 3,      // create a directory at dest
+    VOID_OP_FS = 4,       // mount a fresh kernel filesystem `fstype` (proc, tmpfs, ...) at dest
+    VOID_OP_MASK = 5,     // if dest exists: hide it (empty read-only tmpfs on a dir, /dev/null on a file)
+    VOID_OP_READONLY = 6, // if dest exists: bind it onto itself read-only
+};
+
+struct void_op {
+    int32_t kind;
+    const char *dest;       // relative to the void root, no leading '/', never "..", e.g. "usr/bin/sh"
+    const char *source;     // see void_op_kind
+    int32_t in_image;       // bind: source is resolved inside the image root (RESOLVE_IN_ROOT)
+    int32_t is_dir;         // bind: the source is a directory (create a dir, not a file, at dest)
+    int32_t recursive;      // bind: rbind (AT_RECURSIVE)
+    int32_t tree_fd;        // bind: a detached tree the parent already cloned and configured, or -1
+    uint64_t attr_set;      // MOUNT_ATTR_* to set (RDONLY, NOSUID, NODEV, NOEXEC, ...)
+    const char *fstype;     // fs: filesystem type
+    const char *const *fs_keys;    // fs: fsconfig string options, key[i]=value[i]
+    const char *const *fs_values;  // value may be NULL for flag options
+    int32_t fs_nopts;
+};
+
+struct void_rlimit {
+    int32_t resource;
+    uint64_t soft, hard;
+};
+
+struct void_child {
+    // Channels.
+    int32_t sync_fd;        // child's end of a SOCK_SEQPACKET pair (CLOEXEC)
+    int32_t parent_fd;      // parent's end, closed first thing in the child
+    int32_t exec_fifo_fd;   // read end (O_RDWR) of the exec fifo; -1: exec right away (run)
+
+    // Identity during set-up: a mapped id, so files can be created in the tmpfs.
+    uint32_t setup_uid, setup_gid;
+
+    // Filesystem.
+    const char *image_path;  // root.path on the host (absolute, canonical)
+    const char *attach_path; // where the void root is attached in the child's mount ns before pivot
+    int32_t rootfs_mode;     // 0: empty tmpfs, 1: image root bound (org.voidoci.rootfs ro|rw)
+    int32_t root_readonly;   // remount the root read-only after it is filled
+    int32_t image_tree_fd;   // rootfs_mode: a detached clone of the image root from the parent, or -1
+    struct void_op *ops;
+    int32_t n_ops;
+    const char *cwd;         // relative to the void root ("" for "/")
+
+    // Namespaces' contents.
+    const char *hostname;    // NULL: leave as is (joined uts namespace)
+    const char *domainname;
+    int32_t loopback_up;
+
+    // The process.
+    const char *exec_path;
+    const char *const *argv;
+    const char *const *envp;
+    uint32_t uid, gid;
+    int32_t set_groups;      // call setgroups(n_groups, groups); only when setgroups is allowed
+    int32_t n_groups;
+    const uint32_t *groups;
+    int32_t umask;           // -1: leave
+    const struct void_rlimit *rlimits;
+    int32_t n_rlimits;
+    int32_t has_caps;
+    uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+    int32_t no_new_privs;
+    const void *seccomp_filter;   // struct sock_filter[], NULL for none
+    uint16_t seccomp_len;
+    uint32_t seccomp_flags;
+    int32_t console_fd;      // pty slave: stdio and controlling terminal; -1 for none
+    int32_t preserve_fds;    // fds 3 .. 3+preserve_fds-1 are passed to the process
+};
+
+// What the child reports on failure.
+struct void_report {
+    int32_t step;   // enum void_step
+    int32_t err;    // errno
+    int32_t index;  // op index, rlimit index, ... or -1
+    int32_t _pad;
+};
+
+enum void_step {
+    VOID_STEP_READY = 1,          // not a failure: set-up done, waiting for start
+    VOID_STEP_SYNC = 2,
+    VOID_STEP_SETUP_IDS = 3,
+    VOID_STEP_HOSTNAME = 4,
+    VOID_STEP_DOMAINNAME = 5,
+    VOID_STEP_LOOPBACK = 6,
+    VOID_STEP_MAKE_PRIVATE = 7,
+    VOID_STEP_ROOT_TMPFS = 8,
+    VOID_STEP_ROOT_IMAGE = 9,
+    VOID_STEP_ATTACH_ROOT = 10,
+    VOID_STEP_OPEN_SOURCE = 11,
+    VOID_STEP_CLONE_SOURCE = 12,
+    VOID_STEP_SETATTR = 13,
+    VOID_STEP_DEST = 14,          // creating/opening the destination failed
+    VOID_STEP_DEST_SYMLINK = 15,  // a destination component is a symlink
+    VOID_STEP_MOVE_MOUNT = 16,
+    VOID_STEP_SYMLINK = 17,
+    VOID_STEP_FS_OPEN = 18,
+    VOID_STEP_FS_CONFIG = 19,
+    VOID_STEP_FS_MOUNT = 20,
+    VOID_STEP_CWD_CREATE = 21,
+    VOID_STEP_PIVOT = 22,
+    VOID_STEP_OLD_ROOT_PRIVATE = 23,
+    VOID_STEP_OLD_ROOT_DETACH = 24,
+    VOID_STEP_ROOT_READONLY = 25,
+    VOID_STEP_CHDIR_CWD = 26,
+    VOID_STEP_CONSOLE = 27,
+    VOID_STEP_PRESERVE_FDS = 28,
+    VOID_STEP_RLIMIT = 29,
+    VOID_STEP_SECCOMP = 30,
+    VOID_STEP_BOUNDING = 31,
+    VOID_STEP_KEEPCAPS = 32,
+    VOID_STEP_SETGROUPS = 33,
+    VOID_STEP_SETGID = 34,
+    VOID_STEP_SETUID = 35,
+    VOID_STEP_CAPSET = 36,
+    VOID_STEP_AMBIENT = 37,
+    VOID_STEP_NO_NEW_PRIVS = 38,
+    VOID_STEP_EXEC_FIFO = 39,
+    VOID_STEP_EXEC = 40,
+    VOID_STEP_CLOSE_FDS = 41,
+};
+
+// clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD. In the child, runs the child stage and
+// never returns. In the parent, returns the pid (or -1 with errno) and stores the pidfd.
+pid_t void_spawn(const struct void_child *child, uint64_t flags, int *pidfd);
+
+// Thin wrappers for calls Glibc's Swift module lacks. Each returns -1 with errno on failure.
+int void_setns(int fd, int nstype);
+int void_pidfd_open(pid_t pid);
+int void_pidfd_send_signal(int pidfd, int sig);
+int void_open_tree(int dfd, const char *path, unsigned int flags);
+int void_mount_setattr(int dfd, const char *path, unsigned int flags, uint64_t attr_set,
+                       uint64_t attr_clr, uint64_t propagation);
+int void_openat2(int dfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+int void_close_range_cloexec(unsigned int first);
+int void_send_fd(int sock, int fd, const char *payload);
+int void_last_cap(void);
+int void_prctl_subreaper(void);
+int void_memfd(const char *name);
+int void_openpty(int *master, int *slave, char *name, size_t len);
+
+// Constants Swift cannot import from macros.
+extern const uint64_t VOID_CLONE_NEWUSER, VOID_CLONE_NEWNS, VOID_CLONE_NEWPID, VOID_CLONE_NEWNET,
+    VOID_CLONE_NEWIPC, VOID_CLONE_NEWUTS, VOID_CLONE_NEWCGROUP, VOID_CLONE_NEWTIME;
+extern const uint64_t VOID_MOUNT_ATTR_RDONLY, VOID_MOUNT_ATTR_NOSUID, VOID_MOUNT_ATTR_NODEV,
+    VOID_MOUNT_ATTR_NOEXEC, VOID_MOUNT_ATTR_NOATIME, VOID_MOUNT_ATTR_STRICTATIME,
+    VOID_MOUNT_ATTR_NODIRATIME, VOID_MOUNT_ATTR_NOSYMFOLLOW, VOID_MOUNT_ATTR_RELATIME;
+extern const unsigned int VOID_OPEN_TREE_CLONE, VOID_AT_RECURSIVE, VOID_AT_EMPTY_PATH;
+extern const uint64_t VOID_O_PATH, VOID_RESOLVE_IN_ROOT, VOID_RESOLVE_NO_MAGICLINKS;
+extern const uint64_t VOID_MS_PRIVATE;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,101 @@
+// Thin wrappers over syscalls that Glibc's Swift module does not expose, plus constants that are
+// macros in C headers. Each wrapper is the raw syscall: -1 and errno on failure.
+#define _GNU_SOURCE
+#include "cvoid.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/mman.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+const uint64_t VOID_CLONE_NEWUSER = CLONE_NEWUSER, VOID_CLONE_NEWNS = CLONE_NEWNS,
+               VOID_CLONE_NEWPID = CLONE_NEWPID, VOID_CLONE_NEWNET = CLONE_NEWNET,
+               VOID_CLONE_NEWIPC = CLONE_NEWIPC, VOID_CLONE_NEWUTS = CLONE_NEWUTS,
+               VOID_CLONE_NEWCGROUP = CLONE_NEWCGROUP, VOID_CLONE_NEWTIME = CLONE_NEWTIME;
+const uint64_t VOID_MOUNT_ATTR_RDONLY = MOUNT_ATTR_RDONLY, VOID_MOUNT_ATTR_NOSUID = MOUNT_ATTR_NOSUID,
+               VOID_MOUNT_ATTR_NODEV = MOUNT_ATTR_NODEV, VOID_MOUNT_ATTR_NOEXEC = MOUNT_ATTR_NOEXEC,
+               VOID_MOUNT_ATTR_NOATIME = MOUNT_ATTR_NOATIME,
+               VOID_MOUNT_ATTR_STRICTATIME = MOUNT_ATTR_STRICTATIME,
+               VOID_MOUNT_ATTR_NODIRATIME = MOUNT_ATTR_NODIRATIME,
+               VOID_MOUNT_ATTR_NOSYMFOLLOW = MOUNT_ATTR_NOSYMFOLLOW,
+               VOID_MOUNT_ATTR_RELATIME = MOUNT_ATTR_RELATIME;
+const unsigned int VOID_OPEN_TREE_CLONE = OPEN_TREE_CLONE, VOID_AT_RECURSIVE = AT_RECURSIVE,
+                   VOID_AT_EMPTY_PATH = AT_EMPTY_PATH;
+const uint64_t VOID_O_PATH = O_PATH, VOID_RESOLVE_IN_ROOT = RESOLVE_IN_ROOT,
+               VOID_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
+const uint64_t VOID_MS_PRIVATE = MS_PRIVATE;
+
+int void_setns(int fd, int nstype) { return (int)syscall(SYS_setns, fd, nstype); }
+
+int void_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int void_pidfd_send_signal(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int void_open_tree(int dfd, const char *path, unsigned int flags) {
+    return (int)syscall(SYS_open_tree, dfd, path, flags);
+}
+
+int void_mount_setattr(int dfd, const char *path, unsigned int flags, uint64_t attr_set,
+                       uint64_t attr_clr, uint64_t propagation) {
+    struct mount_attr attr = {.attr_set = attr_set, .attr_clr = attr_clr, .propagation = propagation};
+    return (int)syscall(SYS_mount_setattr, dfd, path, flags, &attr, sizeof attr);
+}
+
+int void_openat2(int dfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct open_how how = {.flags = flags, .mode = mode, .resolve = resolve};
+    return (int)syscall(SYS_openat2, dfd, path, &how, sizeof how);
+}
+
+int void_close_range_cloexec(unsigned int first) {
+    return (int)syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
+}
+
+// runc's SendFd: one fd in one SCM_RIGHTS cmsg, with a non-empty payload (conmon's recvfd
+// refuses an empty one).
+int void_send_fd(int sock, int fd, const char *payload) {
+    char buf[CMSG_SPACE(sizeof(int))];
+    memset(buf, 0, sizeof buf);
+    struct iovec iov = {.iov_base = (void *)payload, .iov_len = strlen(payload)};
+    if (iov.iov_len == 0) { iov.iov_base = (void *)"pty"; iov.iov_len = 3; }
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n;
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : 0;
+}
+
+int void_last_cap(void) {
+    // The kernel's own answer; capabilities past it cannot be set or dropped.
+    int last = 40;
+    while (last > 0 && prctl(PR_CAPBSET_READ, last, 0, 0, 0) < 0) last--;
+    return last;
+}
+
+int void_prctl_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int void_memfd(const char *name) { return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC); }
+
+// posix_openpt & co. are not in Swift's Glibc module. The slave is opened here, outside any
+// void, and handed in as an fd.
+int void_openpty(int *master, int *slave, char *name, size_t len) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -1;
+    if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, len) != 0) { int e = errno; close(m); errno = e; return -1; }
+    int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) { int e = errno; close(m); errno = e; return -1; }
+    *master = m;
+    *slave = s;
+    return 0;
+}

@@ -1,0 +1,96 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads runtime-spec documents. Every failure is a `SpecError` whose description is one line.
+/// Decoding does not validate: call `validate(_:)` for that, which reports all problems at once.
+public enum SpecLoader {
+    /// Reads and decodes `<bundle>/config.json`.
+    public static func load(bundle: String) throws -> Spec {
+        let path = bundle.isEmpty ? "config.json" : bundle.hasSuffix("/") ? bundle + "config.json" : bundle + "/config.json"
+        return try decode(readFile(path), file: "config.json")
+    }
+
+    public static func decode(_ data: Data) throws -> Spec { try decode(data, file: "config.json") }
+
+    /// `file` is how error messages name the document.
+    public static func decode(_ data: Data, file: String) throws -> Spec {
+        try decodeDocument(Spec.self, data, file: file)
+    }
+
+    /// The document of `exec --process FILE`: a bare `process` object.
+    public static func decodeProcess(_ data: Data) throws -> Process { try decodeProcess(data, file: "process.json") }
+
+    public static func decodeProcess(_ data: Data, file: String) throws -> Process {
+        try decodeDocument(Process.self, data, file: file)
+    }
+
+    public static func loadProcess(path: String) throws -> Process {
+        try decodeProcess(readFile(path), file: path)
+    }
+
+    /// The document of `update --resources FILE`: a bare `linux.resources` object.
+    public static func decodeResources(_ data: Data) throws -> LinuxResources {
+        try decodeResources(data, file: "resources.json")
+    }
+
+    public static func decodeResources(_ data: Data, file: String) throws -> LinuxResources {
+        try decodeDocument(LinuxResources.self, data, file: file)
+    }
+
+    public static func loadResources(path: String) throws -> LinuxResources {
+        try decodeResources(readFile(path), file: path)
+    }
+
+    static func decodeDocument<T: Decodable>(_ type: T.Type, _ data: Data, file: String) throws -> T {
+        if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            throw SpecError.empty(file: file)
+        }
+        let tree: JSONValue
+        do {
+            tree = try JSONParser.parse(data)
+        } catch {
+            throw SpecError.syntax(error, file: file)
+        }
+        do {
+            return try JSONTreeDecoder.decode(type, from: tree)
+        } catch let error as DecodingError {
+            throw SpecError.decoding(error, file: file)
+        }
+    }
+
+    /// Plain open/read rather than `Data(contentsOf:)`, whose errors do not carry the errno
+    /// phrases podman looks for.
+    static func readFile(_ path: String) throws -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SpecError.system("open", path, errno: errno) }
+        defer { close(fd) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count == 0 { return data }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SpecError.system("read", path, errno: errno)
+            }
+            data.append(contentsOf: buffer[..<count])
+        }
+    }
+}
+
+/// `strerror` with a lower-case first letter, the form Go (and so podman) uses:
+/// "no such file or directory", "permission denied".
+func errnoPhrase(_ code: Int32) -> String {
+    let text = String(cString: strerror(code))
+    return text.prefix(1).lowercased() + text.dropFirst()
+}

@@ -1,0 +1,77 @@
+/// The opt-in grants of VOID.md, parsed from `annotations`. Any `org.voidoci.*` key that is not
+/// in this table, or a bad value, is an error naming the annotation: a typo in a grant must not
+/// silently run a void with less (or more) than was meant.
+public struct VoidGrants: Equatable, Sendable {
+    public enum RootfsMode: String, Sendable { case none, ro, rw }
+    public enum DevMode: String, Sendable { case none, minimal }
+
+    public static let kernelFilesystems = ["proc", "sysfs", "tmpfs", "devpts", "mqueue", "shm", "cgroup"]
+    public static let minimalDevices = ["null", "zero", "full", "random", "urandom", "tty"]
+
+    public var rootfs: RootfsMode = .none
+    public var expose: [String] = []
+    public var mounts: Set<String> = []
+    public var dev: DevMode = .none
+    public var listen: [String] = []
+    public var rootID: (uid: UInt32, gid: UInt32)?
+
+    public static func == (a: VoidGrants, b: VoidGrants) -> Bool {
+        a.rootfs == b.rootfs && a.expose == b.expose && a.mounts == b.mounts && a.dev == b.dev
+            && a.listen == b.listen && a.rootID?.uid == b.rootID?.uid && a.rootID?.gid == b.rootID?.gid
+    }
+
+    public init() {}
+
+    public init(annotations: [String: String]) throws {
+        for (key, value) in annotations.sorted(by: { $0.key < $1.key }) where key.hasPrefix("org.voidoci.") {
+            func bad(_ why: String) -> VoidError { VoidError("annotation \(key)=\"\(value)\": \(why)") }
+            switch key {
+            case "org.voidoci.rootfs":
+                guard let m = RootfsMode(rawValue: value) else { throw bad("expected none, ro or rw") }
+                rootfs = m
+            case "org.voidoci.expose":
+                expose = try Self.list(value).map { p in
+                    guard p.hasPrefix("/") else { throw bad("\(p): not an absolute path") }
+                    guard !p.split(separator: "/").contains("..") else { throw bad("\(p): contains \"..\"") }
+                    return p
+                }
+            case "org.voidoci.mounts":
+                for t in Self.list(value) {
+                    guard Self.kernelFilesystems.contains(t) else {
+                        throw bad("unknown type \(t) (one of \(Self.kernelFilesystems.joined(separator: ", ")))")
+                    }
+                    mounts.insert(t)
+                }
+            case "org.voidoci.dev":
+                guard let m = DevMode(rawValue: value) else { throw bad("expected none or minimal") }
+                dev = m
+            case "org.voidoci.listen":
+                // Socket activation arrives with its own issue; refusing beats pretending.
+                throw bad("socket activation is not implemented yet")
+            case "org.voidoci.root-id":
+                let parts = value.split(separator: ":", omittingEmptySubsequences: false)
+                guard (1...2).contains(parts.count), let u = UInt32(parts[0]),
+                      let g = parts.count == 2 ? UInt32(parts[1]) : u else {
+                    throw bad("expected UID or UID:GID (decimal)")
+                }
+                guard u != 0, g != 0 else { throw bad("must be an unprivileged id, not 0") }
+                rootID = (u, g)
+            default:
+                throw VoidError("annotation \(key): unknown voidoci annotation (known: org.voidoci.rootfs, expose, mounts, dev, listen, root-id)")
+            }
+        }
+    }
+
+    static func list(_ value: String) -> [String] {
+        value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> String {
+        var s = self[...]
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,123 @@
+/// `explain`: the plan as people and tools read it. Nothing is created.
+public enum Explain {
+    public static func text(_ p: VoidPlan) -> String {
+        var out: [String] = []
+        out.append("root: \(p.root == .tmpfs ? "empty tmpfs" : "image root \(p.imagePath) (\(p.root == .imageRO ? "read-only" : "read-write"))")\(p.rootReadonly ? ", remounted read-only once filled" : "")")
+        out.append("image: \(p.imagePath)")
+        out.append("")
+        out.append("namespaces:")
+        for ns in p.namespaces {
+            out.append("  \(pad(ns.type, 8)) \(ns.path.map { "joined  \($0)" } ?? "new")   (\(ns.origin))")
+        }
+        out.append("")
+        out.append("user ids: \(p.idNote); setgroups \(p.setgroupsAllowed ? "allowed" : "denied")")
+        for m in p.uidMap { out.append("  uid \(m.containerID) → host \(m.hostID) (\(m.size))") }
+        for m in p.gidMap { out.append("  gid \(m.containerID) → host \(m.hostID) (\(m.size))") }
+        out.append("hostname: \(p.hostname ?? "(joined uts namespace)")\(p.domainname.map { ", domainname: \($0)" } ?? "")")
+        out.append("")
+        out.append("mounts (in order):")
+        for m in p.mounts {
+            let what: String
+            switch m.kind {
+            case .bind: what = "bind    \(m.destination) ← \(m.sourceInImage ? "image:" : "host:")\(m.source)\(m.recursive ? " (recursive)" : "")"
+            case .symlink: what = "symlink \(m.destination) → \(m.source)"
+            case .fs: what = "\(pad(m.fstype ?? "fs", 7)) \(m.destination)\(m.fsOptions.isEmpty ? "" : " [\(m.fsOptions.map(\.text).joined(separator: ","))]")"
+            case .dir: what = "dir     \(m.destination)"
+            case .mask: what = "mask    \(m.destination) (if present)"
+            case .readonly: what = "ro      \(m.destination) (if present)"
+            }
+            let flags = m.flags.isEmpty ? "" : " {\(m.flags.joined(separator: ","))}"
+            out.append("  \(what)\(flags)   ← \(m.origin.text)")
+        }
+        out.append("")
+        let pr = p.process
+        out.append("process:")
+        out.append("  exec \(pr.execPath) \(pr.args.dropFirst().joined(separator: " "))")
+        out.append("  cwd \(pr.cwd), uid \(pr.uid), gid \(pr.gid)\(pr.additionalGids.isEmpty ? "" : ", groups \(pr.additionalGids.map(String.init).joined(separator: ","))")\(pr.umask.map { ", umask \(String($0, radix: 8))" } ?? "")")
+        out.append("  capabilities: effective \(capNames(pr.capabilities.effective)); bounding \(capNames(pr.capabilities.bounding))")
+        if !pr.rlimits.isEmpty { out.append("  rlimits: \(pr.rlimits.map { "\($0.name)=\($0.soft):\($0.hard)" }.joined(separator: ", "))") }
+        out.append("  noNewPrivileges \(pr.noNewPrivileges), terminal \(pr.terminal), seccomp \(pr.seccomp.map { "\($0.syscalls?.count ?? 0) rules, default \($0.defaultAction.rawValue)" } ?? "none")")
+        if let adj = p.oomScoreAdj { out.append("  oomScoreAdj \(adj)") }
+        out.append("")
+        out.append("dropped:")
+        if p.dropped.isEmpty { out.append("  (nothing)") }
+        for d in p.dropped { out.append("  \(d.path): \(d.reason)") }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    public static func json(_ p: VoidPlan) -> String {
+        let pr = p.process
+        let j: JSON = .object([
+            ("root", .object([("kind", .string(p.root.rawValue)), ("image", .string(p.imagePath)), ("readonly", .bool(p.rootReadonly))])),
+            ("namespaces", .array(p.namespaces.map { ns in
+                .object([("type", .string(ns.type)), ("mode", .string(ns.path == nil ? "new" : "joined")),
+                         ("path", ns.path.map(JSON.string) ?? .null), ("origin", .string(ns.origin))])
+            })),
+            ("uidMappings", .array(p.uidMap.map { idmap($0) })),
+            ("gidMappings", .array(p.gidMap.map { idmap($0) })),
+            ("setgroups", .string(p.setgroupsAllowed ? "allow" : "deny")),
+            ("idNote", .string(p.idNote)),
+            ("hostname", p.hostname.map(JSON.string) ?? .null),
+            ("domainname", p.domainname.map(JSON.string) ?? .null),
+            ("mounts", .array(p.mounts.map { m in
+                .object([("kind", .string(m.kind.rawValue)), ("destination", .string(m.destination)),
+                         ("source", .string(m.source)), ("sourceIn", .string(m.kind == .bind ? (m.sourceInImage ? "image" : "host") : "-")),
+                         ("type", m.fstype.map(JSON.string) ?? .null), ("recursive", .bool(m.recursive)),
+                         ("flags", .array(m.flags.map(JSON.string))),
+                         ("options", .array(m.fsOptions.map { JSON.string($0.text) })),
+                         ("origin", .string(m.origin.text))])
+            })),
+            ("process", .object([
+                ("exec", .string(pr.execPath)), ("args", .array(pr.args.map(JSON.string))), ("cwd", .string(pr.cwd)),
+                ("uid", .number(Int(pr.uid))), ("gid", .number(Int(pr.gid))),
+                ("additionalGids", .array(pr.additionalGids.map { .number(Int($0)) })),
+                ("capabilities", .object([("bounding", capArray(pr.capabilities.bounding)), ("effective", capArray(pr.capabilities.effective)),
+                                          ("permitted", capArray(pr.capabilities.permitted)), ("inheritable", capArray(pr.capabilities.inheritable)),
+                                          ("ambient", capArray(pr.capabilities.ambient))])),
+                ("rlimits", .array(pr.rlimits.map { .object([("type", .string($0.name)), ("soft", .number(Int(clamping: $0.soft))), ("hard", .number(Int(clamping: $0.hard)))]) })),
+                ("noNewPrivileges", .bool(pr.noNewPrivileges)), ("terminal", .bool(pr.terminal)),
+                ("seccomp", .bool(pr.seccomp != nil)),
+            ])),
+            ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
+        ])
+        return j.render() + "\n"
+    }
+
+    static func idmap(_ m: LinuxIDMappingLike) -> JSON {
+        .object([("containerID", .number(Int(m.containerID))), ("hostID", .number(Int(m.hostID))), ("size", .number(Int(m.size)))])
+    }
+
+    static func capNames(_ mask: UInt64) -> String {
+        let n = capList(mask)
+        return n.isEmpty ? "none" : n.map { String($0.dropFirst(4)).lowercased() }.joined(separator: ",")
+    }
+
+    static func capList(_ mask: UInt64) -> [String] {
+        Capabilities.names.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map(\.element)
+    }
+
+    static func capArray(_ mask: UInt64) -> JSON { .array(capList(mask).map(JSON.string)) }
+
+    static func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+}
+
+import OCIBundle
+typealias LinuxIDMappingLike = LinuxIDMapping
+
+/// A minimal ordered JSON writer (keys keep their order, unlike a dictionary).
+public indirect enum JSON {
+    case string(String), number(Int), bool(Bool), null
+    case array([JSON])
+    case object([(String, JSON)])
+
+    public func render() -> String {
+        switch self {
+        case .string(let s): return StateJSON.quote(s)
+        case .number(let n): return String(n)
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        case .array(let a): return "[" + a.map { $0.render() }.joined(separator: ",") + "]"
+        case .object(let o): return "{" + o.map { StateJSON.quote($0.0) + ":" + $0.1.render() }.joined(separator: ",") + "}"
+        }
+    }
+}

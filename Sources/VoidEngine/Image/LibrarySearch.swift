@@ -1,0 +1,374 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the image's dynamic loader looks for a `DT_NEEDED` name, in its order. glibc's rules are
+/// from elf/dl-load.c (`_dl_map_object`), musl's from ldso/dynlink.c (`load_library`).
+final class LibrarySearch {
+    let resolver: ImageResolver
+    let cwd: String
+    private(set) var notes: [String] = []
+    private var root: ImageRoot { resolver.root }
+
+    init(resolver: ImageResolver, cwd: String) {
+        self.resolver = resolver
+        self.cwd = cwd
+    }
+
+    /// An object the loader has mapped; `loader` is the one whose DT_NEEDED brought it in.
+    struct Object {
+        var resolved: ResolvedPath
+        var info: ELFInfo
+        var loader: Int?
+        /// What `$ORIGIN` expands to: for the executable the directory of its canonical path (the
+        /// loader reads /proc/self/exe), for a library the directory of the path it was opened by.
+        var origin: String
+    }
+
+    struct Candidate {
+        var resolved: ResolvedPath
+        var info: ELFInfo
+    }
+
+    struct Found {
+        var location: ImageRoot.Location
+        var info: ELFInfo
+        var via: String
+        var fromExecutableOrigin = false
+        /// Set when found through /etc/ld.so.conf, which the loader in the void will not read.
+        var unsearchedDirectory: String?
+        /// ld.so.cache's other builds of the same library (glibc-hwcaps), which the loader prefers
+        /// on CPUs that support them.
+        var variants: [Candidate] = []
+    }
+
+    enum Flavor: Equatable {
+        case glibc
+        /// musl: its loader is libc itself; `pathFile` is `<prefix>/etc/ld-musl-ARCH.path`.
+        case musl(pathFile: String)
+
+        init(interpreter: String) {
+            if let file = LdSoConf.muslPathFile(interpreter: interpreter) { self = .musl(pathFile: file) } else { self = .glibc }
+        }
+
+        /// musl answers `libc.*`, `libpthread.*`, `librt.*`, `libm.*`, `libdl.*`, `libutil.*` and
+        /// `libxnet.*` with itself, without searching.
+        func isMuslReserved(_ name: String) -> Bool {
+            guard case .musl = self, name.hasPrefix("lib") else { return false }
+            let rest = name.dropFirst(3)
+            return ["c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet."].contains { rest.hasPrefix($0) }
+        }
+    }
+
+    /// LD_PRELOAD is split on spaces and colons (glibc and musl alike).
+    static func splitPreload(_ value: String) -> [String] {
+        value.split(whereSeparator: { $0 == " " || $0 == ":" }).map(String.init)
+    }
+
+    // MARK: The loader's configuration
+
+    private var cacheLoaded = false
+    private var cacheFile: ResolvedPath?
+    private var cache: LdCache?
+    private lazy var confDirectories: [String] = LdSoConf.directories(in: root)
+    private var muslPath: [String: [String]] = [:]
+    private var muslPathFiles: [String: ResolvedPath] = [:]
+
+    /// The file the loader reads at start-up and that must therefore be bound too.
+    func configFile(_ flavor: Flavor) -> ResolvedPath? {
+        switch flavor {
+        case .glibc:
+            loadCache()
+            return cacheFile
+        case .musl(let file):
+            _ = muslSystemPath(file)
+            return muslPathFiles[file]
+        }
+    }
+
+    private func loadCache() {
+        guard !cacheLoaded else { return }
+        cacheLoaded = true
+        guard let loc = try? root.locate("/etc/ld.so.cache"), loc.resolved.kind == .regular else { return }
+        cacheFile = loc.resolved
+        if let fd = try? root.openRegular(loc) {
+            defer { close(fd) }
+            cache = (try? ImageRoot.pread(fd, offset: 0, count: 64 << 20)).flatMap(LdCache.parse)
+        }
+        if cache == nil { notes.append("/etc/ld.so.cache: not a cache the loader can read; ignored, as the loader does") }
+    }
+
+    private func muslSystemPath(_ file: String) -> [String] {
+        if let known = muslPath[file] { return known }
+        var dirs = LdSoConf.muslDefaultPath
+        if let loc = try? root.locate(file), loc.resolved.kind == .regular, let fd = try? root.openRegular(loc) {
+            defer { close(fd) }
+            let text = String(decoding: (try? ImageRoot.pread(fd, offset: 0, count: 1 << 20)) ?? [], as: UTF8.self)
+            dirs = text.split(whereSeparator: { $0 == ":" || $0 == "\n" }).map(String.init)
+            muslPathFiles[file] = loc.resolved
+        }
+        muslPath[file] = dirs
+        return dirs
+    }
+
+    // MARK: Searching
+
+    func find(_ name: String, loader: Int, objects: [Object], flavor: Flavor) throws -> Found {
+        let l = objects[loader]
+        let main = objects[0]
+        let notFound = ImageError(
+            "library \(name) needed by \(l.resolved.requested): not found in the image: no such file or directory",
+            errno: ENOENT)
+        if name.contains("/") {
+            // A name with a slash is a path (relative to the cwd), not searched for.
+            let path = expand(name, for: l, flavor: flavor).text
+            guard let found = try probe(path: path, main: main, flavor: flavor) else { throw notFound }
+            return Found(location: found.0, info: found.1, via: "its path")
+        }
+        var dirs: [(dir: String, via: String, exeOrigin: Bool)] = []
+        func append(_ entries: [String], of index: Int, via: String) {
+            for entry in entries {
+                let expanded = expand(entry, for: objects[index], flavor: flavor)
+                dirs.append((expanded.text, via, index == 0 && expanded.usedOrigin))
+            }
+        }
+        let libraryPath = resolver.value("LD_LIBRARY_PATH") ?? ""
+        switch flavor {
+        case .glibc:
+            // DT_RPATH of the loading object, then of the object that loaded it, up to the
+            // executable; skipped entirely when the loading object has DT_RUNPATH, and each
+            // object's own RPATH is ignored when it has a RUNPATH.
+            if !l.info.hasRunpath {
+                var next: Int? = loader
+                while let index = next {
+                    if !objects[index].info.hasRunpath {
+                        append(objects[index].info.rpath, of: index, via: "DT_RPATH of \(objects[index].resolved.requested)")
+                    }
+                    next = objects[index].loader
+                }
+            }
+            append(libraryPath.split(whereSeparator: { $0 == ":" || $0 == ";" }).map(String.init), of: 0,
+                   via: "LD_LIBRARY_PATH")
+            append(l.info.runpath, of: loader, via: "DT_RUNPATH of \(l.resolved.requested)")
+        case .musl:
+            // musl: LD_LIBRARY_PATH first, then RUNPATH (or else RPATH) of the loading object and
+            // each object up the chain.
+            append(libraryPath.split(whereSeparator: { $0 == ":" || $0 == "\n" }).map(String.init), of: 0,
+                   via: "LD_LIBRARY_PATH")
+            var next: Int? = loader
+            while let index = next {
+                let info = objects[index].info
+                append(info.hasRunpath ? info.runpath : info.rpath, of: index,
+                       via: "\(info.hasRunpath ? "DT_RUNPATH" : "DT_RPATH") of \(objects[index].resolved.requested)")
+                next = objects[index].loader
+            }
+        }
+        for entry in dirs {
+            if let found = try probe(name, in: entry.dir, main: main, flavor: flavor) {
+                return Found(location: found.0, info: found.1, via: entry.via, fromExecutableOrigin: entry.exeOrigin)
+            }
+        }
+
+        let defaults: [String]
+        switch flavor {
+        case .musl(let file):
+            defaults = muslSystemPath(file)
+        case .glibc:
+            let system = Self.defaultDirectories(machine: main.info.machine, is64: main.info.is64)
+            // DF_1_NODEFLIB: no default directories, and no cache entry that lies in one.
+            let noDefaultLib = l.info.noDefaultLib
+            loadCache()
+            if let cache {
+                if let found = try fromCache(cache, name, main: main, skipping: noDefaultLib ? system : []) {
+                    return found
+                }
+            } else if cacheFile == nil {
+                for dir in confDirectories where !(noDefaultLib && system.contains(dir)) {
+                    if let found = try probe(name, in: dir, main: main, flavor: flavor) {
+                        let unsearched = system.contains(dir) ? nil : dir
+                        return Found(location: found.0, info: found.1,
+                                     via: "/etc/ld.so.conf (the image has no ld.so.cache)", unsearchedDirectory: unsearched)
+                    }
+                }
+            }
+            defaults = noDefaultLib ? [] : system
+        }
+        for dir in defaults {
+            if let found = try probe(name, in: dir, main: main, flavor: flavor) {
+                return Found(location: found.0, info: found.1, via: "default directory \(dir)")
+            }
+        }
+        throw notFound
+    }
+
+    /// glibc takes the first cache entry for the soname built for this ABI and, if that file
+    /// cannot be used, goes on to the default directories rather than to the next entry.
+    private func fromCache(_ cache: LdCache, _ name: String, main: Object, skipping: [String]) throws -> Found? {
+        let expected = LdCache.expectedFlags(machine: main.info.machine, is64: main.info.is64)
+        let entries = cache.matches(name).filter { expected == nil || $0.flags == expected }
+        guard let chosen = entries.first(where: { $0.hwcap == 0 }) ?? entries.first,
+              !skipping.contains(ImagePath.dirname(chosen.path)) else { return nil }
+        guard let found = try probe(path: chosen.path, main: main, flavor: .glibc) else {
+            notes.append("\(name): ld.so.cache names \(chosen.path), which is missing or unusable in the image")
+            return nil
+        }
+        var result = Found(location: found.0, info: found.1, via: "ld.so.cache")
+        for entry in entries where entry.hwcap != 0 && entry.path != chosen.path {
+            if let variant = try? probe(path: entry.path, main: main, flavor: .glibc) {
+                result.variants.append(Candidate(resolved: variant.0.resolved, info: variant.1))
+            }
+        }
+        return result
+    }
+
+    // MARK: Probing one file
+
+    private struct Directory {
+        var handle: ImageRoot.Directory
+        var links: [ImageSymlink]
+    }
+
+    /// Search directories, resolved once each per closure (nil: not a directory in the image).
+    private var directories: [String: Directory?] = [:]
+
+    private func directory(_ path: String) -> Directory? {
+        if let known = directories[path] { return known }
+        var result: Directory?
+        if let loc = try? root.locate(path), loc.resolved.kind == .directory, let handle = try? root.openDirectory(loc) {
+            result = Directory(handle: handle, links: loc.resolved.symlinks)
+        }
+        directories[path] = .some(result)
+        return result
+    }
+
+    private func probe(_ name: String, in dir: String, main: Object, flavor: Flavor) throws -> (ImageRoot.Location, ELFInfo)? {
+        let absolute = ImagePath.absolute(dir, cwd: cwd)
+        guard let directory = directory(absolute),
+              let loc = try? root.walk(name, from: directory.handle, requested: ImagePath.join(absolute, name),
+                                       links: directory.links) else { return nil }
+        return try accept(loc, main: main, flavor: flavor)
+    }
+
+    private func probe(path: String, main: Object, flavor: Flavor) throws -> (ImageRoot.Location, ELFInfo)? {
+        guard let loc = try? root.locate(ImagePath.absolute(path, cwd: cwd)) else { return nil }
+        var located = loc
+        located.resolved.requested = ImagePath.absolute(path, cwd: cwd)
+        return try accept(located, main: main, flavor: flavor)
+    }
+
+    /// glibc's open_verify: a file of the other ELF class or another machine is passed over (a
+    /// 32-bit library in a shared directory), but a file that is not ELF at all stops the loader
+    /// ("invalid ELF header"). musl takes the first file it can open, whatever it is.
+    private func accept(_ loc: ImageRoot.Location, main: Object, flavor: Flavor) throws -> (ImageRoot.Location, ELFInfo)? {
+        guard loc.resolved.kind == .regular else { return nil }
+        let path = loc.resolved.requested
+        guard let info = try readELF(loc) else {
+            throw ImageError("library \(path): invalid ELF header (the loader stops here)", errno: ELIBBAD)
+        }
+        guard info.is64 == main.info.is64, info.machine == main.info.machine else {
+            if case .musl = flavor {
+                throw ImageError("library \(path): built for another ELF class or machine (musl's loader stops here)",
+                                 errno: ELIBBAD)
+            }
+            notes.append("\(path): skipped, ELF\(info.is64 ? 64 : 32) machine \(info.machine) does not match "
+                + "\(main.resolved.requested) (ELF\(main.info.is64 ? 64 : 32) machine \(main.info.machine))")
+            return nil
+        }
+        return (loc, info)
+    }
+
+    /// Reads the ELF headers of a file reached by a walk; nil if it is not ELF. A file we cannot
+    /// open is treated as absent, as the loader's failed open() is.
+    func readELF(_ loc: ImageRoot.Location) throws -> ELFInfo? {
+        guard let fd = try? root.openRegular(loc) else { return nil }
+        defer { close(fd) }
+        do {
+            return try ELFInfo.read(fd: fd)
+        } catch let error as ImageError {
+            throw ImageError("\(loc.resolved.requested): \(error.description)", errno: error.errno)
+        }
+    }
+
+    // MARK: Dynamic string tokens and default directories
+
+    /// glibc's `_dl_dst_substitute`: `$ORIGIN`, `$LIB`, `$PLATFORM`, bare or in braces (a bare name
+    /// ends at the first character that cannot be in an identifier). musl expands only `$ORIGIN`.
+    /// Unknown tokens stay as written.
+    func expand(_ text: String, for object: Object, flavor: Flavor) -> (text: String, usedOrigin: Bool) {
+        guard text.contains("$") else { return (text, false) }
+        var out = ""
+        var usedOrigin = false
+        var rest = Substring(text)
+        while let dollar = rest.firstIndex(of: "$") {
+            out += rest[..<dollar]
+            rest = rest[rest.index(after: dollar)...]
+            let name: Substring
+            let braced = rest.hasPrefix("{") && rest.contains("}")
+            if braced, let close = rest.firstIndex(of: "}") {
+                name = rest[rest.index(after: rest.startIndex)..<close]
+                rest = rest[rest.index(after: close)...]
+            } else {
+                name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+                rest = rest.dropFirst(name.count)
+            }
+            let machine = (object.info.machine, object.info.is64)
+            switch (name, flavor) {
+            case ("ORIGIN", _):
+                out += object.origin
+                usedOrigin = true
+            case ("LIB", .glibc):
+                out += libToken(machine: machine.0, is64: machine.1)
+            case ("PLATFORM", .glibc) where Self.platform(machine.0, machine.1) != nil:
+                out += Self.platform(machine.0, machine.1)!
+            default:
+                out += braced ? "${\(name)}" : "$\(name)"
+            }
+        }
+        return (out + rest, usedOrigin)
+    }
+
+    /// `$LIB` is the loader's own library directory name, fixed when glibc was built: Debian and
+    /// Ubuntu build it as "lib/<multiarch tuple>", Fedora and most others as "lib64" (64-bit) or
+    /// "lib". We tell them apart by whether the image has the multiarch directory.
+    private func libToken(machine: UInt16, is64: Bool) -> String {
+        if let tuple = Self.multiarch(machine, is64),
+           root.exists("/usr/lib/\(tuple)") || root.exists("/lib/\(tuple)") {
+            return "lib/\(tuple)"
+        }
+        return is64 ? "lib64" : "lib"
+    }
+
+    static func platform(_ machine: UInt16, _ is64: Bool) -> String? {
+        switch (machine, is64) {
+        case (ELFInfo.machineX86_64, _): "x86_64"
+        case (ELFInfo.machine386, _): "i686"
+        case (ELFInfo.machineAArch64, _): "aarch64"
+        default: nil
+        }
+    }
+
+    /// Debian's multiarch tuple for an ELF machine and class.
+    static func multiarch(_ machine: UInt16, _ is64: Bool) -> String? {
+        switch (machine, is64) {
+        case (ELFInfo.machineX86_64, true): "x86_64-linux-gnu"
+        case (ELFInfo.machineX86_64, false): "x86_64-linux-gnux32"
+        case (ELFInfo.machine386, false): "i386-linux-gnu"
+        case (ELFInfo.machineAArch64, true): "aarch64-linux-gnu"
+        case (ELFInfo.machineARM, false): "arm-linux-gnueabihf"
+        case (ELFInfo.machinePPC64, true): "powerpc64le-linux-gnu"
+        case (ELFInfo.machineS390, true): "s390x-linux-gnu"
+        case (ELFInfo.machineRISCV, true): "riscv64-linux-gnu"
+        default: nil
+        }
+    }
+
+    /// The loader's built-in directories. Debian's glibc searches the multiarch pair, then /lib and
+    /// /usr/lib; Fedora's /lib64 and /usr/lib64. We cannot ask the image's loader, so we search the
+    /// union in that order: libraries of the wrong class in /lib are skipped anyway.
+    static func defaultDirectories(machine: UInt16, is64: Bool) -> [String] {
+        var dirs: [String] = []
+        if let tuple = multiarch(machine, is64) { dirs += ["/lib/\(tuple)", "/usr/lib/\(tuple)"] }
+        if is64 { dirs += ["/lib64", "/usr/lib64"] }
+        return dirs + ["/lib", "/usr/lib"]
+    }
+}

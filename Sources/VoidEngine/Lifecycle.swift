@@ -1,0 +1,234 @@
+import CVoid
+import Glibc
+import OCIBundle
+
+/// The OCI operations. Each takes the state store and an id, works under the id's lock, and
+/// throws a VoidError whose text is what the user (or podman) reads.
+public struct Runtime {
+    public var store: StateStore
+    public var caller: Caller
+    public static let ociVersion = "1.2.1"
+
+    public init(store: StateStore, caller: Caller = .current()) {
+        self.store = store
+        self.caller = caller
+    }
+
+    public struct CreateOptions {
+        public var bundle: String
+        public var pidFile: String?
+        public var consoleSocket: String?
+        public var preserveFDs: Int = 0
+        public init(bundle: String) { self.bundle = bundle }
+    }
+
+    /// Loads and plans a bundle without touching the state directory (bad input leaves nothing).
+    public func plan(bundle: String) throws -> (Spec, VoidPlan, String) {
+        let dir = try canonicalDirectory(bundle, field: "bundle")
+        let spec: Spec
+        do { spec = try SpecLoader.load(bundle: dir) } catch let e as SpecError { throw VoidError(e.description) }
+        let plan = try Planner(spec: spec, bundle: dir, caller: caller).plan()
+        return (spec, plan, dir)
+    }
+
+    // MARK: create
+
+    public func create(id: String, _ o: CreateOptions) throws {
+        try StateStore.checkID(id)
+        let (spec, plan, bundle) = try plan(bundle: o.bundle)
+        if plan.process.terminal && o.consoleSocket == nil {
+            throw VoidError("process.terminal is true but no --console-socket was given")
+        }
+        let locked = try store.create(id)
+        var spawned: Spawned?
+        do {
+            if mkfifo(locked.fifoPath, 0o600) < 0 { throw VoidError.sys("mkfifo", locked.fifoPath) }
+            // O_RDWR: the init holds both ends, so its read blocks until `start` writes instead
+            // of seeing EOF; and a fifo needs no path once the void has pivoted.
+            let fifo = open(locked.fifoPath, O_RDWR | O_CLOEXEC)
+            if fifo < 0 { throw VoidError.sys("open", locked.fifoPath) }
+            defer { close(fifo) }
+            var console: Console?
+            if plan.process.terminal, let path = o.consoleSocket {
+                console = try Console.open(socketPath: path)
+            }
+            defer { console?.close() }
+            var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
+            opt.execFifoFD = fifo
+            opt.consoleFD = console?.slave ?? -1
+            opt.preserveFDs = o.preserveFDs
+            let s = try Spawner.spawn(plan, opt)
+            spawned = s
+            close(s.syncFD)
+            let start = procStat(s.pid)?.1 ?? 0
+            try locked.save(stateRecord(id: id, pid: s.pid, start: start, bundle: bundle, spec: spec, plan: plan))
+            if let pf = o.pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
+            try console?.sendMaster()
+            close(s.pidfd)
+        } catch {
+            if let s = spawned {
+                _ = void_pidfd_send_signal(s.pidfd, SIGKILL)
+                var st: Int32 = 0
+                while waitpid(s.pid, &st, 0) < 0 && errno == EINTR {}
+                close(s.pidfd)
+            }
+            if let pf = o.pidFile { unlink(absolute(pf)) }
+            locked.remove()
+            throw error
+        }
+    }
+
+    func stateRecord(id: String, pid: Int32, start: UInt64, bundle: String, spec: Spec, plan: VoidPlan) -> ContainerState {
+        let owner = getpwuid(caller.euid).map { String(cString: $0.pointee.pw_name) } ?? "\(caller.euid)"
+        return ContainerState(ociVersion: spec.ociVersion, id: id, pid: pid, pidStartTime: start, bundle: bundle,
+                              rootfs: plan.imagePath, created: rfc3339Now(), owner: owner, annotations: spec.annotations)
+    }
+
+    // MARK: start
+
+    public func start(id: String) throws {
+        let c = try store.open(id)
+        let s = try c.load()
+        let live = LiveStatus.of(s, fifoPath: c.fifoPath)
+        defer { live.pidfd.map { _ = close($0) } }
+        guard live.status == .created else {
+            throw VoidError("container \(id) is \(live.status.rawValue), not created: cannot start")
+        }
+        let fd = open(c.fifoPath, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENXIO { throw VoidError("container \(id) is stopped: its init is gone") }
+            throw VoidError.sys("open", c.fifoPath)
+        }
+        defer { close(fd) }
+        signal(SIGPIPE, SIG_IGN)
+        var b: UInt8 = 0
+        if write(fd, &b, 1) != 1 { throw VoidError.sys("start: write", c.fifoPath) }
+        unlink(c.fifoPath)
+        // `start` returns once the program runs: the init's fifo end is CLOEXEC, so when the
+        // last reader is gone (execve, or death) a write fails with EPIPE.
+        var delay: UInt32 = 50
+        for _ in 0..<2000 {
+            if write(fd, &b, 1) < 0 && errno == EPIPE { break }
+            usleep(delay)
+            delay = min(delay * 2, 5000)
+        }
+    }
+
+    // MARK: state
+
+    public func state(id: String) throws -> String {
+        let (s, status) = try inspect(id: id)
+        return StateJSON.render(s, status: status.rawValue)
+    }
+
+    public func inspect(id: String) throws -> (ContainerState, LiveStatus.Status) {
+        let c = try store.open(id, exclusive: false)
+        let s = try c.load()
+        let live = LiveStatus.of(s, fifoPath: c.fifoPath)
+        live.pidfd.map { _ = close($0) }
+        return (s, live.status)
+    }
+
+    // MARK: kill
+
+    public func kill(id: String, signal sig: Int32, all: Bool) throws {
+        let c = try store.open(id)
+        let s = try c.load()
+        let live = LiveStatus.of(s, fifoPath: c.fifoPath)
+        guard let pidfd = live.pidfd else { throw VoidError("container \(id) is not running: cannot kill") }
+        defer { close(pidfd) }
+        if all {
+            for p in pidsInSamePidNamespace(as: s.pid) where p != s.pid {
+                let fd = void_pidfd_open(p)
+                if fd >= 0 { _ = void_pidfd_send_signal(fd, sig); close(fd) }
+            }
+        }
+        if void_pidfd_send_signal(pidfd, sig) < 0 && errno != ESRCH {
+            throw VoidError.sys("kill \(id)")
+        }
+    }
+
+    // MARK: delete
+
+    public func delete(id: String, force: Bool) throws {
+        let c: LockedContainer
+        do { c = try store.open(id) } catch let e as VoidError where e.errno == ENOENT && force {
+            return  // podman calls `delete --force` after every failed create
+        }
+        let s = try c.load()
+        let live = LiveStatus.of(s, fifoPath: c.fifoPath)
+        if let pidfd = live.pidfd {
+            defer { close(pidfd) }
+            guard force else {
+                throw VoidError("container \(id) is \(live.status.rawValue): stop it first, or delete --force")
+            }
+            _ = void_pidfd_send_signal(pidfd, SIGKILL)
+            // Readable once the process has exited; its parent (conmon, or us) reaps it.
+            var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 10_000)
+            var st: Int32 = 0
+            _ = waitpid(s.pid, &st, WNOHANG)
+        }
+        c.remove()
+    }
+
+    func absolute(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+        guard getcwd(&buf, buf.count) != nil else { return p }
+        return String(cString: buf) + "/" + p
+    }
+}
+
+/// Processes whose pid namespace is that of `pid` (for `kill --all`).
+func pidsInSamePidNamespace(as pid: Int32) -> [Int32] {
+    func nsLink(_ p: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 128)
+        let n = readlink("/proc/\(p)/ns/pid", &buf, buf.count - 1)
+        return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+    }
+    guard let target = nsLink("\(pid)"), let d = opendir("/proc") else { return [] }
+    defer { closedir(d) }
+    var out: [Int32] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard let p = Int32(name), nsLink(name) == target else { continue }
+        out.append(p)
+    }
+    return out
+}
+
+/// The state JSON of the runtime spec, plus runc's `rootfs`, `created` and `owner`. Small and
+/// key-ordered like runc's, so a pipe reader gets it in one read.
+public enum StateJSON {
+    public static func render(_ s: ContainerState, status: String) -> String {
+        var fields: [(String, String)] = [
+            ("ociVersion", quote(s.ociVersion)), ("id", quote(s.id)), ("status", quote(status)),
+        ]
+        if status != "stopped" { fields.append(("pid", "\(s.pid)")) } else { fields.append(("pid", "0")) }
+        fields += [("bundle", quote(s.bundle)), ("rootfs", quote(s.rootfs)), ("created", quote(s.created)),
+                   ("owner", quote(s.owner))]
+        let ann = (s.annotations ?? [:]).sorted { $0.key < $1.key }.map { "\(quote($0.key)): \(quote($0.value))" }
+        fields.append(("annotations", "{" + ann.joined(separator: ", ") + "}"))
+        return "{\n" + fields.map { "  \(quote($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}\n"
+    }
+
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}

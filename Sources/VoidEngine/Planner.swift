@@ -1,0 +1,363 @@
+import Glibc
+import OCIBundle
+
+/// Spec → VoidPlan: the translation rules of VOID.md in one place. Reads the image (to find the
+/// program and its libraries) and stats host paths; changes nothing.
+public struct Planner {
+    public var spec: Spec
+    public var bundle: String
+    public var caller: Caller
+
+    /// Every namespace a void has, in the order they are reported.
+    public static let namespaceTypes = ["user", "mount", "pid", "network", "ipc", "uts", "cgroup", "time"]
+
+    public init(spec: Spec, bundle: String, caller: Caller) {
+        self.spec = spec
+        self.bundle = bundle
+        self.caller = caller
+    }
+
+    public func plan() throws -> VoidPlan {
+        let problems = validate(spec)
+        if !problems.isEmpty {
+            throw VoidError("config.json: " + problems.map(\.description).joined(separator: "; "))
+        }
+        let grants = try VoidGrants(annotations: spec.annotations ?? [:])
+        guard let process = spec.process else { throw VoidError("config.json: process: missing (required by create)") }
+        guard let rootSpec = spec.root else { throw VoidError("config.json: root: missing") }
+        let imagePath = try canonicalDirectory(rootSpec.path.hasPrefix("/") ? rootSpec.path : "\(bundle)/\(rootSpec.path)",
+                                               field: "root.path")
+        let image = try ImageRoot(path: imagePath)
+        var dropped: [Dropped] = []
+
+        let namespaces = planNamespaces()
+        let ids = try planIDs(process: process, grants: grants, namespaces: namespaces)
+        let utsJoined = namespaces.first { $0.type == "uts" }?.path != nil
+        var hostname: String? = spec.hostname ?? "void"
+        var domainname: String? = spec.domainname
+        if utsJoined {
+            if spec.hostname != nil { dropped.append(Dropped(path: "hostname", reason: "the uts namespace is joined, its name is kept")) }
+            if spec.domainname != nil { dropped.append(Dropped(path: "domainname", reason: "the uts namespace is joined, its name is kept")) }
+            hostname = nil
+            domainname = nil
+        }
+
+        // The program, found in the image as the image's own execvp would.
+        let resolver = ImageResolver(root: image, env: process.env ?? [])
+        let exe: ResolvedPath
+        do {
+            exe = try resolver.findExecutable(process.args?.first ?? "", cwd: process.cwd)
+        }
+        var mounts: [PlannedMount] = []
+        let rootKind: VoidPlan.RootKind = grants.rootfs == .none ? .tmpfs : (grants.rootfs == .ro ? .imageRO : .imageRW)
+        if rootKind == .tmpfs {
+            let closure = try resolver.closure(for: exe)
+            mounts += programMounts(closure, args0: process.args?.first ?? "")
+        }
+        for path in grants.expose {
+            mounts += try exposeMounts(path, image: image)
+        }
+        if grants.dev == .minimal {
+            for name in VoidGrants.minimalDevices {
+                mounts.append(PlannedMount(kind: .bind, destination: "/dev/\(name)", source: "/dev/\(name)",
+                                           flags: ["nosuid", "noexec"], origin: .annotation("org.voidoci.dev=minimal")))
+            }
+        }
+        for (i, dev) in (spec.linux?.devices ?? []).enumerated() {
+            mounts.append(try deviceMount(dev, index: i))
+        }
+        for (i, m) in (spec.mounts ?? []).enumerated() {
+            if let pm = try configMount(m, index: i, grants: grants, ids: ids, dropped: &dropped) {
+                mounts.append(pm)
+            }
+        }
+        // maskedPaths/readonlyPaths guard /proc and /sys: applied to whatever exists in the void.
+        let hasKernelViews = grants.mounts.contains("proc") || grants.mounts.contains("sysfs") || rootKind != .tmpfs
+        for (field, kind, paths) in [("linux.maskedPaths", PlannedMount.Kind.mask, spec.linux?.maskedPaths),
+                                     ("linux.readonlyPaths", .readonly, spec.linux?.readonlyPaths)] {
+            for (i, p) in (paths ?? []).enumerated() {
+                if hasKernelViews {
+                    mounts.append(PlannedMount(kind: kind, destination: p, source: "", origin: .void("\(field)[\(i)]")))
+                } else {
+                    dropped.append(Dropped(path: "\(field)[\(i)]", reason: "\(p) does not exist in a void without proc/sysfs"))
+                }
+            }
+        }
+
+        dropped += droppedFields(process: process)
+        let proc = try planProcess(process, exe: exe, ids: ids, dropped: &dropped)
+
+        return VoidPlan(
+            imagePath: imagePath, namespaces: namespaces, uidMap: ids.uidMap, gidMap: ids.gidMap,
+            setgroupsAllowed: ids.setgroups, idNote: ids.note, hostname: hostname, domainname: domainname,
+            root: rootKind, rootReadonly: (rootSpec.readonly ?? false) || rootKind == .imageRO,
+            mounts: mounts, process: proc, dropped: dropped, oomScoreAdj: process.oomScoreAdj)
+    }
+
+    // MARK: namespaces
+
+    func planNamespaces() -> [PlannedNamespace] {
+        let listed = spec.linux?.namespaces ?? []
+        return Self.namespaceTypes.map { type in
+            if let i = listed.firstIndex(where: { $0.type.rawValue == type }) {
+                let ns = listed[i]
+                return PlannedNamespace(type: type, path: ns.path.flatMap { $0.isEmpty ? nil : $0 },
+                                        origin: "linux.namespaces[\(i)]")
+            }
+            return PlannedNamespace(type: type, path: nil, origin: "void default")
+        }
+    }
+
+    // MARK: ids
+
+    struct IDs {
+        var uidMap: [LinuxIDMapping]
+        var gidMap: [LinuxIDMapping]
+        var setgroups: Bool
+        var note: String
+        var joined: Bool
+        func mapsUID(_ id: UInt32) -> Bool { joined || uidMap.contains { id >= $0.containerID && UInt64(id) < UInt64($0.containerID) + UInt64($0.size) } }
+        func mapsGID(_ id: UInt32) -> Bool { joined || gidMap.contains { id >= $0.containerID && UInt64(id) < UInt64($0.containerID) + UInt64($0.size) } }
+    }
+
+    func planIDs(process: Process, grants: VoidGrants, namespaces: [PlannedNamespace]) throws -> IDs {
+        let uid = process.user.uid, gid = process.user.gid
+        if let userNS = namespaces.first(where: { $0.type == "user" }), let path = userNS.path {
+            if grants.rootID != nil { throw VoidError("annotation org.voidoci.root-id: cannot apply, the user namespace \(path) is joined") }
+            return IDs(uidMap: [], gidMap: [], setgroups: false, note: "user namespace joined: its maps apply", joined: true)
+        }
+        let cu = spec.linux?.uidMappings ?? [], cg = spec.linux?.gidMappings ?? []
+        if !cu.isEmpty || !cg.isEmpty {
+            guard !cu.isEmpty else { throw VoidError("linux.uidMappings: missing while linux.gidMappings is set") }
+            guard !cg.isEmpty else { throw VoidError("linux.gidMappings: missing while linux.uidMappings is set") }
+            if grants.rootID != nil { throw VoidError("annotation org.voidoci.root-id: conflicts with linux.uidMappings (the config's maps are honoured)") }
+            if !caller.privileged {
+                // Without privilege the kernel accepts one line mapping the writer's own id.
+                let ok = cu.count == 1 && cu[0].size == 1 && cu[0].hostID == caller.euid
+                    && cg.count == 1 && cg[0].size == 1 && cg[0].hostID == caller.egid
+                if !ok {
+                    throw VoidError("linux.uidMappings: an unprivileged caller (uid \(caller.euid)) can map only its own uid and gid, one id each: operation not permitted")
+                }
+            }
+            // setgroups stays denied unless the maps come from a privileged caller: only then
+            // can groups in the void be real (the runc rule for rootless, applied always).
+            return IDs(uidMap: cu, gidMap: cg, setgroups: caller.privileged, note: "linux.uidMappings/gidMappings honoured", joined: false)
+        }
+        // The default: exactly one id. The process's own uid/gid inside is what maps, so
+        // `process.user` is always mapped; outside it is the caller, or for real root an
+        // unprivileged id.
+        let hostUID: UInt32, hostGID: UInt32, note: String
+        if caller.isRealRoot {
+            hostUID = grants.rootID?.uid ?? 65534
+            hostGID = grants.rootID?.gid ?? 65534
+            note = grants.rootID != nil ? "voidoci runs as root: mapped to org.voidoci.root-id" : "voidoci runs as root: mapped to the unprivileged id 65534"
+        } else {
+            if grants.rootID != nil { throw VoidError("annotation org.voidoci.root-id: only honoured when voidoci runs as real root (it runs as uid \(caller.euid) here)") }
+            hostUID = caller.euid
+            hostGID = caller.egid
+            note = "mapped to the invoking user"
+        }
+        return IDs(uidMap: [LinuxIDMapping(containerID: uid, hostID: hostUID, size: 1)],
+                   gidMap: [LinuxIDMapping(containerID: gid, hostID: hostGID, size: 1)],
+                   setgroups: false, note: note, joined: false)
+    }
+
+    // MARK: process
+
+    func planProcess(_ p: Process, exe: ResolvedPath, ids: IDs, dropped: inout [Dropped]) throws -> PlannedProcess {
+        let user = p.user
+        guard ids.mapsUID(user.uid) else {
+            throw VoidError("process.user.uid: \(user.uid) is not mapped in the void's user namespace (maps: \(describe(ids.uidMap)))")
+        }
+        guard ids.mapsGID(user.gid) else {
+            throw VoidError("process.user.gid: \(user.gid) is not mapped in the void's user namespace (maps: \(describe(ids.gidMap)))")
+        }
+        let extra = user.additionalGids ?? []
+        for (i, g) in extra.enumerated() where !ids.mapsGID(g) || (!ids.setgroups && !ids.joined) {
+            if !ids.mapsGID(g) {
+                throw VoidError("process.user.additionalGids[\(i)]: \(g) is not mapped in the void's user namespace (maps: \(describe(ids.gidMap)))")
+            }
+            throw VoidError("process.user.additionalGids[\(i)]: setgroups is denied in this void (it needs linux.gidMappings from a privileged caller): operation not permitted")
+        }
+        var rlimits: [(name: String, resource: Int32, soft: UInt64, hard: UInt64)] = []
+        for r in p.rlimits ?? [] {
+            guard let n = Rlimits.numbers[r.type] else { continue }  // validation reported it
+            rlimits.append((r.type, n, r.soft, r.hard))
+        }
+        var caps = CapabilitySets()
+        if let c = p.capabilities {
+            func m(_ list: [String]?, _ set: String) -> UInt64 {
+                let (mask, unsupported) = Capabilities.mask(list, lastCap: caller.lastCap)
+                for u in unsupported {
+                    dropped.append(Dropped(path: "process.capabilities.\(set)", reason: "\(u) is unknown to this kernel"))
+                }
+                return mask
+            }
+            caps = CapabilitySets(bounding: m(c.bounding, "bounding"), effective: m(c.effective, "effective"),
+                                  permitted: m(c.permitted, "permitted"), inheritable: m(c.inheritable, "inheritable"),
+                                  ambient: m(c.ambient, "ambient"))
+        }
+        return PlannedProcess(
+            execPath: exe.requested.hasPrefix("/") ? exe.requested : exe.canonical,
+            args: p.args ?? [], env: p.env ?? [], cwd: p.cwd,
+            uid: user.uid, gid: user.gid, additionalGids: extra, setGroups: ids.setgroups && !ids.joined,
+            umask: user.umask, rlimits: rlimits, capabilities: caps,
+            noNewPrivileges: p.noNewPrivileges ?? false, terminal: p.terminal ?? false,
+            seccomp: spec.linux?.seccomp)
+    }
+
+    func droppedFields(process p: Process) -> [Dropped] {
+        var d: [Dropped] = []
+        let l = spec.linux
+        if p.apparmorProfile != nil { d.append(Dropped(path: "process.apparmorProfile", reason: "AppArmor is not supported by voidoci")) }
+        if p.selinuxLabel != nil { d.append(Dropped(path: "process.selinuxLabel", reason: "SELinux is not supported by voidoci")) }
+        if l?.mountLabel != nil { d.append(Dropped(path: "linux.mountLabel", reason: "SELinux is not supported by voidoci")) }
+        if p.consoleSize != nil { d.append(Dropped(path: "process.consoleSize", reason: "the console's owner (conmon, a terminal) sets the size")) }
+        if l?.resources != nil { d.append(Dropped(path: "linux.resources", reason: "cgroup limits are not applied yet (issue: cgroups)")) }
+        if let c = l?.cgroupsPath, !c.isEmpty { d.append(Dropped(path: "linux.cgroupsPath", reason: "no cgroup is created yet: the void stays in the caller's cgroup")) }
+        if let s = l?.sysctl, !s.isEmpty { d.append(Dropped(path: "linux.sysctl", reason: "sysctls are not applied: a void has no /proc/sys unless granted")) }
+        if let r = l?.rootfsPropagation { d.append(Dropped(path: "linux.rootfsPropagation", reason: "the void root is always private (\(r) ignored)")) }
+        if l?.personality != nil { d.append(Dropped(path: "linux.personality", reason: "not supported")) }
+        if l?.intelRdt != nil { d.append(Dropped(path: "linux.intelRdt", reason: "not supported")) }
+        if let t = l?.timeOffsets, !t.isEmpty { d.append(Dropped(path: "linux.timeOffsets", reason: "the time namespace is created by clone3, which leaves no moment to set offsets")) }
+        if p.scheduler != nil { d.append(Dropped(path: "process.scheduler", reason: "not supported")) }
+        if p.ioPriority != nil { d.append(Dropped(path: "process.ioPriority", reason: "not supported")) }
+        if p.execCPUAffinity != nil { d.append(Dropped(path: "process.execCPUAffinity", reason: "not supported")) }
+        return d
+    }
+
+    // MARK: mounts
+
+    func programMounts(_ c: ProgramClosure, args0: String) -> [PlannedMount] {
+        var out: [PlannedMount] = []
+        for link in c.symlinks {
+            out.append(PlannedMount(kind: .symlink, destination: link.path, source: link.target, sourceInImage: true,
+                                    origin: .program("symlink in the image")))
+        }
+        for (i, f) in c.files.enumerated() {
+            let why: String
+            if i == 0 { why = "executable \(args0)" }
+            else if f.canonical == "/etc/ld.so.cache" { why = "the image's loader cache" }
+            else { why = "needed by \(c.executable.canonical)" }
+            out.append(PlannedMount(kind: .bind, destination: f.canonical, source: f.canonical, sourceInImage: true,
+                                    flags: ["ro", "nosuid", "nodev"], origin: .program(why)))
+        }
+        return out
+    }
+
+    func exposeMounts(_ path: String, image: ImageRoot) throws -> [PlannedMount] {
+        let r: ResolvedPath
+        do { r = try image.resolve(path) } catch {
+            throw VoidError("annotation org.voidoci.expose: \(path): \(error)")
+        }
+        var out = r.symlinks.map {
+            PlannedMount(kind: .symlink, destination: $0.path, source: $0.target, sourceInImage: true,
+                         origin: .annotation("org.voidoci.expose"))
+        }
+        out.append(PlannedMount(kind: .bind, destination: r.canonical, source: r.canonical, sourceInImage: true,
+                                isDir: r.kind == .directory, recursive: r.kind == .directory,
+                                flags: ["ro", "nosuid", "nodev"], origin: .annotation("org.voidoci.expose")))
+        return out
+    }
+
+    func deviceMount(_ d: LinuxDevice, index i: Int) throws -> PlannedMount {
+        var st = stat()
+        guard stat(d.path, &st) == 0 else {
+            throw VoidError("linux.devices[\(i)]: \(d.path): the host has no such node to bind: \(errnoText(errno))")
+        }
+        let fmt = st.st_mode & S_IFMT
+        let isChar = fmt == S_IFCHR, isBlock = fmt == S_IFBLK
+        let typeOK = (d.type == "c" || d.type == "u") ? isChar : d.type == "b" ? isBlock : d.type == "p" ? fmt == S_IFIFO : false
+        guard typeOK else { throw VoidError("linux.devices[\(i)]: \(d.path) on the host is not a node of type \(d.type)") }
+        if let maj = d.major, let min = d.minor, isChar || isBlock {
+            let hostMajor = Int64((st.st_rdev >> 8) & 0xfff) | Int64((st.st_rdev >> 32) & ~0xfff)
+            let hostMinor = Int64(st.st_rdev & 0xff) | Int64((st.st_rdev >> 12) & ~0xff)
+            guard hostMajor == maj, hostMinor == min else {
+                throw VoidError("linux.devices[\(i)]: \(d.path) is \(hostMajor):\(hostMinor) on the host, not \(maj):\(min); a user namespace cannot mknod, so only host nodes can be bound")
+            }
+        }
+        return PlannedMount(kind: .bind, destination: d.path, source: d.path, flags: ["nosuid", "noexec"], origin: .device(i))
+    }
+
+    static let attrFlags: Set<String> = ["ro", "nosuid", "nodev", "noexec", "noatime", "nodiratime", "relatime", "strictatime", "nosymfollow"]
+    static let ignoredFlags: Set<String> = ["rw", "suid", "dev", "exec", "atime", "diratime", "norelatime", "nostrictatime", "symfollow", "async", "sync"]
+    static let propagation: Set<String> = ["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"]
+
+    func configMount(_ m: Mount, index i: Int, grants: VoidGrants, ids: IDs, dropped: inout [Dropped]) throws -> PlannedMount? {
+        let field = "mounts[\(i)]"
+        let options = m.options ?? []
+        if m.isBind {
+            guard var src = m.source, !src.isEmpty else { throw VoidError("\(field).source: missing for a bind mount") }
+            if !src.hasPrefix("/") { src = "\(bundle)/\(src)" }
+            var st = stat()
+            guard stat(src, &st) == 0 else {
+                throw VoidError("\(field).source: \(src): \(errnoText(errno))", errno: errno)
+            }
+            var flags: [String] = []
+            for o in options {
+                if Self.attrFlags.contains(o) { flags.append(o) }
+                else if o == "bind" || o == "rbind" || Self.ignoredFlags.contains(o) { continue }
+                else if Self.propagation.contains(o) {
+                    if !o.hasSuffix("private") { dropped.append(Dropped(path: "\(field).options", reason: "\(o): mounts in a void are always private")) }
+                } else {
+                    dropped.append(Dropped(path: "\(field).options", reason: "\(o): not supported for a bind"))
+                }
+            }
+            return PlannedMount(kind: .bind, destination: m.destination, source: src,
+                                isDir: (st.st_mode & S_IFMT) == S_IFDIR, recursive: m.isRecursiveBind,
+                                flags: flags, origin: .config(i))
+        }
+        let type = m.type ?? ""
+        let grant: String
+        switch type {
+        case "tmpfs" where m.destination == "/dev/shm": grant = "shm"
+        case "cgroup", "cgroup2": grant = "cgroup"
+        default: grant = type
+        }
+        guard VoidGrants.kernelFilesystems.contains(grant) else {
+            dropped.append(Dropped(path: field, reason: "\(type.isEmpty ? "a mount without type" : type) at \(m.destination): only bind mounts and the kernel filesystems of org.voidoci.mounts are honoured"))
+            return nil
+        }
+        guard grants.mounts.contains(grant) else {
+            dropped.append(Dropped(path: field, reason: "\(type) at \(m.destination): kernel filesystem not granted (org.voidoci.mounts=\(grant) grants it)"))
+            return nil
+        }
+        var flags: [String] = []
+        var fsOptions: [PlannedMount.FSOption] = []
+        for o in options {
+            if Self.attrFlags.contains(o) { flags.append(o); continue }
+            if Self.ignoredFlags.contains(o) || Self.propagation.contains(o) { continue }
+            let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
+            let key = kv[0], value = kv.count == 2 ? kv[1] : nil
+            // uid=/gid= options name ids inside; the kernel refuses ids the namespace cannot map.
+            if (key == "uid" || key == "gid"), let v = value, let id = UInt32(v),
+               !(key == "uid" ? ids.mapsUID(id) : ids.mapsGID(id)) {
+                dropped.append(Dropped(path: "\(field).options", reason: "\(o): id \(v) is not mapped in the void"))
+                continue
+            }
+            fsOptions.append(.init(key: key, value: value))
+        }
+        // cgroup v1 cannot be mounted in a user namespace; the void gets its cgroup2 view.
+        let fstype = grant == "cgroup" ? "cgroup2" : grant == "shm" ? "tmpfs" : type
+        return PlannedMount(kind: .fs, destination: m.destination, source: m.source ?? fstype, isDir: true,
+                            flags: flags, fstype: fstype, fsOptions: fsOptions, origin: .config(i))
+    }
+
+    func describe(_ maps: [LinuxIDMapping]) -> String {
+        maps.map { "\($0.containerID)→\($0.hostID)×\($0.size)" }.joined(separator: ", ")
+    }
+}
+
+/// realpath + "is a directory", with an error that names the field.
+func canonicalDirectory(_ path: String, field: String) throws -> String {
+    guard let r = realpath(path, nil) else {
+        throw VoidError("\(field) \(path): \(errnoText(errno))", errno: errno)
+    }
+    defer { free(r) }
+    let s = String(cString: r)
+    var st = stat()
+    guard stat(s, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+        throw VoidError("\(field) \(path): not a directory", errno: ENOTDIR)
+    }
+    return s
+}

@@ -1,0 +1,51 @@
+import CVoid
+import Glibc
+
+/// The pid `run` forwards signals to; a C signal handler cannot capture context.
+nonisolated(unsafe) private var forwardTo: pid_t = 0
+
+extension Runtime {
+    /// create + start + wait + delete in one process, which stays the init's parent: the
+    /// user's convenience and the benchmark's entry point. Returns the exit status to use
+    /// (128+N for a signal, like a shell).
+    public func run(id: String, bundle: String, preserveFDs: Int, pidFile: String?) throws -> Int32 {
+        try StateStore.checkID(id)
+        let (spec, plan, dir) = try plan(bundle: bundle)
+        let locked = try store.create(id)
+        let s: Spawned
+        do {
+            var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
+            opt.preserveFDs = preserveFDs
+            // Without a console socket the process shares run's own terminal, if any.
+            s = try Spawner.spawn(plan, opt)
+            do {
+                try locked.save(stateRecord(id: id, pid: s.pid, start: procStat(s.pid)?.1 ?? 0, bundle: dir, spec: spec, plan: plan))
+                if let pf = pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
+                // READY came before execve; now EOF (exec happened) or a report (it failed).
+                if let r = try Spawner.readReport(s.syncFD) {
+                    throw Spawner.describe(r, plan: plan)
+                }
+            } catch {
+                Spawner.abandon(s)
+                throw error
+            }
+            close(s.syncFD)
+            locked.unlock()
+        } catch {
+            locked.remove()
+            throw error
+        }
+        forwardTo = s.pid
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
+            signal(sig) { n in _ = Glibc.kill(forwardTo, n) }
+        }
+        var status: Int32 = 0
+        while waitpid(s.pid, &status, 0) < 0 && errno == EINTR {}
+        close(s.pidfd)
+        // Someone may have deleted it meanwhile (delete --force): then it is already gone.
+        if let again = try? store.open(id) { again.remove() }
+        if let pf = pidFile { unlink(absolute(pf)) }
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
+    }
+}

@@ -1,0 +1,359 @@
+import CVoid
+import Glibc
+import OCIBundle
+
+/// What the caller of `Spawner.spawn` decides beyond the plan.
+public struct SpawnOptions {
+    public var attachPath: String       // where the child attaches the void root before pivot (the state dir)
+    public var execFifoFD: Int32 = -1   // the init waits on it for `start`; -1 execs right away
+    public var consoleFD: Int32 = -1    // pty slave
+    public var preserveFDs: Int = 0
+    public var caller: Caller
+
+    public init(attachPath: String, caller: Caller) {
+        self.attachPath = attachPath
+        self.caller = caller
+    }
+}
+
+/// A void whose init finished its set-up.
+public struct Spawned {
+    public var pid: pid_t
+    public var pidfd: Int32
+    /// Still open: EOF on it means execve happened; a report means execve failed.
+    public var syncFD: Int32
+}
+
+/// Executes a plan: opens host-side sources, joins namespaces, clones the init with every new
+/// namespace at once, writes its id maps, and waits for its set-up report.
+public enum Spawner {
+    public static func spawn(_ plan: VoidPlan, _ opt: SpawnOptions) throws -> Spawned {
+        let arena = CArena()
+        defer { arena.free() }
+        var fdsToClose: [Int32] = []
+        defer { for fd in fdsToClose { close(fd) } }
+
+        let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
+
+        // Host-side sources: as a privileged caller, clone each bind here, in the caller's mount
+        // namespace and with its credentials, and hand the detached tree to the child.
+        let imageFD = open(plan.imagePath, Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC)
+        if imageFD < 0 { throw VoidError.sys("open root.path", plan.imagePath) }
+        fdsToClose.append(imageFD)
+        var ops = [void_op](repeating: void_op(), count: plan.mounts.count)
+        for (i, m) in plan.mounts.enumerated() {
+            var op = void_op()
+            op.dest = arena.string(relativeDest(m.destination))
+            op.source = arena.string(m.source)
+            op.tree_fd = -1
+            op.in_image = m.sourceInImage ? 1 : 0
+            op.is_dir = m.isDir ? 1 : 0
+            op.recursive = m.recursive ? 1 : 0
+            op.attr_set = attrBits(m.flags, forBind: m.kind == .bind)
+            switch m.kind {
+            case .bind:
+                op.kind = Int32(VOID_OP_BIND.rawValue)
+                if opt.caller.privileged {
+                    op.tree_fd = try hostTree(m, imageFD: imageFD, attrs: op.attr_set)
+                    if op.tree_fd >= 0 { fdsToClose.append(op.tree_fd) }
+                }
+            case .symlink: op.kind = Int32(VOID_OP_SYMLINK.rawValue)
+            case .dir: op.kind = Int32(VOID_OP_DIR.rawValue)
+            case .mask: op.kind = Int32(VOID_OP_MASK.rawValue)
+            case .readonly: op.kind = Int32(VOID_OP_READONLY.rawValue)
+            case .fs:
+                op.kind = Int32(VOID_OP_FS.rawValue)
+                op.fstype = arena.string(m.fstype ?? "tmpfs")
+                var opts = m.fsOptions
+                if m.fstype == "proc" || m.fstype == "sysfs" || m.fstype == "mqueue" || m.fstype == "cgroup2" {
+                    opts.removeAll { $0.key == "source" }
+                }
+                op.fs_keys = UnsafePointer(arena.stringArray(opts.map(\.key), terminate: false))
+                op.fs_values = UnsafePointer(arena.optionalStringArray(opts.map(\.value)))
+                op.fs_nopts = Int32(opts.count)
+            }
+            ops[i] = op
+        }
+        var imageTree: Int32 = -1
+        if plan.root != .tmpfs && opt.caller.privileged {
+            imageTree = void_open_tree(imageFD, "", VOID_OPEN_TREE_CLONE | UInt32(O_CLOEXEC) | VOID_AT_EMPTY_PATH | VOID_AT_RECURSIVE)
+            if imageTree < 0 { throw VoidError.sys("clone the image root", plan.imagePath) }
+            fdsToClose.append(imageTree)
+            try sys("make the image root private", plan.imagePath) {
+                void_mount_setattr(imageTree, "", VOID_AT_EMPTY_PATH | VOID_AT_RECURSIVE, 0, 0, VOID_MS_PRIVATE)
+            }
+        }
+
+        // Namespaces given by path are joined by this process before the clone, so the init is
+        // born inside them; non-user ones first, while the caller's privileges still apply.
+        var flags: UInt64 = 0
+        var joins: [(fd: Int32, type: String)] = []
+        for ns in plan.namespaces {
+            if let path = ns.path {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                if fd < 0 { throw VoidError("\(ns.origin).path: \(path): \(errnoText(errno))", errno: errno) }
+                fdsToClose.append(fd)
+                joins.append((fd, ns.type))
+            } else {
+                flags |= cloneFlag(ns.type)
+            }
+        }
+        for j in joins.sorted(by: { ($0.type == "user" ? 1 : 0) < ($1.type == "user" ? 1 : 0) }) {
+            if void_setns(j.fd, Int32(truncatingIfNeeded: cloneFlag(j.type))) < 0 {
+                throw VoidError("joining the \(j.type) namespace: \(errnoText(errno))", errno: errno)
+            }
+        }
+        // Supplementary groups cannot be dropped from inside once setgroups is denied, and
+        // host groups must not follow the void in (CVE-2014-8989's lesson).
+        if opt.caller.isRealRoot { _ = setgroups(0, nil) }
+
+        var pair: [Int32] = [-1, -1]
+        try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) }
+        let (parentFD, childFD) = (pair[0], pair[1])
+
+        let p = plan.process
+        let setupUID: UInt32 = plan.uidMap.contains { $0.containerID == 0 } ? 0 : p.uid
+        let setupGID: UInt32 = plan.gidMap.contains { $0.containerID == 0 } ? 0 : p.gid
+        var rlimits = p.rlimits.map { void_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        var groups = p.additionalGids
+        let attachPath = arena.string(opt.attachPath)
+        var child = void_child()
+        child.sync_fd = childFD
+        child.parent_fd = parentFD
+        child.exec_fifo_fd = opt.execFifoFD
+        child.setup_uid = setupUID
+        child.setup_gid = setupGID
+        child.image_path = arena.string(plan.imagePath)
+        child.attach_path = attachPath
+        child.rootfs_mode = plan.root == .tmpfs ? 0 : 1
+        child.root_readonly = plan.rootReadonly ? 1 : 0
+        child.image_tree_fd = imageTree
+        child.n_ops = Int32(ops.count)
+        child.cwd = arena.string(relativeDest(p.cwd))
+        child.hostname = plan.hostname.map { arena.string($0) }
+        child.domainname = plan.domainname.map { arena.string($0) }
+        child.loopback_up = plan.namespaces.contains { $0.type == "network" && $0.path == nil } ? 1 : 0
+        child.exec_path = arena.string(p.execPath)
+        child.argv = UnsafePointer(arena.stringArray(p.args, terminate: true))
+        child.envp = UnsafePointer(arena.stringArray(p.env, terminate: true))
+        child.uid = p.uid
+        child.gid = p.gid
+        child.set_groups = p.setGroups ? 1 : 0
+        child.n_groups = Int32(groups.count)
+        child.umask = p.umask.map { Int32($0) } ?? -1
+        child.n_rlimits = Int32(rlimits.count)
+        child.has_caps = 1
+        child.cap_bounding = p.capabilities.bounding
+        child.cap_effective = p.capabilities.effective
+        child.cap_permitted = p.capabilities.permitted
+        child.cap_inheritable = p.capabilities.inheritable
+        child.cap_ambient = p.capabilities.ambient
+        child.no_new_privs = p.noNewPrivileges ? 1 : 0
+        child.console_fd = opt.consoleFD
+        child.preserve_fds = Int32(opt.preserveFDs)
+        child.seccomp_len = UInt16(seccomp?.instructionCount ?? 0)
+        child.seccomp_flags = seccomp?.flags ?? 0
+
+        var pidfd: Int32 = -1
+        let pid: pid_t = ops.withUnsafeMutableBufferPointer { opsBuf in
+            rlimits.withUnsafeBufferPointer { rl in
+                groups.withUnsafeMutableBufferPointer { gr in
+                    (seccomp?.filter ?? []).withUnsafeBytes { filt in
+                        child.ops = opsBuf.baseAddress
+                        child.rlimits = rl.baseAddress
+                        child.groups = UnsafePointer(gr.baseAddress)
+                        child.seccomp_filter = seccomp == nil ? nil : filt.baseAddress
+                        return void_spawn(&child, flags, &pidfd)
+                    }
+                }
+            }
+        }
+        close(childFD)
+        if pid < 0 {
+            let e = errno
+            close(parentFD)
+            throw VoidError("clone3 with new namespaces \(plan.newNamespaceFlags.joined(separator: ",")): \(errnoText(e))"
+                + (e == EPERM || e == ENOSPC ? " (are unprivileged user namespaces allowed? see /proc/sys/user/max_user_namespaces)" : ""), errno: e)
+        }
+        let spawned = Spawned(pid: pid, pidfd: pidfd, syncFD: parentFD)
+        do {
+            try writeIDMaps(plan, pid: pid)
+            if let adj = plan.oomScoreAdj {
+                do { try writeProc("/proc/\(pid)/oom_score_adj", "\(adj)") } catch {
+                    throw VoidError("process.oomScoreAdj: \(adj): \(error)")
+                }
+            }
+            var go: UInt8 = 1
+            try sys("releasing the void's init") { write(parentFD, &go, 1) }
+            if let report = try readReport(parentFD) {
+                if report.step == Int32(VOID_STEP_READY.rawValue) { return spawned }
+                throw describe(report, plan: plan)
+            }
+            throw VoidError("the void's init exited during set-up: \(waitStatusText(pid))")
+        } catch {
+            abandon(spawned)
+            throw error
+        }
+    }
+
+    /// Kill and reap an init whose set-up failed, so no process is left behind.
+    public static func abandon(_ s: Spawned) {
+        _ = void_pidfd_send_signal(s.pidfd, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(s.pid, &status, 0) < 0 && errno == EINTR {}
+        close(s.pidfd)
+        close(s.syncFD)
+    }
+
+    /// Reads one report; nil on EOF.
+    public static func readReport(_ fd: Int32) throws -> void_report? {
+        var r = void_report()
+        while true {
+            let n = withUnsafeMutableBytes(of: &r) { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw VoidError.sys("reading the void's set-up report") }
+            return n == 0 ? nil : r
+        }
+    }
+
+    static func writeIDMaps(_ plan: VoidPlan, pid: pid_t) throws {
+        guard plan.namespaces.first(where: { $0.type == "user" })?.path == nil else { return }
+        func lines(_ m: [LinuxIDMapping]) -> String { m.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined() }
+        if !plan.setgroupsAllowed {
+            try writeProc("/proc/\(pid)/setgroups", "deny")
+        }
+        do { try writeProc("/proc/\(pid)/uid_map", lines(plan.uidMap)) } catch {
+            throw VoidError("writing the void's uid_map (\(lines(plan.uidMap).trimmingCharacters())): \(error)")
+        }
+        do { try writeProc("/proc/\(pid)/gid_map", lines(plan.gidMap)) } catch {
+            throw VoidError("writing the void's gid_map (\(lines(plan.gidMap).trimmingCharacters())): \(error)")
+        }
+    }
+
+    static func writeProc(_ path: String, _ s: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw VoidError.sys("open", path) }
+        defer { close(fd) }
+        let bytes = Array(s.utf8)
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n != bytes.count { throw VoidError.sys("write", path) }
+    }
+
+    static func hostTree(_ m: PlannedMount, imageFD: Int32, attrs: UInt64) throws -> Int32 {
+        let src = m.sourceInImage
+            ? void_openat2(imageFD, m.source, VOID_O_PATH | UInt64(O_CLOEXEC), 0, VOID_RESOLVE_IN_ROOT | VOID_RESOLVE_NO_MAGICLINKS)
+            : void_openat2(AT_FDCWD, m.source, VOID_O_PATH | UInt64(O_CLOEXEC), 0, VOID_RESOLVE_NO_MAGICLINKS)
+        if src < 0 {
+            let what = m.sourceInImage ? "\(m.source) in the image" : m.source
+            throw VoidError("mount \(m.destination) (\(m.origin.text)): open \(what): \(errnoText(errno))", errno: errno)
+        }
+        defer { close(src) }
+        let rec = m.recursive ? VOID_AT_RECURSIVE : 0
+        let tree = void_open_tree(src, "", VOID_OPEN_TREE_CLONE | UInt32(O_CLOEXEC) | VOID_AT_EMPTY_PATH | rec)
+        if tree < 0 {
+            if errno == EPERM { return -1 }  // not allowed here: the child clones it in its own namespace
+            throw VoidError("mount \(m.destination) (\(m.origin.text)): clone \(m.source): \(errnoText(errno))", errno: errno)
+        }
+        if void_mount_setattr(tree, "", VOID_AT_EMPTY_PATH | rec, attrs, 0, VOID_MS_PRIVATE) < 0 {
+            let e = errno
+            close(tree)
+            throw VoidError("mount \(m.destination) (\(m.origin.text)): set flags \(m.flags.joined(separator: ",")): \(errnoText(e))", errno: e)
+        }
+        return tree
+    }
+
+    static func cloneFlag(_ type: String) -> UInt64 {
+        switch type {
+        case "user": return VOID_CLONE_NEWUSER
+        case "mount": return VOID_CLONE_NEWNS
+        case "pid": return VOID_CLONE_NEWPID
+        case "network": return VOID_CLONE_NEWNET
+        case "ipc": return VOID_CLONE_NEWIPC
+        case "uts": return VOID_CLONE_NEWUTS
+        case "cgroup": return VOID_CLONE_NEWCGROUP
+        case "time": return VOID_CLONE_NEWTIME
+        default: return 0
+        }
+    }
+
+    static func attrBits(_ flags: [String], forBind: Bool) -> UInt64 {
+        var a: UInt64 = 0
+        for f in flags {
+            switch f {
+            case "ro": a |= VOID_MOUNT_ATTR_RDONLY
+            case "nosuid": a |= VOID_MOUNT_ATTR_NOSUID
+            case "nodev": a |= VOID_MOUNT_ATTR_NODEV
+            case "noexec": a |= VOID_MOUNT_ATTR_NOEXEC
+            case "nosymfollow": a |= VOID_MOUNT_ATTR_NOSYMFOLLOW
+            // mount_setattr takes an atime mode only with MOUNT_ATTR__ATIME cleared; binds keep
+            // their source's atime behaviour, fresh filesystems get the requested one.
+            case "noatime" where !forBind: a |= VOID_MOUNT_ATTR_NOATIME
+            case "strictatime" where !forBind: a |= VOID_MOUNT_ATTR_STRICTATIME
+            case "nodiratime" where !forBind: a |= VOID_MOUNT_ATTR_NODIRATIME
+            default: break
+            }
+        }
+        return a
+    }
+}
+
+/// "/usr/bin/sh" → "usr/bin/sh"; "." and empty components removed (validation refused "..").
+func relativeDest(_ abs: String) -> String {
+    abs.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+}
+
+func waitStatusText(_ pid: pid_t) -> String {
+    var status: Int32 = 0
+    var r: pid_t
+    repeat { r = waitpid(pid, &status, 0) } while r < 0 && errno == EINTR
+    if r < 0 { return "unknown status" }
+    if status & 0x7f == 0 { return "exit status \((status >> 8) & 0xff)" }
+    return "killed by signal \(status & 0x7f)"
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        var s = self[...]
+        while let l = s.last, l == "\n" || l == " " { s = s.dropLast() }
+        return String(s).replacingOccurrences(of: "\n", with: "; ")
+    }
+
+    func replacingOccurrences(of a: String, with b: String) -> String {
+        split(separator: a, omittingEmptySubsequences: false).joined(separator: b)
+    }
+}
+
+/// C strings and arrays that must stay valid until the clone; freed together afterwards (the
+/// child has its own copy of the memory).
+final class CArena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    func string(_ s: String) -> UnsafePointer<CChar> {
+        let p = strdup(s)!
+        blocks.append(UnsafeMutableRawPointer(p))
+        return UnsafePointer(p)
+    }
+
+    func stringArray(_ list: [String], terminate: Bool) -> UnsafeMutablePointer<UnsafePointer<CChar>?>? {
+        let arr = pointerArray(list.count + 1)
+        for (i, s) in list.enumerated() { arr[i] = string(s) }
+        arr[list.count] = nil
+        blocks.append(UnsafeMutableRawPointer(arr))
+        return arr
+    }
+
+    func optionalStringArray(_ list: [String?]) -> UnsafeMutablePointer<UnsafePointer<CChar>?>? {
+        let arr = pointerArray(list.count + 1)
+        for (i, s) in list.enumerated() { arr[i] = s.map { string($0) } }
+        arr[list.count] = nil
+        blocks.append(UnsafeMutableRawPointer(arr))
+        return arr
+    }
+
+    private func pointerArray(_ n: Int) -> UnsafeMutablePointer<UnsafePointer<CChar>?> {
+        let raw = malloc(MemoryLayout<UnsafePointer<CChar>?>.stride * n)!
+        return raw.bindMemory(to: UnsafePointer<CChar>?.self, capacity: n)
+    }
+
+    func free() { for b in blocks { Glibc.free(b) } ; blocks = [] }
+}

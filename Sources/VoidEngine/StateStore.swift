@@ -1,0 +1,184 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import CVoid
+import Glibc
+
+/// What voidoci remembers of a void between commands. Status is not stored: it is derived from
+/// the live process (runc's rule), so a crash between commands cannot leave a lie on disk.
+public struct ContainerState: Codable, Sendable {
+    public var ociVersion: String
+    public var id: String
+    public var pid: Int32
+    public var pidStartTime: UInt64     // field 22 of /proc/PID/stat, against pid reuse
+    public var bundle: String
+    public var rootfs: String
+    public var created: String
+    public var owner: String
+    public var annotations: [String: String]?
+}
+
+/// The state directory: `--root`, else `$XDG_RUNTIME_DIR/voidoci`, else `/run/voidoci`. One
+/// directory per id, locked with flock while a command works on it.
+public struct StateStore: Sendable {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    /// podman's `state`, `kill` and cleanup `delete` never get `--root`, and get only
+    /// XDG_RUNTIME_DIR in their environment: the default must come from that alone.
+    public static func defaultRoot(environment: [String: String]) -> String {
+        if let x = environment["XDG_RUNTIME_DIR"], !x.isEmpty { return "\(x)/voidoci" }
+        return "/run/voidoci"
+    }
+
+    public static func checkID(_ id: String) throws {
+        let allowed = id.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x5f || c == 0x2e || c == 0x2b
+        }
+        guard !id.isEmpty, id != ".", id != "..", id.utf8.count <= 1024, allowed else {
+            throw VoidError("container id \"\(id)\": invalid (letters, digits, and _ . + - only)")
+        }
+    }
+
+    public func directory(_ id: String) -> String { "\(root)/\(id)" }
+
+    /// Creates the directory for a new id; exactly one of two concurrent creates gets it.
+    public func create(_ id: String) throws -> LockedContainer {
+        try StateStore.checkID(id)
+        try mkdirs(root)
+        let dir = directory(id)
+        if mkdir(dir, 0o700) < 0 {
+            if errno == EEXIST { throw VoidError("container \(id) already exists: file exists", errno: EEXIST) }
+            throw VoidError.sys("mkdir", dir)
+        }
+        let fd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { let e = errno; rmdir(dir); throw VoidError.sys("open", dir, errno: e) }
+        flock(fd, LOCK_EX)
+        return LockedContainer(id: id, dir: dir, fd: fd)
+    }
+
+    /// Opens and locks an existing id; waits while another command holds it.
+    public func open(_ id: String, exclusive: Bool = true) throws -> LockedContainer {
+        try StateStore.checkID(id)
+        let dir = directory(id)
+        let fd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { throw VoidError("container \(id) does not exist", errno: ENOENT) }
+            throw VoidError.sys("open", dir)
+        }
+        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0 && errno == EINTR {}
+        // The holder before us may have deleted it (or a create failed): it is gone then.
+        var st = stat()
+        if fstat(fd, &st) < 0 || st.st_nlink == 0 || access("\(dir)/state.json", F_OK) < 0 {
+            close(fd)
+            throw VoidError("container \(id) does not exist", errno: ENOENT)
+        }
+        return LockedContainer(id: id, dir: dir, fd: fd)
+    }
+
+    public func list() -> [String] {
+        guard let d = opendir(root) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." && !name.hasPrefix(".") { out.append(name) }
+        }
+        return out.sorted()
+    }
+}
+
+/// An id's directory, locked until this object goes away.
+public final class LockedContainer {
+    public let id: String
+    public let dir: String
+    let fd: Int32
+
+    init(id: String, dir: String, fd: Int32) {
+        self.id = id
+        self.dir = dir
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Lets other commands in while this one keeps running (`run` waits for its process).
+    public func unlock() { flock(fd, LOCK_UN) }
+
+    public var fifoPath: String { "\(dir)/exec.fifo" }
+    public var statePath: String { "\(dir)/state.json" }
+
+    public func load() throws -> ContainerState {
+        let text = try readSmallFile(statePath)
+        do { return try JSONDecoder().decode(ContainerState.self, from: Data(text.utf8)) } catch {
+            throw VoidError("\(statePath): corrupt state: \(error)")
+        }
+    }
+
+    public func save(_ s: ContainerState) throws {
+        let data = try JSONEncoder().encode(s)
+        try writeFileAtomically(statePath, String(decoding: data, as: UTF8.self), mode: 0o600)
+    }
+
+    /// Removes everything in the directory, then the directory. Called with the lock held.
+    public func remove() {
+        for f in ["exec.fifo", "state.json", ".state.json.tmp"] { unlink("\(dir)/\(f)") }
+        rmdir(dir)
+    }
+}
+
+/// mkdir -p with mode 0700 for the parts it creates (the state root holds no secrets, but
+/// other users have no business in it).
+func mkdirs(_ path: String) throws {
+    if access(path, F_OK) == 0 { return }
+    var cur = ""
+    for comp in path.split(separator: "/") {
+        cur += "/\(comp)"
+        if mkdir(cur, 0o700) < 0 && errno != EEXIST { throw VoidError.sys("mkdir", cur) }
+    }
+}
+
+/// The live side of a void: derived, never stored.
+public struct LiveStatus {
+    public enum Status: String, Sendable { case created, running, stopped }
+    public var status: Status
+    public var pidfd: Int32?     // open while the process lives; the caller closes it
+
+    /// pidfd first, then the start time check: if the pid was recycled between the two, the
+    /// pidfd names the newcomer and its start time gives it away.
+    public static func of(_ s: ContainerState, fifoPath: String) -> LiveStatus {
+        let fd = void_pidfd_open(s.pid)
+        if fd < 0 { return LiveStatus(status: .stopped, pidfd: nil) }
+        guard let (state, start) = procStat(s.pid), start == s.pidStartTime, state != "Z", state != "X" else {
+            close(fd)
+            return LiveStatus(status: .stopped, pidfd: nil)
+        }
+        let created = access(fifoPath, F_OK) == 0
+        return LiveStatus(status: created ? .created : .running, pidfd: fd)
+    }
+}
+
+/// (state letter, start time) from /proc/PID/stat. The comm field may hold spaces and ')',
+/// so fields are counted after the last ')'.
+public func procStat(_ pid: Int32) -> (String, UInt64)? {
+    guard let text = try? readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // After ")": state is field 3 of the whole line, starttime is field 22.
+    guard fields.count > 19, let start = UInt64(fields[19]) else { return nil }
+    return (String(fields[0]), start)
+}
+
+/// RFC 3339 UTC time with nanoseconds, as runc and crun write `created`.
+public func rfc3339Now() -> String {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    var t = ts.tv_sec
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    func p(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+    let ns = String(ts.tv_nsec)
+    return "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1, 2))-\(p(tmv.tm_mday, 2))T\(p(tmv.tm_hour, 2)):\(p(tmv.tm_min, 2)):\(p(tmv.tm_sec, 2)).\(String(repeating: "0", count: 9 - ns.count))\(ns)Z"
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Second command of the README: run the whole test suite as root, right after setup.sh.
+# Extra arguments go to `swift test` (e.g. --filter IntegrationTests).
+# Fails if swift test fails, or if the host mount table differs after the suite: a void
+# must never leave a mount behind or propagate one to the host.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+[[ $EUID -eq 0 ]] || { echo "test: must run as root (integration tests run rootful and rootless)" >&2; exit 1; }
+command -v swift >/dev/null || PATH=$PATH:/opt/swift/usr/bin
+
+# Integration tests exec this binary and drop to this user for rootless cases.
+export VOIDOCI_BIN=${VOIDOCI_BIN:-/usr/local/bin/voidoci}
+export VOIDOCI_TEST_USER=${VOIDOCI_TEST_USER:-voidtest}
+id "$VOIDOCI_TEST_USER" >/dev/null 2>&1 ||
+  { echo "test: no user $VOIDOCI_TEST_USER; run scripts/host-setup.sh" >&2; exit 1; }
+
+# The release binary is what engines run; rebuild it if missing or older than the sources,
+# so the integration tests never exercise a stale runtime.
+if [[ ! -x $VOIDOCI_BIN ]] || [[ -n $(find Package.swift Sources -newer "$VOIDOCI_BIN" -print -quit) ]]; then
+  bash scripts/build.sh
+fi
+
+swift build --build-tests
+
+# Mount point, fs type and source only: IDs, options and peer groups legitimately vary.
+mounts() { awk '{ i = 7; while ($i != "-") i++; print $5, $(i + 1), $(i + 2) }' /proc/self/mountinfo | sort; }
+before=$(mktemp) after=$(mktemp)
+trap 'rm -f "$before" "$after"' EXIT
+
+mounts >"$before"
+status=0
+swift test "$@" || status=$?
+mounts >"$after"
+
+if ! diff -u "$before" "$after"; then
+  echo "test: FAIL: the host mount table changed during the suite (diff above)" >&2
+  ((status != 0)) || status=1
+fi
+echo "test: exit status $status"
+exit "$status"
