@@ -35,6 +35,14 @@ __attribute__((noreturn)) static void fail(int step, int index) {
 
 #define CHECK(expr, step, index) do { if ((expr) < 0) fail((step), (index)); } while (0)
 
+static void fmt_u32(char *buf, uint32_t v) {
+    char tmp[16];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    for (int k = 0; k < n; k++) buf[k] = tmp[n - 1 - k];
+    buf[n] = '\0';
+}
+
 static int sys_mount(const char *src, const char *dst, const char *type, unsigned long flags,
                      const void *data) {
     return (int)syscall(SYS_mount, src, dst, type, flags, data);
@@ -265,6 +273,7 @@ static void set_ids_and_caps(void) {
 
 __attribute__((noreturn)) static void child_main(void) {
     close(C->parent_fd);
+    for (int i = 0; i < C->n_close_fds; i++) close(C->close_fds[i]);
     // The parent writes setgroups/uid_map/gid_map, then one byte; until then we have no ids.
     char go;
     ssize_t n;
@@ -275,10 +284,6 @@ __attribute__((noreturn)) static void child_main(void) {
     int imagefd = (int)syscall(SYS_openat, AT_FDCWD, C->image_path, O_PATH | O_CLOEXEC | O_DIRECTORY);
     CHECK(imagefd, VOID_STEP_ROOT_IMAGE, -1);
     devnull_fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_PATH | O_CLOEXEC);
-
-    // Files created in the tmpfs need an owner mapped in the void's user namespace.
-    CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
-    CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
 
     if (C->hostname) CHECK(sethostname(C->hostname, strlen(C->hostname)), VOID_STEP_HOSTNAME, -1);
     if (C->domainname) CHECK(setdomainname(C->domainname, strlen(C->domainname)), VOID_STEP_DOMAINNAME, -1);
@@ -300,6 +305,12 @@ __attribute__((noreturn)) static void child_main(void) {
         int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
         CHECK(fs, VOID_STEP_ROOT_TMPFS, -1);
         CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0), VOID_STEP_ROOT_TMPFS, -1);
+        // Owned by the set-up ids (ids inside the void), not by the caller's unmapped ones.
+        char num[16];
+        fmt_u32(num, C->setup_uid);
+        CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "uid", num, 0), VOID_STEP_ROOT_TMPFS, -1);
+        fmt_u32(num, C->setup_gid);
+        CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "gid", num, 0), VOID_STEP_ROOT_TMPFS, -1);
         CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0), VOID_STEP_ROOT_TMPFS, -1);
         rootmnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
         CHECK(rootmnt, VOID_STEP_ROOT_TMPFS, -1);
@@ -309,6 +320,11 @@ __attribute__((noreturn)) static void child_main(void) {
     CHECK(move_mount_fd(rootmnt, AT_FDCWD, C->attach_path, 0), VOID_STEP_ATTACH_ROOT, -1);
     int rootfd = (int)syscall(SYS_openat, AT_FDCWD, C->attach_path, O_PATH | O_CLOEXEC | O_DIRECTORY);
     CHECK(rootfd, VOID_STEP_ATTACH_ROOT, -1);
+
+    // From here on, files are created in the void: they need an owner mapped in its user
+    // namespace. (The attach path above lives in the caller's 0700 state dir: reached first.)
+    CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
+    CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
 
     for (int i = 0; i < C->n_ops; i++) {
         const struct void_op *op = &C->ops[i];

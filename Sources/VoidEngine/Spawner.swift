@@ -8,6 +8,7 @@ public struct SpawnOptions {
     public var execFifoFD: Int32 = -1   // the init waits on it for `start`; -1 execs right away
     public var consoleFD: Int32 = -1    // pty slave
     public var preserveFDs: Int = 0
+    public var closeInChild: [Int32] = []   // fds the init must not keep (the state dir lock)
     public var caller: Caller
 
     public init(attachPath: String, caller: Caller) {
@@ -33,6 +34,9 @@ public enum Spawner {
         var fdsToClose: [Int32] = []
         defer { for fd in fdsToClose { close(fd) } }
 
+        // Whatever the caller leaked to us (non-CLOEXEC fds) must not reach the void: only
+        // stdio and the preserved fds survive execve.
+        _ = void_close_range_cloexec(UInt32(3 + max(0, opt.preserveFDs)))
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
 
         // Host-side sources: as a privileged caller, clone each bind here, in the caller's mount
@@ -116,6 +120,7 @@ public enum Spawner {
         let setupGID: UInt32 = plan.gidMap.contains { $0.containerID == 0 } ? 0 : p.gid
         var rlimits = p.rlimits.map { void_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
         var groups = p.additionalGids
+        var closeFDs = opt.closeInChild
         let attachPath = arena.string(opt.attachPath)
         var child = void_child()
         child.sync_fd = childFD
@@ -158,12 +163,16 @@ public enum Spawner {
         let pid: pid_t = ops.withUnsafeMutableBufferPointer { opsBuf in
             rlimits.withUnsafeBufferPointer { rl in
                 groups.withUnsafeMutableBufferPointer { gr in
+                    closeFDs.withUnsafeMutableBufferPointer { cl in
                     (seccomp?.filter ?? []).withUnsafeBytes { filt in
+                        child.close_fds = UnsafePointer(cl.baseAddress)
+                        child.n_close_fds = Int32(cl.count)
                         child.ops = opsBuf.baseAddress
                         child.rlimits = rl.baseAddress
                         child.groups = UnsafePointer(gr.baseAddress)
                         child.seccomp_filter = seccomp == nil ? nil : filt.baseAddress
                         return void_spawn(&child, flags, &pidfd)
+                    }
                     }
                 }
             }

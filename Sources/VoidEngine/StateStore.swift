@@ -95,7 +95,7 @@ public struct StateStore: Sendable {
 public final class LockedContainer {
     public let id: String
     public let dir: String
-    let fd: Int32
+    public let fd: Int32
 
     init(id: String, dir: String, fd: Int32) {
         self.id = id

@@ -146,7 +146,7 @@ struct ELFBuilder {
         if let flags1 { dyn.append((0x6fff_fffb, flags1)) }
         let phnum = 1 + (interpreter == nil ? 0 : 1) + (noDynamic ? 0 : 1)
         let interpAt = ehsize + phnum * phentsize
-        let interpBytes = interpreter.map { Array($0.utf8) + [0] } ?? []
+        let interpBytes: [UInt8] = interpreter.map { Array($0.utf8) + [0] } ?? []
         let strAt = interpAt + interpBytes.count
         let dynAt = strAt + strtab.count + padding
         dyn += [(5, base + UInt64(strAt)), (10, UInt64(strtab.count)), (0, 0)]

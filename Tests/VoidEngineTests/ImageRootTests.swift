@@ -32,10 +32,35 @@ import Testing
         ])
         #expect(try root.resolve("/usr/bin").kind == .directory)
         #expect(try root.resolve("/").canonical == "/")
-        #expect(try root.resolve("bin/../usr/./bin//dash", cwd: "/").canonical == "/usr/bin/dash")
+        // ".." after a symlinked directory is the parent of its target, as in the kernel.
+        #expect(try root.resolve("bin/../bin/.//dash", cwd: "/").canonical == "/usr/bin/dash")
+        #expect(throws: ImageError.self) { try root.resolve("/bin/../usr/bin/dash") }
         #expect(try root.resolve("sh", cwd: "/bin").canonical == "/usr/bin/dash")
         #expect(root.exists("/bin/sh"))
         #expect(!root.exists("/bin/bash"))
+    }
+
+    @Test func openCanonicalRefusesSymlinks() throws {
+        let tree = ImageTree()
+        defer { tree.remove() }
+        tree.mergedUsr()
+        tree.write("/usr/bin/dash", "x", mode: 0o755)
+        let root = try ImageRoot(path: tree.path)
+        let fd = try root.openCanonical("/usr/bin/dash")
+        defer { close(fd) }
+        var st = stat(), expected = stat()
+        #expect(fstat(fd, &st) == 0 && stat(tree.host("/usr/bin/dash"), &expected) == 0)
+        #expect(st.st_ino == expected.st_ino && st.st_dev == expected.st_dev)
+        let dir = try root.openCanonical("/usr")
+        close(dir)
+        let top = try root.openCanonical("/")
+        close(top)
+        #expect {
+            try root.openCanonical("/bin/dash")
+        } throws: { error in (error as! ImageError).errno == ELOOP }
+        #expect {
+            try root.openCanonical("/usr/bin/nope")
+        } throws: { error in (error as! ImageError).errno == ENOENT }
     }
 
     @Test func absoluteLinkNeverReachesTheHost() throws {

@@ -49,6 +49,8 @@ struct void_child {
     // Channels.
     int32_t sync_fd;        // child's end of a SOCK_SEQPACKET pair (CLOEXEC)
     int32_t parent_fd;      // parent's end, closed first thing in the child
+    const int32_t *close_fds;  // closed first thing too: e.g. the state dir's flock must not live on in the init
+    int32_t n_close_fds;
     int32_t exec_fifo_fd;   // read end (O_RDWR) of the exec fifo; -1: exec right away (run)
 
     // Identity during set-up: a mapped id, so files can be created in the tmpfs.

@@ -37,7 +37,6 @@ final class ClosureBuilder {
         add(executable)
         try run(program, depth: 0)
         for file in configFiles { add(file) }
-        notes += search.notes
     }
 
     /// Records a file to bind and every link on its way; a file met twice is bound once, but the
@@ -110,8 +109,8 @@ final class ClosureBuilder {
         let fd = try root.openRegular(loc)
         defer { close(fd) }
         let head = try ImageRoot.pread(fd, offset: 0, count: 4096)
-        if let (interpreter, argument) = ProgramKind.shebang(head) {
-            return .script(interpreter: interpreter, argument: argument)
+        if let shebang = ProgramKind.shebang(head) {
+            return .script(interpreter: shebang.interpreter, argument: shebang.argument)
         }
         do {
             if let info = try ELFInfo.read(fd: fd, head: head) { return .elf(info) }
@@ -136,6 +135,7 @@ final class ClosureBuilder {
         add(interp.resolved)
         let flavor = LibrarySearch.Flavor(interpreter: interpreter)
         if let config = search.configFile(flavor), !configFiles.contains(config) { configFiles.append(config) }
+        notes += search.takeNotes()
 
         // glibc (rtld.c) knows the interpreter by its PT_INTERP path and its DT_SONAME, so libc's
         // "ld-linux-x86-64.so.2" is satisfied by the already-loaded interpreter.
@@ -153,7 +153,11 @@ final class ClosureBuilder {
                 names[library] = 1
                 return
             }
-            let found = try search.find(library, loader: loader, objects: objects, flavor: flavor)
+            let found: LibrarySearch.Found
+            do {
+                defer { notes += search.takeNotes() }
+                found = try search.find(library, loader: loader, objects: objects, flavor: flavor)
+            }
             let by = objects[loader].resolved.requested
             notes.append("\(library) (needed by \(by)): found via \(found.via): \(found.location.resolved.requested)")
             if found.fromExecutableOrigin {

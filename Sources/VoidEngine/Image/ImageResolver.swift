@@ -11,10 +11,13 @@ public struct ProgramClosure: Sendable {
     /// (`/etc/ld.so.cache`, or musl's `/etc/ld-musl-ARCH.path`) when the image has one.
     public var files: [ResolvedPath]
     /// Every link met while resolving any path the kernel or the loader will open in the void
-    /// (including paths whose file is already in `files` under another name), first occurrence
-    /// first, unique by `path`. Each link's parent directory is canonical, so no link lies inside
-    /// another's parent path: they can be created in any order (see `ProgramClosure` notes in
-    /// docs).
+    /// (including paths whose file is already in `files` under another name), in the order first
+    /// met, unique by `path`. Each link's parent directory is canonical (a real directory in the
+    /// image), so no link lies on another link's or a file's parent path, and the order does not
+    /// matter. To rebuild in an empty root: for each link, create its parent directories and
+    /// `symlink(target, path)` with `target` verbatim; for each file, create the parent directories
+    /// of `canonical`, an empty file there, and bind the image's file over it. Every `requested`
+    /// path (and the ELF interpreter's PT_INTERP path) then resolves in the void as in the image.
     public var symlinks: [ImageSymlink]
     /// One line per decision: how each library was found, what was skipped and why.
     public var notes: [String]
@@ -26,6 +29,16 @@ public struct ProgramClosure: Sendable {
     /// image has no ld.so.cache). glibc's loader never reads ld.so.conf, so in the void it will
     /// not look there unless LD_LIBRARY_PATH names them.
     public var ldLibraryPathAdditions: [String]
+
+    public init(executable: ResolvedPath, files: [ResolvedPath], symlinks: [ImageSymlink], notes: [String] = [],
+                usesExecutableOrigin: Bool = false, ldLibraryPathAdditions: [String] = []) {
+        self.executable = executable
+        self.files = files
+        self.symlinks = symlinks
+        self.notes = notes
+        self.usesExecutableOrigin = usesExecutableOrigin
+        self.ldLibraryPathAdditions = ldLibraryPathAdditions
+    }
 }
 
 /// Finds a program and its closure inside an image, the way `execvp`, the kernel and the image's
@@ -122,7 +135,12 @@ enum ProgramKind {
     /// binfmt_script's rule: the line after "#!" within the first 256 bytes (BINPRM_BUF_SIZE);
     /// spaces and tabs separate the interpreter from one optional argument, which runs to the end
     /// of the line. An interpreter name cut off by the 256-byte limit is ENOEXEC.
-    static func shebang(_ head: [UInt8]) -> (String, String?)? {
+    struct Shebang: Equatable {
+        var interpreter: String
+        var argument: String?
+    }
+
+    static func shebang(_ head: [UInt8]) -> Shebang? {
         let buf = Array(head.prefix(256))
         guard buf.count >= 2, buf[0] == 0x23, buf[1] == 0x21 else { return nil }
         let isBlank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
@@ -135,6 +153,6 @@ enum ProgramKind {
         if end == nil && nameEnd == line.count && buf.count == 256 { return nil }
         let name = String(decoding: line[start..<nameEnd], as: UTF8.self)
         let rest = line[nameEnd...].drop(while: isBlank)
-        return (name, rest.isEmpty ? nil : String(decoding: rest, as: UTF8.self))
+        return Shebang(interpreter: name, argument: rest.isEmpty ? nil : String(decoding: rest, as: UTF8.self))
     }
 }

@@ -2,30 +2,6 @@
 import Glibc
 #endif
 
-/// An error from reading the image rootfs. `description` names the path; `errno`, when set, is the
-/// errno the runtime should report (podman maps "no such file or directory" to 127 and
-/// "permission denied" to 126, so those phrases appear whenever they are true).
-public struct ImageError: Error, CustomStringConvertible {
-    public var description: String
-    public var errno: Int32?
-
-    public init(_ description: String, errno: Int32? = nil) {
-        self.description = description
-        self.errno = errno
-    }
-
-    /// "`what`: no such file or directory": strerror's text, lower-cased like Go's and crun's.
-    static func sys(_ what: String, _ code: Int32) -> ImageError {
-        ImageError("\(what): \(errnoText(code))", errno: code)
-    }
-
-    static func errnoText(_ code: Int32) -> String {
-        let text = String(cString: strerror(code))
-        guard let first = text.first else { return "errno \(code)" }
-        return first.lowercased() + text.dropFirst()
-    }
-}
-
 /// A symlink met while resolving a path inside the image.
 public struct ImageSymlink: Hashable, Sendable {
     /// Absolute path of the link itself; its parent directory is canonical (symlink-free).
@@ -49,6 +25,14 @@ public struct ResolvedPath: Hashable, Sendable {
 
     public enum Kind: Sendable { case regular, directory, other }
 
+    public init(requested: String, canonical: String, symlinks: [ImageSymlink], kind: Kind, mode: UInt32) {
+        self.requested = requested
+        self.canonical = canonical
+        self.symlinks = symlinks
+        self.kind = kind
+        self.mode = mode
+    }
+
     public var isExecutable: Bool { kind == .regular && mode & 0o111 != 0 }
 }
 
@@ -57,6 +41,8 @@ public struct ResolvedPath: Hashable, Sendable {
 /// rule as `openat2(RESOLVE_IN_ROOT)`, done by hand because we must also record each link.
 public final class ImageRoot: Sendable {
     public let path: String
+    /// Valid while this object lives (closed when the last reference to it, and to directories
+    /// opened under it, goes away).
     public let fd: Int32
     /// The root as a `Directory`; it owns `fd`, which closes when the last user lets go.
     let top: Directory
@@ -156,6 +142,27 @@ public final class ImageRoot: Sendable {
         return Location(resolved: resolved, parent: dir, name: nil)
     }
 
+    /// An `O_PATH|O_NOFOLLOW` fd (close-on-exec; the caller closes it) for a canonical path of
+    /// the image, such as `ResolvedPath.canonical`: the source to bind from
+    /// (`open_tree(fd, "", AT_EMPTY_PATH|OPEN_TREE_CLONE)`, or `/proc/self/fd/N`), so the mount
+    /// uses the very file that was resolved. A symlink anywhere on the way means the image changed
+    /// since it was resolved, and is refused (ELOOP) rather than followed.
+    public func openCanonical(_ canonical: String) throws -> Int32 {
+        let loc = try walk(canonical, from: top, requested: canonical)
+        guard loc.resolved.symlinks.isEmpty, loc.resolved.canonical == canonical else {
+            throw ImageError("\(canonical): not a canonical path in the image (a symlink is on the way): "
+                + ImageError.errnoText(ELOOP), errno: ELOOP)
+        }
+        let fd = openat(loc.parent.fd, loc.name ?? ".", ImageRoot.oPath | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw ImageError.sys(canonical, errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, ImageRoot.kind(st.st_mode) == loc.resolved.kind else {
+            close(fd)
+            throw ImageError("\(canonical): changed while being opened", errno: EAGAIN)
+        }
+        return fd
+    }
+
     /// Opens a directory that `walk` reached, to search names in it without walking it again.
     func openDirectory(_ loc: Location) throws -> Directory {
         guard let name = loc.name else { return loc.parent }
@@ -186,9 +193,15 @@ public final class ImageRoot: Sendable {
 
     /// Reads a small regular file of the image (ld.so.conf and the like), at most `limit` bytes.
     func readFile(_ path: String, limit: Int = 1 << 20) throws -> [UInt8] {
-        let fd = try openRegular(try locate(path))
+        try readFile(locate(path), limit: limit)
+    }
+
+    func readFile(_ loc: Location, limit: Int) throws -> [UInt8] {
+        let fd = try openRegular(loc)
         defer { close(fd) }
-        return try ImageRoot.pread(fd, offset: 0, count: limit)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ImageError.sys(loc.resolved.requested, errno) }
+        return try ImageRoot.pread(fd, offset: 0, count: min(Int(st.st_size), limit))
     }
 
     /// Names in a directory of the image, for ld.so.conf's `include` globs.
@@ -249,28 +262,5 @@ public final class ImageRoot: Sendable {
         }
         out.removeLast(count - done)
         return out
-    }
-}
-
-/// Lexical path helpers (no file system access).
-enum ImagePath {
-    static func join(_ dir: String, _ name: String) -> String {
-        if name.hasPrefix("/") { return name }
-        return dir.hasSuffix("/") ? dir + name : dir + "/" + name
-    }
-
-    /// `dir` made absolute against `cwd` (both as text; resolution happens later, in the image).
-    static func absolute(_ path: String, cwd: String) -> String {
-        path.hasPrefix("/") ? path : join(cwd.hasPrefix("/") ? cwd : "/" + cwd, path)
-    }
-
-    static func dirname(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let dir = String(path[..<slash])
-        return dir.isEmpty ? "/" : dir
-    }
-
-    static func basename(_ path: String) -> String {
-        path.split(separator: "/").last.map(String.init) ?? path
     }
 }

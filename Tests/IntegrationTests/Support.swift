@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+
+/// Runs the real voidoci binary (VOIDOCI_BIN, else the debug build) on real bundles, as root or
+/// as the unprivileged VOIDOCI_TEST_USER. Nothing here fakes the kernel.
+enum Env {
+    static let repo: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static let bin: String = {
+        if let b = ProcessInfo.processInfo.environment["VOIDOCI_BIN"], !b.isEmpty { return b }
+        return "\(repo)/.build/debug/voidoci"
+    }()
+
+    static let testUser: String = ProcessInfo.processInfo.environment["VOIDOCI_TEST_USER"] ?? "voidtest"
+    static let isRoot = geteuid() == 0
+
+    static let testUID: UInt32? = getpwnam(testUser).map { $0.pointee.pw_uid }
+    static let testGID: UInt32? = getpwnam(testUser).map { $0.pointee.pw_gid }
+    static var hasTestUser: Bool { isRoot && testUID != nil }
+
+    /// Rootfs images built once per test process from host binaries (scripts/make-rootfs.sh),
+    /// removed when the process exits.
+    static let hostRootfs: String = makeRootfs("--host")
+    static let busyboxRootfs: String = makeRootfs("--busybox")
+
+    nonisolated(unsafe) static var cleanup: [String] = []
+
+    static func makeRootfs(_ kind: String) -> String {
+        let dir = "/tmp/voidoci-test-\(getpid())-rootfs\(kind)"
+        let r = Shell.run(["bash", "\(repo)/scripts/make-rootfs.sh", dir, kind])
+        precondition(r.status == 0, "make-rootfs \(kind) failed: \(r.stderr)")
+        // World-readable so the unprivileged test user can use it too.
+        _ = Shell.run(["chmod", "755", dir])
+        registerCleanup(dir)
+        return dir
+    }
+
+    static func registerCleanup(_ path: String) {
+        if cleanup.isEmpty { atexit { for p in Env.cleanup { _ = Shell.run(["rm", "-rf", p]) } } }
+        cleanup.append(path)
+    }
+}
+
+struct Result: CustomStringConvertible {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var description: String { "status \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+}
+
+enum Shell {
+    /// Runs argv to completion; stdin is /dev/null unless given.
+    @discardableResult
+    static func run(_ argv: [String], env: [String: String]? = nil, stdin: String? = nil, timeout: Double = 60) -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/env")
+        p.arguments = argv[0].hasPrefix("/") ? Array(argv.dropFirst()) : argv
+        if let env { p.environment = env }
+        // Output goes to temp files: no pipe to drain concurrently, no deadlock on big output.
+        let base = "/tmp/voidoci-test-\(getpid())-out-\(UUID().uuidString.prefix(8))"
+        FileManager.default.createFile(atPath: base + ".o", contents: nil)
+        FileManager.default.createFile(atPath: base + ".e", contents: nil)
+        defer { unlink(base + ".o"); unlink(base + ".e") }
+        let out = FileHandle(forWritingAtPath: base + ".o")!, err = FileHandle(forWritingAtPath: base + ".e")!
+        p.standardOutput = out
+        p.standardError = err
+        if let stdin {
+            let inp = Pipe()
+            p.standardInput = inp
+            inp.fileHandleForWriting.write(stdin.data(using: .utf8)!)
+            try? inp.fileHandleForWriting.close()
+        } else {
+            p.standardInput = FileHandle.nullDevice
+        }
+        do { try p.run() } catch { return Result(status: -1, stdout: "", stderr: "\(error)") }
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(2000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        try? out.close()
+        try? err.close()
+        let o = FileManager.default.contents(atPath: base + ".o") ?? Data()
+        let e = FileManager.default.contents(atPath: base + ".e") ?? Data()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+/// Who runs voidoci in a test.
+enum As: CustomStringConvertible, CaseIterable {
+    case root, user
+    var description: String { self == .root ? "root" : "unprivileged user" }
+}
+
+/// A bundle in a fresh temp dir, with a state dir of its own; `close()` deletes every void the
+/// test created (delete --force) and the directories, even after a failed expectation.
+final class TestBundle {
+    let dir: String
+    let stateRoot: String
+    let who: As
+    var config: [String: Any]
+    private var ids: [String] = []
+
+    init(rootfs: String = Env.hostRootfs, args: [String], as who: As = .root, edit: ((inout [String: Any]) -> Void)? = nil) {
+        self.who = who
+        dir = "/tmp/voidoci-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+        stateRoot = "\(dir)/state"
+        mkdir(dir, 0o755)
+        mkdir(stateRoot, 0o700)
+        if who == .user, let uid = Env.testUID, let gid = Env.testGID { chown(stateRoot, uid, gid) }
+        config = [
+            "ociVersion": "1.0.2",
+            "process": ["user": ["uid": 0, "gid": 0], "args": args,
+                        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/"] as [String: Any],
+            "root": ["path": rootfs],
+            "linux": ["namespaces": [["type": "pid"], ["type": "mount"], ["type": "ipc"], ["type": "uts"], ["type": "network"]]],
+        ]
+        edit?(&config)
+        write()
+    }
+
+    func edit(_ f: (inout [String: Any]) -> Void) { f(&config); write() }
+
+    func write() {
+        let data = try! JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        FileManager.default.createFile(atPath: "\(dir)/config.json", contents: data)
+        chmod("\(dir)/config.json", 0o644)
+    }
+
+    /// Writes raw text as config.json (malformed-input tests).
+    func writeRaw(_ text: String) { FileManager.default.createFile(atPath: "\(dir)/config.json", contents: text.data(using: .utf8)) }
+
+    /// Runs `voidoci --root STATE ARGS...` as this bundle's user; remembers ids for cleanup.
+    @discardableResult
+    func voidoci(_ args: [String], stdin: String? = nil, timeout: Double = 60, extraEnv: [String: String] = [:]) -> Result {
+        if let id = args.last, ["create", "run"].contains(where: args.contains) { ids.append(id) }
+        var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        for (k, v) in extraEnv { env[k] = v }
+        var argv = [Env.bin, "--root", stateRoot] + args
+        if who == .user {
+            argv = ["/usr/bin/setpriv", "--reuid=\(Env.testUser)", "--regid=\(Env.testUser)", "--init-groups", "--"] + argv
+        }
+        return Shell.run(argv, env: env, stdin: stdin, timeout: timeout)
+    }
+
+    /// `run --bundle DIR ID`.
+    func run(_ id: String = "t\(UUID().uuidString.prefix(6))", timeout: Double = 60) -> Result {
+        voidoci(["run", "--bundle", dir, id], timeout: timeout)
+    }
+
+    private var closed = false
+
+    func close() {
+        if closed { return }
+        closed = true
+        for id in ids { voidoci(["delete", "--force", id]) }
+        _ = Shell.run(["rm", "-rf", dir])
+    }
+
+    deinit { close() }
+}
+
+/// The host's mount table, normalised: mount point, fs type and source.
+func hostMounts() -> [String] {
+    let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").map { line in
+        let f = line.split(separator: " ")
+        guard let dash = f.firstIndex(of: "-"), dash + 2 < f.count else { return String(line) }
+        return "\(f[4]) \(f[dash + 1]) \(f[dash + 2])"
+    }.sorted()
+}
