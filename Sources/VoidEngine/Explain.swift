@@ -39,6 +39,11 @@ public enum Explain {
         out.append("  noNewPrivileges \(pr.noNewPrivileges), terminal \(pr.terminal), seccomp \(pr.seccomp.map { "\($0.syscalls?.count ?? 0) rules, default \($0.defaultAction.rawValue)" } ?? "none")")
         if let adj = p.oomScoreAdj { out.append("  oomScoreAdj \(adj)") }
         out.append("")
+        if !p.notes.isEmpty {
+            out.append("notes:")
+            for n in p.notes { out.append("  \(n)") }
+            out.append("")
+        }
         out.append("dropped:")
         if p.dropped.isEmpty { out.append("  (nothing)") }
         for d in p.dropped { out.append("  \(d.path): \(d.reason)") }
@@ -78,6 +83,7 @@ public enum Explain {
                 ("noNewPrivileges", .bool(pr.noNewPrivileges)), ("terminal", .bool(pr.terminal)),
                 ("seccomp", .bool(pr.seccomp != nil)),
             ])),
+            ("notes", .array(p.notes.map(JSON.string))),
             ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
         ])
         return j.render() + "\n"

@@ -31,11 +31,20 @@ public struct Runtime {
         return (spec, plan, dir)
     }
 
+    /// Plans for running: what `explain` may list as dropped, a run must not silently skip.
+    func planForRun(bundle: String) throws -> (Spec, VoidPlan, String) {
+        let r = try plan(bundle: bundle)
+        if let hook = r.1.dropped.first(where: { $0.path.hasPrefix("hooks.") }) {
+            throw VoidError("\(hook.path): OCI hooks are not supported by this voidoci yet; refusing to run without them")
+        }
+        return r
+    }
+
     // MARK: create
 
     public func create(id: String, _ o: CreateOptions) throws {
         try StateStore.checkID(id)
-        let (spec, plan, bundle) = try plan(bundle: o.bundle)
+        let (spec, plan, bundle) = try planForRun(bundle: o.bundle)
         if plan.process.terminal && o.consoleSocket == nil {
             throw VoidError("process.terminal is true but no --console-socket was given")
         }

@@ -17,6 +17,7 @@ public struct VoidPlan: Sendable {
     public var mounts: [PlannedMount]
     public var process: PlannedProcess
     public var dropped: [Dropped]
+    public var notes: [String] = []         // facts worth knowing (how libraries were found, warnings)
     public var oomScoreAdj: Int?
 
     public enum RootKind: String, Sendable { case tmpfs, imageRO = "image-ro", imageRW = "image-rw" }

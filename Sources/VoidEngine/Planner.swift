@@ -49,10 +49,18 @@ public struct Planner {
             exe = try resolver.findExecutable(process.args?.first ?? "", cwd: process.cwd)
         }
         var mounts: [PlannedMount] = []
+        var notes: [String] = []
         let rootKind: VoidPlan.RootKind = grants.rootfs == .none ? .tmpfs : (grants.rootfs == .ro ? .imageRO : .imageRW)
         if rootKind == .tmpfs {
-            let closure = try resolver.closure(for: exe)
+            let closure = try resolver.closure(for: exe, cwd: process.cwd)
             mounts += programMounts(closure, args0: process.args?.first ?? "")
+            notes += closure.notes
+            if closure.usesExecutableOrigin {
+                notes.append("warning: a library was found through $ORIGIN in the executable's RUNPATH; the loader expands it from /proc/self/exe, which a void has only with org.voidoci.mounts=proc")
+            }
+            if !closure.ldLibraryPathAdditions.isEmpty {
+                notes.append("warning: libraries found only through the image's /etc/ld.so.conf (the image has no ld.so.cache); the loader in the void finds them only if LD_LIBRARY_PATH lists \(closure.ldLibraryPathAdditions.joined(separator: ":"))")
+            }
         }
         for path in grants.expose {
             mounts += try exposeMounts(path, image: image)
@@ -91,7 +99,7 @@ public struct Planner {
             imagePath: imagePath, namespaces: namespaces, uidMap: ids.uidMap, gidMap: ids.gidMap,
             setgroupsAllowed: ids.setgroups, idNote: ids.note, hostname: hostname, domainname: domainname,
             root: rootKind, rootReadonly: (rootSpec.readonly ?? false) || rootKind == .imageRO,
-            mounts: mounts, process: proc, dropped: dropped, oomScoreAdj: process.oomScoreAdj)
+            mounts: mounts, process: proc, dropped: dropped, notes: notes, oomScoreAdj: process.oomScoreAdj)
     }
 
     // MARK: namespaces
@@ -220,10 +228,20 @@ public struct Planner {
         if l?.personality != nil { d.append(Dropped(path: "linux.personality", reason: "not supported")) }
         if l?.intelRdt != nil { d.append(Dropped(path: "linux.intelRdt", reason: "not supported")) }
         if let t = l?.timeOffsets, !t.isEmpty { d.append(Dropped(path: "linux.timeOffsets", reason: "the time namespace is created by clone3, which leaves no moment to set offsets")) }
+        for (stage, list) in hookStages() where !list.isEmpty {
+            d.append(Dropped(path: "hooks.\(stage)", reason: "OCI hooks are not run by this voidoci yet: create refuses the bundle"))
+        }
         if p.scheduler != nil { d.append(Dropped(path: "process.scheduler", reason: "not supported")) }
         if p.ioPriority != nil { d.append(Dropped(path: "process.ioPriority", reason: "not supported")) }
         if p.execCPUAffinity != nil { d.append(Dropped(path: "process.execCPUAffinity", reason: "not supported")) }
         return d
+    }
+
+    func hookStages() -> [(String, [Hook])] {
+        let h = spec.hooks
+        return [("prestart", h?.prestart ?? []), ("createRuntime", h?.createRuntime ?? []),
+                ("createContainer", h?.createContainer ?? []), ("startContainer", h?.startContainer ?? []),
+                ("poststart", h?.poststart ?? []), ("poststop", h?.poststop ?? [])]
     }
 
     // MARK: mounts
@@ -237,7 +255,7 @@ public struct Planner {
         for (i, f) in c.files.enumerated() {
             let why: String
             if i == 0 { why = "executable \(args0)" }
-            else if f.canonical == "/etc/ld.so.cache" { why = "the image's loader cache" }
+            else if f.canonical == "/etc/ld.so.cache" || f.canonical.hasPrefix("/etc/ld-musl-") { why = "the image's loader configuration" }
             else { why = "needed by \(c.executable.canonical)" }
             out.append(PlannedMount(kind: .bind, destination: f.canonical, source: f.canonical, sourceInImage: true,
                                     flags: ["ro", "nosuid", "nodev"], origin: .program(why)))

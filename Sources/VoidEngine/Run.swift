@@ -10,7 +10,7 @@ extension Runtime {
     /// (128+N for a signal, like a shell).
     public func run(id: String, bundle: String, preserveFDs: Int, pidFile: String?) throws -> Int32 {
         try StateStore.checkID(id)
-        let (spec, plan, dir) = try plan(bundle: bundle)
+        let (spec, plan, dir) = try planForRun(bundle: bundle)
         let locked = try store.create(id)
         let s: Spawned
         do {

@@ -1,0 +1,123 @@
+import Testing
+@testable import VoidEngine
+
+/// The annotation table of VOID.md: every key, good and bad values, and the error names the key.
+@Suite struct AnnotationTests {
+    static func grants(_ annotations: [String: String]) throws -> VoidGrants { try VoidGrants(annotations: annotations) }
+
+    static func expectBad(_ key: String, _ value: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            let g = try grants([key: value])
+            Issue.record("\(key)=\(value) accepted: \(g)", sourceLocation: sourceLocation)
+        } catch {
+            let text = String(describing: error)
+            #expect(text.contains(key), "error \"\(text)\" does not name \(key)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func defaults() throws {
+        let g = try Self.grants([:])
+        #expect(g == VoidGrants())
+        #expect(g.rootfs == .none)
+        #expect(g.expose.isEmpty)
+        #expect(g.mounts.isEmpty)
+        #expect(g.dev == .none)
+        #expect(g.listen.isEmpty)
+        #expect(g.rootID == nil)
+    }
+
+    @Test(arguments: [("none", VoidGrants.RootfsMode.none), ("ro", .ro), ("rw", .rw)])
+    func rootfsGood(_ value: String, _ mode: VoidGrants.RootfsMode) throws {
+        #expect(try Self.grants(["org.voidoci.rootfs": value]).rootfs == mode)
+    }
+
+    @Test(arguments: ["", "RO", "readonly", "yes", " ro", "ro,rw"])
+    func rootfsBad(_ value: String) { Self.expectBad("org.voidoci.rootfs", value) }
+
+    @Test func exposeGood() throws {
+        #expect(try Self.grants(["org.voidoci.expose": "/etc/ssl/certs,/usr/share/zoneinfo"]).expose
+            == ["/etc/ssl/certs", "/usr/share/zoneinfo"])
+        #expect(try Self.grants(["org.voidoci.expose": "/etc/passwd"]).expose == ["/etc/passwd"])
+        // Spaces around items and empty items are ignored.
+        #expect(try Self.grants(["org.voidoci.expose": " /a , ,/b,, "]).expose == ["/a", "/b"])
+        #expect(try Self.grants(["org.voidoci.expose": ""]).expose == [])
+        #expect(try Self.grants(["org.voidoci.expose": " , "]).expose == [])
+        // A path component that merely contains dots is fine.
+        #expect(try Self.grants(["org.voidoci.expose": "/etc/..d/x,/a.../b"]).expose == ["/etc/..d/x", "/a.../b"])
+    }
+
+    @Test(arguments: ["etc/passwd", "/etc/passwd,relative", "/etc/../root", "/..", "./x", "~/x"])
+    func exposeBad(_ value: String) { Self.expectBad("org.voidoci.expose", value) }
+
+    @Test func mountsGood() throws {
+        #expect(try Self.grants(["org.voidoci.mounts": "proc"]).mounts == ["proc"])
+        #expect(try Self.grants(["org.voidoci.mounts": "proc, sysfs,,tmpfs , "]).mounts == ["proc", "sysfs", "tmpfs"])
+        let all = "proc,sysfs,tmpfs,devpts,mqueue,shm,cgroup"
+        #expect(try Self.grants(["org.voidoci.mounts": all]).mounts == Set(VoidGrants.kernelFilesystems))
+        #expect(try Self.grants(["org.voidoci.mounts": "proc,proc"]).mounts == ["proc"])
+        #expect(try Self.grants(["org.voidoci.mounts": ""]).mounts == [])
+    }
+
+    @Test(arguments: ["nfs", "PROC", "proc,bind", "overlay", "proc;sysfs"])
+    func mountsBad(_ value: String) { Self.expectBad("org.voidoci.mounts", value) }
+
+    @Test func devGood() throws {
+        #expect(try Self.grants(["org.voidoci.dev": "none"]).dev == .none)
+        #expect(try Self.grants(["org.voidoci.dev": "minimal"]).dev == .minimal)
+    }
+
+    @Test(arguments: ["", "full", "Minimal", "all"])
+    func devBad(_ value: String) { Self.expectBad("org.voidoci.dev", value) }
+
+    /// Socket activation is not implemented: any value is refused, naming the annotation, rather
+    /// than silently running the void without its sockets.
+    @Test(arguments: ["tcp:127.0.0.1:8080", "unix:/run/x.sock", "bogus"])
+    func listenRefused(_ value: String) { Self.expectBad("org.voidoci.listen", value) }
+
+    @Test func rootIDGood() throws {
+        let both = try #require(try Self.grants(["org.voidoci.root-id": "1234:5678"]).rootID)
+        #expect(both.uid == 1234 && both.gid == 5678)
+        let one = try #require(try Self.grants(["org.voidoci.root-id": "100000"]).rootID)
+        #expect(one.uid == 100000 && one.gid == 100000)
+        let max = try #require(try Self.grants(["org.voidoci.root-id": "4294967295:1"]).rootID)
+        #expect(max.uid == 4294967295 && max.gid == 1)
+    }
+
+    @Test(arguments: ["", "0", "0:5678", "1234:0", "abc", "1:2:3", "1234:", ":5678", "-1", " 1234", "4294967296", "12 34", "0x10"])
+    func rootIDBad(_ value: String) { Self.expectBad("org.voidoci.root-id", value) }
+
+    @Test(arguments: ["org.voidoci.rootfss", "org.voidoci.Rootfs", "org.voidoci.", "org.voidoci.expose.extra", "org.voidoci.unknown"])
+    func unknownVoidociKey(_ key: String) { Self.expectBad(key, "x") }
+
+    @Test func otherAnnotationsAreIgnored() throws {
+        let g = try Self.grants([
+            "io.podman.annotations.autoremove": "TRUE",
+            "org.opencontainers.image.ref.name": "x",
+            "org.voidocix.rootfs": "bogus",
+            "org.voidoci": "bogus",
+            "run.oci.keep_original_groups": "1",
+        ])
+        #expect(g == VoidGrants())
+    }
+
+    @Test func severalGrantsTogether() throws {
+        let g = try Self.grants([
+            "org.voidoci.rootfs": "ro", "org.voidoci.expose": "/etc/passwd", "org.voidoci.mounts": "proc",
+            "org.voidoci.dev": "minimal", "org.voidoci.root-id": "7:8", "com.example": "y",
+        ])
+        #expect(g.rootfs == .ro)
+        #expect(g.expose == ["/etc/passwd"])
+        #expect(g.mounts == ["proc"])
+        #expect(g.dev == .minimal)
+        #expect(g.rootID?.uid == 7 && g.rootID?.gid == 8)
+    }
+
+    @Test func listParsing() {
+        #expect(VoidGrants.list("a,b") == ["a", "b"])
+        #expect(VoidGrants.list(" a , b ") == ["a", "b"])
+        #expect(VoidGrants.list(",,a,,b,,") == ["a", "b"])
+        #expect(VoidGrants.list("  ,  , ") == [])
+        #expect(VoidGrants.list("") == [])
+        #expect(VoidGrants.list("a b,c") == ["a b", "c"])
+    }
+}
