@@ -189,7 +189,7 @@ public struct Planner {
         }
         var rlimits: [(name: String, resource: Int32, soft: UInt64, hard: UInt64)] = []
         for r in p.rlimits ?? [] {
-            guard let n = Rlimits.numbers[r.type] else { continue }  // validation reported it
+            guard let n = r.resource else { continue }  // validation reported it
             rlimits.append((r.type, n, r.soft, r.hard))
         }
         var caps = CapabilitySets()
