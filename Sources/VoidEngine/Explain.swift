@@ -79,7 +79,7 @@ public enum Explain {
                 ("capabilities", .object([("bounding", capArray(pr.capabilities.bounding)), ("effective", capArray(pr.capabilities.effective)),
                                           ("permitted", capArray(pr.capabilities.permitted)), ("inheritable", capArray(pr.capabilities.inheritable)),
                                           ("ambient", capArray(pr.capabilities.ambient))])),
-                ("rlimits", .array(pr.rlimits.map { .object([("type", .string($0.name)), ("soft", .number(Int(clamping: $0.soft))), ("hard", .number(Int(clamping: $0.hard)))]) })),
+                ("rlimits", .array(pr.rlimits.map { .object([("type", .string($0.name)), ("soft", .unsigned($0.soft)), ("hard", .unsigned($0.hard))]) })),
                 ("noNewPrivileges", .bool(pr.noNewPrivileges)), ("terminal", .bool(pr.terminal)),
                 ("seccomp", .bool(pr.seccomp != nil)),
             ])),
@@ -112,7 +112,7 @@ typealias LinuxIDMappingLike = LinuxIDMapping
 
 /// A minimal ordered JSON writer (keys keep their order, unlike a dictionary).
 public indirect enum JSON {
-    case string(String), number(Int), bool(Bool), null
+    case string(String), number(Int), unsigned(UInt64), bool(Bool), null
     case array([JSON])
     case object([(String, JSON)])
 
@@ -120,6 +120,7 @@ public indirect enum JSON {
         switch self {
         case .string(let s): return StateJSON.quote(s)
         case .number(let n): return String(n)
+        case .unsigned(let n): return String(n)
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .array(let a): return "[" + a.map { $0.render() }.joined(separator: ",") + "]"

@@ -32,9 +32,17 @@ public struct Planner {
 
         let namespaces = planNamespaces()
         let ids = try planIDs(process: process, grants: grants, namespaces: namespaces)
+        if ids.joined {
+            for (field, maps) in [("linux.uidMappings", spec.linux?.uidMappings), ("linux.gidMappings", spec.linux?.gidMappings)]
+            where !(maps ?? []).isEmpty {
+                dropped.append(Dropped(path: field, reason: "the user namespace is joined: its own maps apply"))
+            }
+        }
         let utsJoined = namespaces.first { $0.type == "uts" }?.path != nil
         var hostname: String? = spec.hostname ?? "void"
-        var domainname: String? = spec.domainname
+        // A new uts namespace starts with the host's names: both are always set, so nothing
+        // of the host shows ("(none)" is what a fresh kernel reports for no domain).
+        var domainname: String? = spec.domainname ?? "(none)"
         if utsJoined {
             if spec.hostname != nil { dropped.append(Dropped(path: "hostname", reason: "the uts namespace is joined, its name is kept")) }
             if spec.domainname != nil { dropped.append(Dropped(path: "domainname", reason: "the uts namespace is joined, its name is kept")) }
@@ -85,7 +93,7 @@ public struct Planner {
                                      ("linux.readonlyPaths", .readonly, spec.linux?.readonlyPaths)] {
             for (i, p) in (paths ?? []).enumerated() {
                 if hasKernelViews {
-                    mounts.append(PlannedMount(kind: kind, destination: p, source: "", origin: .void("\(field)[\(i)]")))
+                    mounts.append(PlannedMount(kind: kind, destination: normalizedPath(p), source: "", origin: .void("\(field)[\(i)]")))
                 } else {
                     dropped.append(Dropped(path: "\(field)[\(i)]", reason: "\(p) does not exist in a void without proc/sysfs"))
                 }
@@ -294,7 +302,7 @@ public struct Planner {
                 throw VoidError("linux.devices[\(i)]: \(d.path) is \(hostMajor):\(hostMinor) on the host, not \(maj):\(min); a user namespace cannot mknod, so only host nodes can be bound")
             }
         }
-        return PlannedMount(kind: .bind, destination: d.path, source: d.path, flags: ["nosuid", "noexec"], origin: .device(i))
+        return PlannedMount(kind: .bind, destination: normalizedPath(d.path), source: d.path, flags: ["nosuid", "noexec"], origin: .device(i))
     }
 
     static let attrFlags: Set<String> = ["ro", "nosuid", "nodev", "noexec", "noatime", "nodiratime", "relatime", "strictatime", "nosymfollow"]
@@ -303,7 +311,12 @@ public struct Planner {
 
     func configMount(_ m: Mount, index i: Int, grants: VoidGrants, ids: IDs, dropped: inout [Dropped]) throws -> PlannedMount? {
         let field = "mounts[\(i)]"
+        var m = m
+        m.destination = normalizedPath(m.destination)
         let options = m.options ?? []
+        if !(m.uidMappings ?? []).isEmpty || !(m.gidMappings ?? []).isEmpty {
+            dropped.append(Dropped(path: "\(field).uidMappings", reason: "idmapped mounts are not supported: mounted without an id mapping"))
+        }
         if m.isBind {
             guard var src = m.source, !src.isEmpty else { throw VoidError("\(field).source: missing for a bind mount") }
             if !src.hasPrefix("/") { src = "\(bundle)/\(src)" }
@@ -314,6 +327,8 @@ public struct Planner {
             var flags: [String] = []
             for o in options {
                 if Self.attrFlags.contains(o) { flags.append(o) }
+                // rro, rnosuid, ...: the recursive forms; the flags are set on the whole tree of an rbind.
+                else if o.hasPrefix("r"), Self.attrFlags.contains(String(o.dropFirst())) { flags.append(String(o.dropFirst())) }
                 else if o == "bind" || o == "rbind" || Self.ignoredFlags.contains(o) { continue }
                 else if Self.propagation.contains(o) {
                     if !o.hasSuffix("private") { dropped.append(Dropped(path: "\(field).options", reason: "\(o): mounts in a void are always private")) }
@@ -364,6 +379,12 @@ public struct Planner {
     func describe(_ maps: [LinuxIDMapping]) -> String {
         maps.map { "\($0.containerID)→\($0.hostID)×\($0.size)" }.joined(separator: ", ")
     }
+}
+
+/// "/dev/./shm/" → "/dev/shm": one spelling per place, so a grant cannot be sidestepped.
+/// (".." was refused by validation.)
+func normalizedPath(_ p: String) -> String {
+    "/" + p.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
 }
 
 /// realpath + "is a directory", with an error that names the field.

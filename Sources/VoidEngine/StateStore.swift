@@ -25,7 +25,16 @@ public struct ContainerState: Codable, Sendable {
 public struct StateStore: Sendable {
     public let root: String
 
-    public init(root: String) { self.root = root }
+    /// A relative --root is taken from the current directory, once, here.
+    public init(root: String) {
+        if root.hasPrefix("/") {
+            self.root = root
+        } else {
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+            let cwd = getcwd(&buf, buf.count) != nil ? String(cString: buf) : "."
+            self.root = cwd + "/" + root
+        }
+    }
 
     /// podman's `state`, `kill` and cleanup `delete` never get `--root`, and get only
     /// XDG_RUNTIME_DIR in their environment: the default must come from that alone.
@@ -85,7 +94,7 @@ public struct StateStore: Sendable {
         var out: [String] = []
         while let e = readdir(d) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." && !name.hasPrefix(".") { out.append(name) }
+            if name != "." && name != ".." { out.append(name) }
         }
         return out.sorted()
     }

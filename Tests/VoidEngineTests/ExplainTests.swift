@@ -104,6 +104,7 @@ import Testing
         #expect(dropped.contains { $0["path"] == "process.apparmorProfile" })
         #expect(dropped.contains { $0["path"] == "mounts[2]" })
 
+        #expect((object["notes"] as? [String])?.count == p.notes.count)
         #expect(object["hostname"] as? String == "h\"ost")
         let root = try #require(object["root"] as? [String: Any])
         #expect(root["kind"] as? String == "tmpfs")
@@ -112,6 +113,24 @@ import Testing
         let caps = try #require(process["capabilities"] as? [String: [String]])
         #expect(caps["bounding"] == ["CAP_KILL"])
         #expect((process["rlimits"] as? [Any])?.count == 1)
+    }
+
+    /// RLIM_INFINITY (2^64-1) is what podman writes for "unlimited": explain must print the
+    /// value the void gets, not a clamped 2^63-1.
+    @Test func jsonKeepsUnlimitedRlimits() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let process = #"{"args": ["sh"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}, "rlimits": [{"type": "RLIMIT_CORE", "soft": 18446744073709551615, "hard": 18446744073709551615}, {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}]}"#
+        let p = try f.plan(process: process)
+        #expect(p.process.rlimits.first?.soft == UInt64.max)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(Explain.json(p).utf8)) as? [String: Any])
+        let rlimits = try #require((object["process"] as? [String: Any])?["rlimits"] as? [[String: Any]])
+        #expect(rlimits.count == 2)
+        #expect((rlimits[0]["soft"] as? NSNumber)?.uint64Value == UInt64.max, "\(rlimits[0])")
+        #expect((rlimits[0]["hard"] as? NSNumber)?.uint64Value == UInt64.max, "\(rlimits[0])")
+        #expect((rlimits[1]["soft"] as? NSNumber)?.intValue == 1024)
+        #expect((rlimits[1]["hard"] as? NSNumber)?.intValue == 4096)
+        #expect(Explain.text(p).contains("RLIMIT_CORE=18446744073709551615:18446744073709551615"))
     }
 
     @Test func jsonOfAJoinedUTSHasNullHostname() throws {

@@ -151,6 +151,34 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         #expect(!q.setgroupsAllowed)
     }
 
+    @Test func additionalGidsWithPrivilegedConfigMappings() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let maps = #", "linux": {"uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}], "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}"#
+        let process = #"{"args": ["sh"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0, "additionalGids": [10, 20]}}"#
+        let p = try f.plan(process: process, rest: maps)
+        #expect(p.process.additionalGids == [10, 20])
+        #expect(p.process.setGroups)
+        let outside = #"{"args": ["sh"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0, "additionalGids": [70000]}}"#
+        expectThrows("process.user.additionalGids[0]") { _ = try f.plan(process: outside, rest: maps) }
+    }
+
+    /// A joined user namespace brings its own maps: config mappings cannot apply, and must not
+    /// be ignored silently (VOID.md: "What voidoci cannot honour ... is reported").
+    @Test func joinedUserNamespaceWithConfigMappingsIsReported() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let rest = #", "linux": {"namespaces": [{"type": "user", "path": "/proc/1/ns/user"}], "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}], "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}"#
+        do {
+            let p = try f.plan(rest: rest)
+            #expect(p.namespaces.first { $0.type == "user" }?.path == "/proc/1/ns/user")
+            #expect(p.dropped.contains { $0.path.hasPrefix("linux.uidMappings") },
+                    "linux.uidMappings ignored without a word: dropped = \(p.dropped)")
+        } catch {
+            #expect(String(describing: error).contains("linux.uidMappings"))
+        }
+    }
+
     @Test func unprivilegedCallerCannotMapRanges() throws {
         let f = PlannerFixture()
         defer { f.remove() }
@@ -221,7 +249,6 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         defer { f.remove() }
         let def = try f.plan()
         #expect(def.hostname == "void")
-        #expect(def.domainname == nil)
 
         let named = try f.plan(rest: #", "hostname": "box", "domainname": "example.org""#)
         #expect(named.hostname == "box")
@@ -231,6 +258,24 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         #expect(joined.hostname == nil)
         #expect(joined.domainname == nil)
         #expect(joined.dropped.contains { $0.path == "hostname" })
+
+        let joinedBoth = try f.plan(rest: #", "hostname": "box", "domainname": "d", "linux": {"namespaces": [{"type": "uts", "path": "/proc/1/ns/uts"}]}"#)
+        #expect(joinedBoth.dropped.contains { $0.path == "domainname" })
+        // Joined without names in the config: nothing to drop.
+        let joinedBare = try f.plan(rest: #", "linux": {"namespaces": [{"type": "uts", "path": "/proc/1/ns/uts"}]}"#)
+        #expect(joinedBare.hostname == nil)
+        #expect(!joinedBare.dropped.contains { $0.path == "hostname" || $0.path == "domainname" })
+    }
+
+    /// VOID.md: hostname/domainname are "config value, else a constant; nothing inherited from
+    /// the host". A new uts namespace starts as a copy of the host's, so a void whose config has
+    /// no domainname must still be given one, or it shows the host's NIS domain name.
+    @Test func newUTSNamespaceInheritsNoDomainname() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let p = try f.plan()
+        #expect(p.namespaces.first { $0.type == "uts" }?.path == nil)
+        #expect(p.domainname != nil, "the void keeps the host's domainname (nothing sets it)")
     }
 
     // MARK: program auto-binds
@@ -265,20 +310,34 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
             #expect(link.origin == .program("symlink in the image"))
             #expect(link.sourceInImage)
         }
-        var st = stat()
-        if lstat("/bin", &st) == 0, st.st_mode & S_IFMT == S_IFLNK {
-            let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/bin")
-            #expect(links.contains { $0.destination == "/bin" && $0.source == target })
-        }
-        if lstat("/usr/bin/sh", &st) == 0, st.st_mode & S_IFMT == S_IFLNK {
-            let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/usr/bin/sh")
-            #expect(links.contains { $0.destination == "/usr/bin/sh" && $0.source == target })
+        // /usr/bin/sh → dash (found by PATH), /lib64 → usr/lib64 (the PT_INTERP path).
+        for path in ["/usr/bin/sh", "/lib64"] where Self.isHostLink(path) {
+            let target = try FileManager.default.destinationOfSymbolicLink(atPath: path)
+            #expect(links.contains { $0.destination == path && $0.source == target }, "link \(path) not recreated")
         }
         // execve goes through the path the image's own execvp would take.
-        #expect(p.process.execPath == "/usr/bin/sh" || p.process.execPath == "/bin/sh")
+        #expect(p.process.execPath == "/usr/bin/sh")
         #expect(p.process.args == ["sh", "-c", "echo hi"])
         // Nothing but program binds without grants.
         #expect(p.mounts.allSatisfy { if case .program = $0.origin { return true } else { return false } })
+    }
+
+    static func isHostLink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK
+    }
+
+    /// An absolute args[0] through the merged-/usr link: the link is recreated and execve uses
+    /// the path as given.
+    @Test(.enabled(if: isHostLink("/bin"))) func absoluteProgramThroughALink() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let p = try f.plan(process: #"{"args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#)
+        #expect(p.process.execPath == "/bin/sh")
+        let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/bin")
+        #expect(p.mounts.contains { $0.kind == .symlink && $0.destination == "/bin" && $0.source == target })
+        #expect(p.mounts.first { $0.kind == .bind }?.destination == hostRealpath("/bin/sh"))
+        #expect(p.mounts.first { $0.kind == .bind }?.origin == .program("executable /bin/sh"))
     }
 
     @Test func missingProgram() throws {
@@ -325,6 +384,17 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         #expect(m.fstype == "tmpfs")
         #expect(m.fsOptions.map(\.text) == ["mode=1777", "size=65536k"])
         #expect(!granted.mounts.contains { $0.destination == "/tmp" })
+    }
+
+    /// "/dev/shm/" and "//dev/shm" are /dev/shm: the shm grant cannot be sidestepped by
+    /// spelling the destination differently.
+    @Test(arguments: ["/dev/shm/", "//dev/shm", "/dev/./shm"])
+    func shmGrantIgnoresSpelling(_ destination: String) throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let rest = #", "mounts": [{"destination": "\#(destination)", "type": "tmpfs", "source": "shm"}], "annotations": {"org.voidoci.mounts": "tmpfs"}"#
+        let p = try f.plan(rest: rest)
+        #expect(!p.mounts.contains { $0.kind == .fs }, "\(destination) mounted with only the tmpfs grant")
     }
 
     @Test func bindMountsKeepTheirOrderAndFlags() throws {
@@ -384,6 +454,43 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         #expect(p.mounts.first { $0.destination == "/img" }?.source == "\(f.bundle)/\(relative)/etc")
         expectThrows("mounts[0].source", "no such file or directory") {
             _ = try f.plan(rest: #", "mounts": [{"destination": "/x", "type": "bind", "source": "/nonexistent/voidoci/src"}]"#)
+        }
+    }
+
+    /// An idmapped bind (`mounts[].uidMappings`, podman's `:idmap`) is not implemented: that
+    /// must be reported (dropped or refused), not silently turned into a plain bind.
+    @Test func idmappedBindIsReported() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let rest = #", "mounts": [{"destination": "/data", "type": "bind", "source": "\#(f.hostDir)", "options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}], "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]"#
+        do {
+            let p = try f.plan(rest: rest)
+            #expect(p.dropped.contains { $0.path.hasPrefix("mounts[0].uidMappings") || ($0.path.hasPrefix("mounts[0]") && $0.reason.contains("uidMappings")) },
+                    "mounts[0].uidMappings ignored without a word: dropped = \(p.dropped)")
+        } catch {
+            #expect(String(describing: error).contains("mounts[0]"))
+        }
+    }
+
+    @Test func devicesAreBoundFromTheHost() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        var st = stat()
+        guard stat("/dev/null", &st) == 0, st.st_mode & S_IFMT == S_IFCHR, shell("stat -c '%t:%T' /dev/null").output == "1:3\n" else { return }
+        let p = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 3}]}"#)
+        let null = try #require(p.mounts.first { $0.destination == "/dev/null" })
+        #expect(null.kind == .bind)
+        #expect(null.source == "/dev/null")
+        #expect(!null.sourceInImage)
+        #expect(null.origin == .device(0))
+        expectThrows("linux.devices[0]") {
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 5}]}"#)
+        }
+        expectThrows("linux.devices[0]") {
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "b", "path": "/dev/null", "major": 1, "minor": 3}]}"#)
+        }
+        expectThrows("linux.devices[0]", "/dev/voidoci-nonexistent") {
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/voidoci-nonexistent", "major": 1, "minor": 3}]}"#)
         }
     }
 

@@ -93,7 +93,45 @@ import Testing
         #expect(access(dir + "/deep/escape", F_OK) != 0)
     }
 
+    /// Every id `create` accepts is one `list` shows: `list` must not hide ids that start with
+    /// a dot (".hidden" passes checkID).
+    @Test func everyAcceptedIDIsListed() throws {
+        let dir = Self.tempDir()
+        defer { _ = shell("rm -rf '\(dir)'") }
+        let store = StateStore(root: dir)
+        for id in ["plain", ".hidden", "..."] {
+            try StateStore.checkID(id)
+            let c = try store.create(id)
+            try c.save(Self.state(pid: 1, start: 1, id: id))
+        }
+        #expect(store.list() == [".hidden", "...", "plain"].sorted())
+    }
+
+    /// `--root` given as a relative path (runc makes it absolute): the state directory is
+    /// created relative to the working directory, never at the file system's root.
+    @Test(.enabled(if: FileManager.default.currentDirectoryPath != "/"))
+    func relativeRoot() throws {
+        let name = "voidoci-test-relroot-\(getpid())"
+        defer {
+            _ = shell("rm -rf '\(FileManager.default.currentDirectoryPath)/\(name)'")
+            _ = shell("rm -rf '/\(name)'")  // where a buggy mkdirs puts it
+        }
+        let store = StateStore(root: "\(name)/state")
+        let c = try store.create("c1")
+        try c.save(Self.state(pid: 1, start: 1))
+        #expect(access("\(FileManager.default.currentDirectoryPath)/\(name)/state/c1/state.json", F_OK) == 0)
+        #expect(access("/\(name)", F_OK) != 0, "state root created at /\(name)")
+    }
+
     // MARK: live status
+
+    @Test func pidZeroIsStopped() {
+        // A state left by a failed create, or never filled in.
+        let s = LiveStatus.of(Self.state(pid: 0, start: 0), fifoPath: "/nonexistent")
+        #expect(s.status == .stopped)
+        #expect(s.pidfd == nil)
+        #expect(LiveStatus.of(Self.state(pid: -1, start: 0), fifoPath: "/nonexistent").status == .stopped)
+    }
 
     @Test func ownProcessIsRunningOrCreated() throws {
         let pid = getpid()
@@ -160,7 +198,7 @@ import Testing
         child.arguments = ["30"]
         try child.run()
         defer {
-            child.terminate()
+            kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
         }
         let pid = child.processIdentifier
