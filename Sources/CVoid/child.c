@@ -273,7 +273,14 @@ static void set_ids_and_caps(void) {
 
 __attribute__((noreturn)) static void child_main(void) {
     close(C->parent_fd);
-    for (int i = 0; i < C->n_close_fds; i++) close(C->close_fds[i]);
+    unsigned int from = 3;
+    for (int i = 0; i < C->n_keep_fds; i++) {
+        unsigned int k = (unsigned int)C->keep_fds[i];
+        if (k < from) continue;
+        if (k > from) syscall(SYS_close_range, from, k - 1, 0);
+        from = k + 1;
+    }
+    syscall(SYS_close_range, from, ~0U, 0);
     // The parent writes setgroups/uid_map/gid_map, then one byte; until then we have no ids.
     char go;
     ssize_t n;

@@ -63,7 +63,6 @@ public struct Runtime {
             }
             defer { console?.close() }
             var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
-            opt.closeInChild = [locked.fd]
             opt.execFifoFD = fifo
             opt.consoleFD = console?.slave ?? -1
             opt.preserveFDs = o.preserveFDs

@@ -15,7 +15,6 @@ extension Runtime {
         let s: Spawned
         do {
             var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
-            opt.closeInChild = [locked.fd]
             opt.preserveFDs = preserveFDs
             // Without a console socket the process shares run's own terminal, if any.
             s = try Spawner.spawn(plan, opt)

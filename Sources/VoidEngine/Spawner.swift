@@ -8,7 +8,6 @@ public struct SpawnOptions {
     public var execFifoFD: Int32 = -1   // the init waits on it for `start`; -1 execs right away
     public var consoleFD: Int32 = -1    // pty slave
     public var preserveFDs: Int = 0
-    public var closeInChild: [Int32] = []   // fds the init must not keep (the state dir lock)
     public var caller: Caller
 
     public init(attachPath: String, caller: Caller) {
@@ -120,7 +119,10 @@ public enum Spawner {
         let setupGID: UInt32 = plan.gidMap.contains { $0.containerID == 0 } ? 0 : p.gid
         var rlimits = p.rlimits.map { void_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
         var groups = p.additionalGids
-        var closeFDs = opt.closeInChild
+        // What the init keeps; everything else it closes before anything else.
+        var keep: [Int32] = [childFD, opt.execFifoFD, opt.consoleFD, imageTree] + ops.map(\.tree_fd)
+        if opt.preserveFDs > 0 { keep += (3..<(3 + Int32(opt.preserveFDs))).map { $0 } }
+        var keepFDs = Array(Set(keep.filter { $0 >= 0 })).sorted()
         let attachPath = arena.string(opt.attachPath)
         var child = void_child()
         child.sync_fd = childFD
@@ -163,10 +165,10 @@ public enum Spawner {
         let pid: pid_t = ops.withUnsafeMutableBufferPointer { opsBuf in
             rlimits.withUnsafeBufferPointer { rl in
                 groups.withUnsafeMutableBufferPointer { gr in
-                    closeFDs.withUnsafeMutableBufferPointer { cl in
+                    keepFDs.withUnsafeMutableBufferPointer { kf in
                     (seccomp?.filter ?? []).withUnsafeBytes { filt in
-                        child.close_fds = UnsafePointer(cl.baseAddress)
-                        child.n_close_fds = Int32(cl.count)
+                        child.keep_fds = UnsafePointer(kf.baseAddress)
+                        child.n_keep_fds = Int32(kf.count)
                         child.ops = opsBuf.baseAddress
                         child.rlimits = rl.baseAddress
                         child.groups = UnsafePointer(gr.baseAddress)

@@ -172,3 +172,60 @@ func hostMounts() -> [String] {
         return "\(f[4]) \(f[dash + 1]) \(f[dash + 2])"
     }.sorted()
 }
+
+// MARK: - Reaped spawning (appended for LifecycleTests, BadInputTests, CLITests)
+
+extension Shell {
+    /// Like `run`, but posix_spawn + waitpid, with every fd above 2 closed in the child.
+    /// Foundation's Process learns of an exit from EOF on a socket its child inherits, so `run`
+    /// blocks while a grandchild holding that socket lives: a void's init after `create` (it
+    /// keeps inherited fds until `start`'s execve). This one returns when the process exits.
+    @discardableResult
+    static func runReaped(_ argv: [String], env: [String: String], timeout: Double = 60) -> Result {
+        let base = "/tmp/voidoci-test-\(getpid())-out-\(UUID().uuidString.prefix(8))"
+        defer { unlink(base + ".o"); unlink(base + ".e") }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, base + ".o", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&fa, 2, base + ".e", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(sym, to: CloseFrom.self)(&fa, 3)
+        }
+        let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { (s: String) in strdup(s) } + [nil]
+        let cenv: [UnsafeMutablePointer<CChar>?] = env.map { (k: String, v: String) in strdup("\(k)=\(v)") } + [nil]
+        defer { cargv.forEach { free($0) }; cenv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &fa, nil, cargv, cenv)
+        if rc != 0 { return Result(status: -1, stdout: "", stderr: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
+        var st: Int32 = 0
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let w = waitpid(pid, &st, WNOHANG)
+            if w == pid || (w < 0 && errno != EINTR) { break }
+            if Date() > deadline { kill(pid, SIGKILL) }
+            usleep(2000)
+        }
+        let status: Int32 = st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+        let o = FileManager.default.contents(atPath: base + ".o") ?? Data()
+        let e = FileManager.default.contents(atPath: base + ".e") ?? Data()
+        return Result(status: status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+extension TestBundle {
+    /// `voidoci(...)` through `Shell.runReaped` (argv[0] must be absolute); remembers ids for cleanup.
+    @discardableResult
+    func voidociReaped(_ args: [String], timeout: Double = 60, extraEnv: [String: String] = [:]) -> Result {
+        if let id = args.last, ["create", "run"].contains(where: args.contains) { ids.append(id) }
+        var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        for (k, v) in extraEnv { env[k] = v }
+        var argv = [Env.bin, "--root", stateRoot] + args
+        if who == .user {
+            argv = ["/usr/bin/setpriv", "--reuid=\(Env.testUser)", "--regid=\(Env.testUser)", "--init-groups", "--"] + argv
+        }
+        return Shell.runReaped(argv, env: env, timeout: timeout)
+    }
+}

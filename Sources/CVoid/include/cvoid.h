@@ -49,8 +49,11 @@ struct void_child {
     // Channels.
     int32_t sync_fd;        // child's end of a SOCK_SEQPACKET pair (CLOEXEC)
     int32_t parent_fd;      // parent's end, closed first thing in the child
-    const int32_t *close_fds;  // closed first thing too: e.g. the state dir's flock must not live on in the init
-    int32_t n_close_fds;
+    // Every fd >= 3 not listed here (sorted ascending) is closed first thing, so nothing the
+    // caller passed to `create` (a pipe it waits on, the state dir's flock) lives on in the
+    // waiting init. The preserved fds and the init's own channels are listed.
+    const int32_t *keep_fds;
+    int32_t n_keep_fds;
     int32_t exec_fifo_fd;   // read end (O_RDWR) of the exec fifo; -1: exec right away (run)
 
     // Identity during set-up: a mapped id, so files can be created in the tmpfs.
