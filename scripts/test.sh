@@ -30,12 +30,19 @@ trap 'rm -f "$before" "$after"' EXIT
 
 mounts >"$before"
 status=0
-swift test "$@" || status=$?
+log=$(mktemp)
+trap 'rm -f "$before" "$after" "$log"' EXIT
+swift test "$@" 2>&1 | tee "$log" || status=$?
 mounts >"$after"
 
 if ! diff -u "$before" "$after"; then
   echo "test: FAIL: the host mount table changed during the suite (diff above)" >&2
   ((status != 0)) || status=1
 fi
+# One plain closing line, whatever runner printed last (XCTest reports its own empty run too).
+summary=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+issues=$(grep -Eo 'with [0-9]+ issues?' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+((status == 0)) || ((issues > 0)) || issues=1
+echo "tests: $((summary > issues ? summary - issues : 0)) passed, $issues failed"
 echo "test: exit status $status"
 exit "$status"

@@ -398,6 +398,19 @@ __attribute__((noreturn)) static void child_main(void) {
     set_ids_and_caps();
     if (C->no_new_privs) CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), VOID_STEP_NO_NEW_PRIVS, -1);
 
+    // The program starts with no signal blocked or ignored, whatever the caller of voidoci
+    // had (a test harness thread, a shell's `trap ''`): nothing of the host's state goes in.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(sig, &sa, NULL);
+    }
+
     report(VOID_STEP_READY, 0, -1);
     if (C->exec_fifo_fd >= 0) {
         // Blocks until `start` writes one byte into the fifo.

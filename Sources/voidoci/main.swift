@@ -10,6 +10,12 @@ do {
         print(VoidOCI.versionText)
         exit(0)
     }
+    // An unknown verb fails here: podman probes `checkpoint --help` and must see a failure,
+    // which swift-argument-parser would turn into the root command's help and exit 0.
+    if let verb = rest.first, !verb.hasPrefix("-"), verb != "help",
+       !VoidOCI.configuration.subcommands.contains(where: { $0._commandName == verb }) {
+        throw VoidError("unknown command \(verb) (see voidoci --help)")
+    }
     VoidOCI.main(rest)
 } catch {
     fail(error)

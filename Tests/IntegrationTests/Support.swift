@@ -178,10 +178,12 @@ func hostMounts() -> [String] {
 extension Shell {
     /// Like `run`, but posix_spawn + waitpid, with every fd above 2 closed in the child.
     /// Foundation's Process learns of an exit from EOF on a socket its child inherits, so `run`
-    /// blocks while a grandchild holding that socket lives: a void's init after `create` (it
-    /// keeps inherited fds until `start`'s execve). This one returns when the process exits.
+    /// blocks while a grandchild holding that socket lives (a void's init after `create`, should
+    /// it keep an inherited fd). This one returns when the process exits.
+    /// The child starts with default signal dispositions and only `blocked` blocked, whatever
+    /// the mask of the test thread that spawns it.
     @discardableResult
-    static func runReaped(_ argv: [String], env: [String: String], timeout: Double = 60) -> Result {
+    static func runReaped(_ argv: [String], env: [String: String], timeout: Double = 60, blocked: [Int32] = []) -> Result {
         let base = "/tmp/voidoci-test-\(getpid())-out-\(UUID().uuidString.prefix(8))"
         defer { unlink(base + ".o"); unlink(base + ".e") }
         var fa = posix_spawn_file_actions_t()
@@ -197,8 +199,19 @@ extension Shell {
         let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { (s: String) in strdup(s) } + [nil]
         let cenv: [UnsafeMutablePointer<CChar>?] = env.map { (k: String, v: String) in strdup("\(k)=\(v)") } + [nil]
         defer { cargv.forEach { free($0) }; cenv.forEach { free($0) } }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var mask = sigset_t(), dfl = sigset_t()
+        sigemptyset(&mask)
+        for sig in blocked { sigaddset(&mask, sig) }
+        sigemptyset(&dfl)
+        for sig in Int32(1)..<32 where sig != SIGKILL && sig != SIGSTOP { sigaddset(&dfl, sig) }
+        posix_spawnattr_setsigmask(&attr, &mask)
+        posix_spawnattr_setsigdefault(&attr, &dfl)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &fa, nil, cargv, cenv)
+        let rc = posix_spawn(&pid, argv[0], &fa, &attr, cargv, cenv)
         if rc != 0 { return Result(status: -1, stdout: "", stderr: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
         var st: Int32 = 0
         let deadline = Date().addingTimeInterval(timeout)

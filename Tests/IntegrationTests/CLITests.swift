@@ -1,0 +1,216 @@
+import Foundation
+import Testing
+
+/// The command line as podman and conmon drive it: global options before the verb, error
+/// reporting, probes, the default state directory, `explain`.
+@Suite(.serialized) struct CLITests {
+    func sleeper(_ who: As) -> TestBundle {
+        TestBundle(rootfs: Env.busyboxRootfs, args: ["/bin/busybox", "sleep", "1000"], as: who)
+    }
+
+    @Test(arguments: As.allCases)
+    func globalOptionsBeforeTheVerb(who: As) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let before = hostMounts()
+        let b = sleeper(who)
+        defer { b.close() }
+        let log = "\(LifeProbe.scratch(b))/log"
+        let forms: [[String]] = [
+            ["--log-format=json", "--log", log],
+            ["--log-format", "json", "--log", log],
+            ["--debug"],
+            ["--systemd-cgroup"],
+            ["--cgroup-manager", "disabled"],
+            ["--rootless", "true"],
+            ["--log-level", "debug"],
+            ["--log-format=json", "--log", log, "--debug", "--systemd-cgroup", "--cgroup-manager", "disabled", "--rootless", "true", "--log-level", "debug"],
+        ]
+        for f in forms {
+            let id = "g-\(LifeProbe.uid())"
+            let c = b.voidociReaped(f + ["create", "--bundle", b.dir, id])
+            #expect(c.status == 0, "\(f): \(c)")
+            #expect(LifeProbe.status(b, id) == "created", "\(f)")
+            let d = b.voidociReaped(f + ["delete", "--force", id])
+            #expect(d.status == 0, "\(f): \(d)")
+        }
+        #expect(LifeProbe.entries(b.stateRoot).isEmpty)
+
+        // --root DIR (and --root=DIR) decide where the state goes.
+        for eqForm in [false, true] {
+            let alt = "\(LifeProbe.scratch(b))/alt-\(eqForm)"
+            mkdir(alt, 0o700)
+            if who == .user, let u = Env.testUID, let g = Env.testGID { chown(alt, u, g) }
+            let id = "root-\(LifeProbe.uid())"
+            let rootArgs = eqForm ? ["--root=\(alt)"] : ["--root", alt]
+            let env = ["PATH": "/usr/bin:/bin"]
+            let c = LifeProbe.raw(who, rootArgs + ["create", "--bundle", b.dir, id], env: env)
+            #expect(c.status == 0, "\(rootArgs): \(c)")
+            #expect(LifeProbe.exists("\(alt)/\(id)"), "\(rootArgs): no state at \(alt)/\(id)")
+            #expect(!LifeProbe.exists("\(b.stateRoot)/\(id)"))
+            let s = LifeProbe.raw(who, rootArgs + ["state", id], env: env)
+            #expect(LifeProbe.jsonObject(s.stdout)?["status"] as? String == "created", "\(s)")
+            #expect(LifeProbe.raw(who, rootArgs + ["delete", "--force", id], env: env).status == 0)
+            #expect(LifeProbe.entries(alt).isEmpty)
+        }
+        #expect(LifeProbe.waitUntil(2) { LifeProbe.processes(mentioning: b.dir).isEmpty })
+        #expect(hostMounts() == before)
+    }
+
+    @Test func unknownGlobalOptionIsNamed() throws {
+        let b = sleeper(.root)
+        defer { b.close() }
+        let r = b.voidociReaped(["--frobnicate", "create", "--bundle", b.dir, "u-\(LifeProbe.uid())"])
+        #expect(r.status != 0, "\(r)")
+        #expect(r.stderr.contains("--frobnicate"), "\(r)")
+        #expect(LifeProbe.entries(b.stateRoot).isEmpty)
+        let v = b.voidociReaped(["--frobnicate=1", "state", "x"])
+        #expect(v.status != 0 && v.stderr.contains("--frobnicate"), "\(v)")
+    }
+
+    @Test(arguments: As.allCases, [true, false])
+    func jsonLogOnFailure(who: As, eqForm: Bool) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let b = TestBundle(rootfs: Env.busyboxRootfs, args: ["/bin/nope"], as: who)
+        defer { b.close() }
+        let log = "\(LifeProbe.scratch(b))/log.json"
+        let fmt = eqForm ? ["--log-format=json"] : ["--log-format", "json"]
+        let r = b.voidociReaped(fmt + ["--log", log, "create", "--bundle", b.dir, "j-\(LifeProbe.uid())"])
+        #expect(r.status != 0, "\(r)")
+        #expect(!r.stderr.isEmpty, "stderr must hold the plain message (conmon reads it)")
+        let text = try #require(LifeProbe.read(log), "no --log file")
+        // The whole file is one JSON object: podman unmarshals the whole file.
+        let obj = try #require(LifeProbe.jsonObject(text), "log file is not exactly one JSON object: \(text.debugDescription)")
+        #expect(obj["level"] as? String == "error", "\(obj)")
+        let msg = try #require(obj["msg"] as? String)
+        #expect(!msg.isEmpty)
+        #expect((obj["time"] as? String)?.isEmpty == false, "\(obj)")
+        #expect(msg.lowercased().contains("no such file or directory"), "\(msg)")
+        #expect(r.stderr.contains(msg), "stderr \(r.stderr.debugDescription) lacks the message \(msg.debugDescription)")
+        #expect(!r.stderr.contains("{\"level\""), "stderr must be plain text: \(r.stderr)")
+        #expect(LifeProbe.entries(b.stateRoot).isEmpty)
+    }
+
+    @Test func versionFeaturesCheckpoint() throws {
+        let v = Shell.run([Env.bin, "--version"], env: [:])
+        #expect(v.status == 0, "\(v)")
+        #expect(v.stdout.split(separator: "\n").first?.hasPrefix("voidoci version") == true, "\(v)")
+
+        let f = Shell.run([Env.bin, "features"], env: [:])
+        #expect(f.status == 0, "\(f)")
+        let j = try #require(LifeProbe.jsonObject(f.stdout), "features is not a JSON object: \(f.stdout)")
+        #expect((j["ociVersionMin"] as? String)?.isEmpty == false, "\(j)")
+        #expect((j["ociVersionMax"] as? String)?.isEmpty == false, "\(j)")
+
+        // podman probes checkpoint support with `checkpoint --help`: exit 0 would claim it.
+        let c = Shell.run([Env.bin, "checkpoint", "--help"], env: [:])
+        #expect(c.status != 0, "checkpoint --help must fail until checkpoint exists: \(c)")
+    }
+
+    @Test(arguments: As.allCases)
+    func defaultStateDirFromXDG(who: As) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let b = sleeper(who)
+        defer { b.close() }
+        let xdg = "/tmp/voidoci-test-\(getpid())-xdg-\(LifeProbe.uid())"
+        mkdir(xdg, 0o700)
+        if who == .user, let u = Env.testUID, let g = Env.testGID { chown(xdg, u, g) }
+        defer { Shell.run(["rm", "-rf", xdg]) }
+        let id = "xdg-\(LifeProbe.uid())"
+        // kill, delete and state get only XDG_RUNTIME_DIR from podman: nothing else here.
+        let env = ["XDG_RUNTIME_DIR": xdg]
+        let c = LifeProbe.raw(who, ["create", "--bundle", b.dir, id], env: env)
+        defer { LifeProbe.raw(who, ["delete", "--force", id], env: env) }
+        #expect(c.status == 0, "\(c)")
+        #expect(LifeProbe.exists("\(xdg)/voidoci/\(id)"), "no state at \(xdg)/voidoci/\(id): \(LifeProbe.entries(xdg))")
+        let s = LifeProbe.raw(who, ["state", id], env: env)
+        #expect(LifeProbe.jsonObject(s.stdout)?["status"] as? String == "created", "\(s)")
+        #expect(LifeProbe.raw(who, ["kill", id, "KILL"], env: env).status == 0)
+        #expect(LifeProbe.waitUntil(5) { LifeProbe.jsonObject(LifeProbe.raw(who, ["state", id], env: env).stdout)?["status"] as? String == "stopped" })
+        #expect(LifeProbe.raw(who, ["delete", id], env: env).status == 0)
+        #expect(!LifeProbe.exists("\(xdg)/voidoci/\(id)"))
+    }
+
+    @Test func defaultStateDirIsRunWhenXDGIsEmpty() throws {
+        let b = sleeper(.root)
+        defer { b.close() }
+        let hadRun = LifeProbe.exists("/run/voidoci")
+        let id = "runvoid-\(LifeProbe.uid())"
+        // As rootful podman calls it: XDG_RUNTIME_DIR empty, no HOME, no PATH.
+        let env = ["XDG_RUNTIME_DIR": ""]
+        let c = LifeProbe.raw(.root, ["create", "--bundle", b.dir, id], env: env)
+        defer {
+            LifeProbe.raw(.root, ["delete", "--force", id], env: env)
+            if !hadRun { rmdir("/run/voidoci") }
+        }
+        #expect(c.status == 0, "\(c)")
+        #expect(LifeProbe.exists("/run/voidoci/\(id)"), "no state at /run/voidoci/\(id)")
+        let s = LifeProbe.raw(.root, ["state", id], env: env)
+        #expect(LifeProbe.jsonObject(s.stdout)?["status"] as? String == "created", "\(s)")
+        #expect(LifeProbe.raw(.root, ["delete", "--force", id], env: env).status == 0)
+        #expect(!LifeProbe.exists("/run/voidoci/\(id)"))
+    }
+
+    /// A bundle with a proc mount that is not granted, for explain.
+    func explainBundle(_ who: As) -> TestBundle {
+        TestBundle(rootfs: Env.busyboxRootfs, args: ["/bin/busybox", "true"], as: who) {
+            $0["mounts"] = [["destination": "/proc", "type": "proc", "source": "proc"]]
+        }
+    }
+
+    static let namespaces = ["user", "mount", "pid", "network", "ipc", "uts", "cgroup", "time"]
+
+    @Test(arguments: As.allCases)
+    func explainText(who: As) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let before = hostMounts()
+        let b = explainBundle(who)
+        defer { b.close() }
+        let r = b.voidociReaped(["explain", b.dir])
+        try #require(r.status == 0, "\(r)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        for ns in Self.namespaces {
+            let hit = lines.contains { l in
+                let w = l.split(separator: " ")
+                return w.count >= 2 && w[0] == ns && w[1] == "new"
+            }
+            #expect(hit, "namespace \(ns) not listed as new:\n\(r.stdout)")
+        }
+        let host = LifeProbe.hostRootID(who)
+        #expect(lines.contains { $0.contains("uid 0 → host \(host)") }, "uid map 0 → \(host) missing:\n\(r.stdout)")
+        #expect(lines.contains { $0.contains("bind") && $0.contains("/bin/busybox") }, "the program's bind missing:\n\(r.stdout)")
+        #expect(lines.contains { $0.contains("mounts[0]") && $0.contains("proc") }, "the dropped proc mount missing:\n\(r.stdout)")
+        // Explain creates nothing.
+        #expect(LifeProbe.entries(b.stateRoot).isEmpty)
+        #expect(LifeProbe.processes(mentioning: b.dir).isEmpty)
+        #expect(hostMounts() == before)
+    }
+
+    @Test(arguments: As.allCases)
+    func explainJSON(who: As) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let before = hostMounts()
+        let b = explainBundle(who)
+        defer { b.close() }
+        let r = b.voidociReaped(["explain", "--format", "json", b.dir])
+        try #require(r.status == 0, "\(r)")
+        let j = try #require(LifeProbe.jsonObject(r.stdout), "not a JSON object: \(r.stdout)")
+        for k in ["namespaces", "mounts", "uidMappings", "dropped"] { #expect(j[k] != nil, "key \(k) missing") }
+        let ns = (j["namespaces"] as? [[String: Any]]) ?? []
+        for n in Self.namespaces {
+            #expect(ns.contains { $0["type"] as? String == n && $0["mode"] as? String == "new" }, "\(n) not new: \(ns)")
+        }
+        let maps = (j["uidMappings"] as? [[String: Any]]) ?? []
+        #expect(maps.count == 1 && LifeProbe.int(maps.first?["containerID"]) == 0
+                && LifeProbe.int(maps.first?["hostID"]) == Int(LifeProbe.hostRootID(who)) && LifeProbe.int(maps.first?["size"]) == 1,
+                "\(maps)")
+        let mounts = (j["mounts"] as? [[String: Any]]) ?? []
+        #expect(mounts.contains { $0["destination"] as? String == "/bin/busybox" }, "\(mounts)")
+        #expect(!mounts.contains { $0["destination"] as? String == "/proc" }, "ungranted proc is mounted: \(mounts)")
+        let dropped = (j["dropped"] as? [[String: Any]]) ?? []
+        let proc = dropped.first { ($0["path"] as? String) == "mounts[0]" }
+        #expect(proc != nil, "proc mount not listed as dropped: \(dropped)")
+        #expect((proc?["reason"] as? String)?.isEmpty == false, "no reason: \(String(describing: proc))")
+        #expect(LifeProbe.entries(b.stateRoot).isEmpty)
+        #expect(hostMounts() == before)
+    }
+}
