@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// The one error type of the engine: a message that already names the thing (JSON path, mount
 /// destination, annotation, file) and, where a syscall failed, the errno in words.
@@ -19,10 +20,9 @@ public struct VoidError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// strerror, lowercased, thread-safe enough for a single-threaded runtime.
+/// strerror's words, lowercased (podman matches "no such file or directory" etc. on them).
 public func errnoText(_ err: Int32) -> String {
-    guard let s = strerror(err) else { return "errno \(err)" }
-    return String(cString: s).lowercased()
+    Errno(rawValue: err).description.lowercased()
 }
 
 /// Runs a syscall-like closure, retrying on EINTR, throwing `VoidError.sys` on -1.

@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 import OCIBundle
 
 /// Spec → VoidPlan: the translation rules of VOID.md in one place. Reads the image (to find the
@@ -384,7 +385,7 @@ public struct Planner {
 /// "/dev/./shm/" → "/dev/shm": one spelling per place, so a grant cannot be sidestepped.
 /// (".." was refused by validation.)
 func normalizedPath(_ p: String) -> String {
-    "/" + p.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+    FilePath(p).lexicallyNormalized().string
 }
 
 /// realpath + "is a directory", with an error that names the field.

@@ -1,5 +1,6 @@
 import CVoid
 import Glibc
+import SystemPackage
 import OCIBundle
 
 /// What the caller of `Spawner.spawn` decides beyond the plan.
@@ -310,7 +311,7 @@ public enum Spawner {
 
 /// "/usr/bin/sh" → "usr/bin/sh"; "." and empty components removed (validation refused "..").
 func relativeDest(_ abs: String) -> String {
-    abs.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+    FilePath(abs).lexicallyNormalized().removingRoot().string
 }
 
 func waitStatusText(_ pid: pid_t) -> String {
