@@ -271,8 +271,9 @@ static void set_ids_and_caps(void) {
     CHECK(prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), VOID_STEP_KEEPCAPS, -1);
 }
 
-__attribute__((noreturn)) static void child_main(void) {
-    close(C->parent_fd);
+__attribute__((noreturn)) static void finish_process(void);
+
+static void close_unkept_fds(void) {
     unsigned int from = 3;
     for (int i = 0; i < C->n_keep_fds; i++) {
         unsigned int k = (unsigned int)C->keep_fds[i];
@@ -281,6 +282,33 @@ __attribute__((noreturn)) static void child_main(void) {
         from = k + 1;
     }
     syscall(SYS_close_range, from, ~0U, 0);
+}
+
+// exec into a running void: voidoci already joined its namespaces. Only what is missing is
+// added (the program and its closure, from trees voidoci cloned), then the process is set up
+// as the init was.
+__attribute__((noreturn)) static void exec_child_main(void) {
+    close(C->parent_fd);
+    close_unkept_fds();
+    CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
+    CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
+    int rootfd = (int)syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_CLOEXEC | O_DIRECTORY);
+    CHECK(rootfd, VOID_STEP_ATTACH_ROOT, -1);
+    for (int i = 0; i < C->n_ops; i++) {
+        const struct void_op *op = &C->ops[i];
+        // Present already (granted at create, or by an earlier exec): leave it.
+        struct stat st;
+        if (fstatat(rootfd, op->dest, &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
+        if (op->kind == VOID_OP_BIND) do_bind(rootfd, -1, op, i);
+        else if (op->kind == VOID_OP_SYMLINK) do_symlink(rootfd, op, i);
+    }
+    close(rootfd);
+    if (C->cwd[0]) CHECK(chdir(C->cwd), VOID_STEP_CHDIR_CWD, -1);
+    finish_process();
+}
+
+__attribute__((noreturn)) static void child_main(void) {
+    close_unkept_fds();
     // The parent writes setgroups/uid_map/gid_map, then one byte; until then we have no ids.
     char go;
     ssize_t n;
@@ -374,6 +402,13 @@ __attribute__((noreturn)) static void child_main(void) {
         CHECK(void_mount_setattr(AT_FDCWD, "/", 0, MOUNT_ATTR_RDONLY, 0, 0), VOID_STEP_ROOT_READONLY, -1);
     if (C->cwd[0]) CHECK(chdir(C->cwd), VOID_STEP_CHDIR_CWD, -1);
 
+    finish_process();
+}
+
+// The process's own attributes and the handover to its program: shared by a new void's init
+// and by a process exec'd into a running void.
+__attribute__((noreturn)) static void finish_process(void) {
+    ssize_t n;
     if (C->console_fd >= 0) {
         CHECK(setsid(), VOID_STEP_CONSOLE, -1);
         CHECK(ioctl(C->console_fd, TIOCSCTTY, 0), VOID_STEP_CONSOLE, -1);
@@ -443,6 +478,7 @@ pid_t void_spawn(const struct void_child *child, uint64_t flags, int *pidfd) {
     pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
     if (pid == 0) {
         C = child;
+        if (child->exec_mode) exec_child_main();
         child_main();
     }
     if (pid > 0 && pidfd) *pidfd = fd;

@@ -99,3 +99,5 @@ int void_openpty(int *master, int *slave, char *name, size_t len) {
     *slave = s;
     return 0;
 }
+
+int void_unshare(int flags) { return (int)syscall(SYS_unshare, flags); }

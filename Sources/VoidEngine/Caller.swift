@@ -54,12 +54,26 @@ public func readSmallFile(_ path: String) throws -> String {
 /// Writes a file atomically: a temporary `.name.tmp` in the same directory, then rename, so a
 /// reader (conmon reading the pid file) never sees it half-written.
 public func writeFileAtomically(_ path: String, _ contents: String, mode: mode_t = 0o644) throws {
-    let slash = path.lastIndex(of: "/")
-    let dir = slash.map { String(path[..<$0]) } ?? "."
-    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-    let tmp = "\(dir)/.\(name).tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    if fd < 0 { throw VoidError.sys("open", tmp) }
+    let (dir, name) = splitPath(path)
+    let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if dfd < 0 { throw VoidError.sys("open", dir) }
+    defer { close(dfd) }
+    try writeFileAtomically(dirFD: dfd, dir: dir, name: name, contents, mode: mode)
+}
+
+/// (directory, last component) of a path; "." for a bare name.
+public func splitPath(_ path: String) -> (String, String) {
+    guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+    let dir = String(path[..<slash])
+    return (dir.isEmpty ? "/" : dir, String(path[path.index(after: slash)...]))
+}
+
+/// The same, relative to an open directory: usable after voidoci joined another mount
+/// namespace (exec writes its pid file from inside the void's namespaces).
+public func writeFileAtomically(dirFD: Int32, dir: String, name: String, _ contents: String, mode: mode_t = 0o644) throws {
+    let tmp = ".\(name).tmp"
+    let fd = openat(dirFD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    if fd < 0 { throw VoidError.sys("open", "\(dir)/\(tmp)") }
     let bytes = Array(contents.utf8)
     var off = 0
     while off < bytes.count {
@@ -68,15 +82,15 @@ public func writeFileAtomically(_ path: String, _ contents: String, mode: mode_t
             if errno == EINTR { continue }
             let e = errno
             close(fd)
-            unlink(tmp)
-            throw VoidError.sys("write", tmp, errno: e)
+            unlinkat(dirFD, tmp, 0)
+            throw VoidError.sys("write", "\(dir)/\(tmp)", errno: e)
         }
         off += n
     }
     close(fd)
-    if rename(tmp, path) < 0 {
+    if renameat(dirFD, tmp, dirFD, name) < 0 {
         let e = errno
-        unlink(tmp)
-        throw VoidError.sys("rename", path, errno: e)
+        unlinkat(dirFD, tmp, 0)
+        throw VoidError.sys("rename", "\(dir)/\(name)", errno: e)
     }
 }

@@ -71,6 +71,7 @@ public struct Runtime {
             close(s.syncFD)
             let start = procStat(s.pid)?.1 ?? 0
             try locked.save(stateRecord(id: id, pid: s.pid, start: start, bundle: bundle, spec: spec, plan: plan))
+            try saveSnapshot(locked, bundle: bundle)
             if let pf = o.pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
             try console?.sendMaster()
             close(s.pidfd)
@@ -85,6 +86,11 @@ public struct Runtime {
             locked.remove()
             throw error
         }
+    }
+
+    /// config.json as create read it, for exec.
+    func saveSnapshot(_ c: LockedContainer, bundle: String) throws {
+        try writeFileAtomically("\(c.dir)/config.json", try readSmallFile("\(bundle)/config.json"), mode: 0o600)
     }
 
     func stateRecord(id: String, pid: Int32, start: UInt64, bundle: String, spec: Spec, plan: VoidPlan) -> ContainerState {
@@ -191,17 +197,12 @@ public struct Runtime {
 
 /// Processes whose pid namespace is that of `pid` (for `kill --all`).
 func pidsInSamePidNamespace(as pid: Int32) -> [Int32] {
-    func nsLink(_ p: String) -> String? {
-        var buf = [CChar](repeating: 0, count: 128)
-        let n = readlink("/proc/\(p)/ns/pid", &buf, buf.count - 1)
-        return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
-    }
-    guard let target = nsLink("\(pid)"), let d = opendir("/proc") else { return [] }
+    guard let target = nsLink("\(pid)", "pid"), let d = opendir("/proc") else { return [] }
     defer { closedir(d) }
     var out: [Int32] = []
     while let e = readdir(d) {
         let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard let p = Int32(name), nsLink(name) == target else { continue }
+        guard let p = Int32(name), nsLink(name, "pid") == target else { continue }
         out.append(p)
     }
     return out

@@ -20,6 +20,7 @@ extension Runtime {
             s = try Spawner.spawn(plan, opt)
             do {
                 try locked.save(stateRecord(id: id, pid: s.pid, start: procStat(s.pid)?.1 ?? 0, bundle: dir, spec: spec, plan: plan))
+                try saveSnapshot(locked, bundle: dir)
                 if let pf = pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
                 // READY came before execve; now EOF (exec happened) or a report (it failed).
                 if let r = try Spawner.readReport(s.syncFD) {

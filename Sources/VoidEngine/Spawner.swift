@@ -9,6 +9,7 @@ public struct SpawnOptions {
     public var execFifoFD: Int32 = -1   // the init waits on it for `start`; -1 execs right away
     public var consoleFD: Int32 = -1    // pty slave
     public var preserveFDs: Int = 0
+    public var initPID: Int32 = 0       // exec: the void's init
     public var caller: Caller
 
     public init(attachPath: String, caller: Caller) {
@@ -115,16 +116,8 @@ public enum Spawner {
         try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) }
         let (parentFD, childFD) = (pair[0], pair[1])
 
-        let p = plan.process
-        let setupUID: UInt32 = plan.uidMap.contains { $0.containerID == 0 } ? 0 : p.uid
-        let setupGID: UInt32 = plan.gidMap.contains { $0.containerID == 0 } ? 0 : p.gid
-        var rlimits = p.rlimits.map { void_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
-        var groups = p.additionalGids
-        // What the init keeps; everything else it closes before anything else.
-        var keep: [Int32] = [childFD, opt.execFifoFD, opt.consoleFD, imageTree] + ops.map(\.tree_fd)
-        if opt.preserveFDs > 0 { keep += (3..<(3 + Int32(opt.preserveFDs))).map { $0 } }
-        var keepFDs = Array(Set(keep.filter { $0 >= 0 })).sorted()
-        let attachPath = arena.string(opt.attachPath)
+        let setupUID: UInt32 = plan.uidMap.contains { $0.containerID == 0 } ? 0 : plan.process.uid
+        let setupGID: UInt32 = plan.gidMap.contains { $0.containerID == 0 } ? 0 : plan.process.gid
         var child = void_child()
         child.sync_fd = childFD
         child.parent_fd = parentFD
@@ -132,54 +125,20 @@ public enum Spawner {
         child.setup_uid = setupUID
         child.setup_gid = setupGID
         child.image_path = arena.string(plan.imagePath)
-        child.attach_path = attachPath
+        child.attach_path = arena.string(opt.attachPath)
         child.rootfs_mode = plan.root == .tmpfs ? 0 : 1
         child.root_readonly = plan.rootReadonly ? 1 : 0
         child.image_tree_fd = imageTree
+        child.ops = UnsafeMutablePointer(mutating: arena.copy(ops))
         child.n_ops = Int32(ops.count)
-        child.cwd = arena.string(relativeDest(p.cwd))
         child.hostname = plan.hostname.map { arena.string($0) }
         child.domainname = plan.domainname.map { arena.string($0) }
         child.loopback_up = plan.namespaces.contains { $0.type == "network" && $0.path == nil } ? 1 : 0
-        child.exec_path = arena.string(p.execPath)
-        child.argv = UnsafePointer(arena.stringArray(p.args, terminate: true))
-        child.envp = UnsafePointer(arena.stringArray(p.env, terminate: true))
-        child.uid = p.uid
-        child.gid = p.gid
-        child.set_groups = p.setGroups ? 1 : 0
-        child.n_groups = Int32(groups.count)
-        child.umask = p.umask.map { Int32($0) } ?? -1
-        child.n_rlimits = Int32(rlimits.count)
-        child.has_caps = 1
-        child.cap_bounding = p.capabilities.bounding
-        child.cap_effective = p.capabilities.effective
-        child.cap_permitted = p.capabilities.permitted
-        child.cap_inheritable = p.capabilities.inheritable
-        child.cap_ambient = p.capabilities.ambient
-        child.no_new_privs = p.noNewPrivileges ? 1 : 0
-        child.console_fd = opt.consoleFD
-        child.preserve_fds = Int32(opt.preserveFDs)
-        child.seccomp_len = UInt16(seccomp?.instructionCount ?? 0)
-        child.seccomp_flags = seccomp?.flags ?? 0
+        fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
+                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree] + ops.map(\.tree_fd), arena: arena)
 
         var pidfd: Int32 = -1
-        let pid: pid_t = ops.withUnsafeMutableBufferPointer { opsBuf in
-            rlimits.withUnsafeBufferPointer { rl in
-                groups.withUnsafeMutableBufferPointer { gr in
-                    keepFDs.withUnsafeMutableBufferPointer { kf in
-                    (seccomp?.filter ?? []).withUnsafeBytes { filt in
-                        child.keep_fds = UnsafePointer(kf.baseAddress)
-                        child.n_keep_fds = Int32(kf.count)
-                        child.ops = opsBuf.baseAddress
-                        child.rlimits = rl.baseAddress
-                        child.groups = UnsafePointer(gr.baseAddress)
-                        child.seccomp_filter = seccomp == nil ? nil : filt.baseAddress
-                        return void_spawn(&child, flags, &pidfd)
-                    }
-                    }
-                }
-            }
-        }
+        let pid = void_spawn(&child, flags, &pidfd)
         close(childFD)
         if pid < 0 {
             let e = errno
@@ -206,6 +165,43 @@ public enum Spawner {
             abandon(spawned)
             throw error
         }
+    }
+
+    /// The process half of the child's instructions, the same for a void's init and for exec.
+    static func fillProcess(_ child: inout void_child, _ p: PlannedProcess, seccomp: SeccompProgram?, opt: SpawnOptions,
+                            keep: [Int32], arena: CArena) {
+        child.cwd = arena.string(relativeDest(p.cwd))
+        child.exec_path = arena.string(p.execPath)
+        child.argv = UnsafePointer(arena.stringArray(p.args, terminate: true))
+        child.envp = UnsafePointer(arena.stringArray(p.env, terminate: true))
+        child.uid = p.uid
+        child.gid = p.gid
+        child.set_groups = p.setGroups ? 1 : 0
+        child.groups = arena.copy(p.additionalGids)
+        child.n_groups = Int32(p.additionalGids.count)
+        child.umask = p.umask.map { Int32($0) } ?? -1
+        child.rlimits = arena.copy(p.rlimits.map { void_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) })
+        child.n_rlimits = Int32(p.rlimits.count)
+        child.has_caps = 1
+        child.cap_bounding = p.capabilities.bounding
+        child.cap_effective = p.capabilities.effective
+        child.cap_permitted = p.capabilities.permitted
+        child.cap_inheritable = p.capabilities.inheritable
+        child.cap_ambient = p.capabilities.ambient
+        child.no_new_privs = p.noNewPrivileges ? 1 : 0
+        child.console_fd = opt.consoleFD
+        child.preserve_fds = Int32(opt.preserveFDs)
+        if let s = seccomp {
+            child.seccomp_filter = UnsafeRawPointer(arena.copy(s.filter))
+            child.seccomp_len = UInt16(s.instructionCount)
+            child.seccomp_flags = s.flags
+        }
+        // What the child keeps; everything else it closes before anything else.
+        var k = keep
+        if opt.preserveFDs > 0 { k += (3..<(3 + Int32(opt.preserveFDs))).map { $0 } }
+        let sorted = Array(Set(k.filter { $0 >= 0 })).sorted()
+        child.keep_fds = arena.copy(sorted)
+        child.n_keep_fds = Int32(sorted.count)
     }
 
     /// Kill and reap an init whose set-up failed, so no process is left behind.
@@ -360,6 +356,16 @@ final class CArena {
         arr[list.count] = nil
         blocks.append(UnsafeMutableRawPointer(arr))
         return arr
+    }
+
+    /// A malloc'd copy of an array, valid until `free`.
+    func copy<T>(_ a: [T]) -> UnsafePointer<T>? {
+        guard !a.isEmpty else { return nil }
+        let raw = malloc(MemoryLayout<T>.stride * a.count)!
+        let p = raw.bindMemory(to: T.self, capacity: a.count)
+        p.initialize(from: a, count: a.count)
+        blocks.append(raw)
+        return UnsafePointer(p)
     }
 
     private func pointerArray(_ n: Int) -> UnsafeMutablePointer<UnsafePointer<CChar>?> {

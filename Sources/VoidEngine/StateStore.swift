@@ -134,7 +134,7 @@ public final class LockedContainer {
 
     /// Removes everything in the directory, then the directory. Called with the lock held.
     public func remove() {
-        for f in ["exec.fifo", "state.json", ".state.json.tmp"] { unlink("\(dir)/\(f)") }
+        for f in ["exec.fifo", "state.json", ".state.json.tmp", "config.json", ".config.json.tmp"] { unlink("\(dir)/\(f)") }
         rmdir(dir)
     }
 }

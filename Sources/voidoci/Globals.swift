@@ -90,6 +90,17 @@ func fail(_ error: Error) -> Never {
     exit(1)
 }
 
+/// Informational lines (what exec bound in) for the --log file, never for stdout: podman
+/// parses the log only on failure, and stdout belongs to the process.
+func logInfo(_ msg: String) {
+    let line = globals.logFormat == "json"
+        ? "{\"level\":\"info\",\"msg\":\(StateJSON.quote(msg)),\"time\":\(StateJSON.quote(rfc3339Now()))}\n"
+        : "time=\"\(rfc3339Now())\" level=info msg=\(StateJSON.quote(msg))\n"
+    guard let path = globals.log else { writeErr(line); return }
+    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    if fd >= 0 { _ = line.withCString { write(fd, $0, strlen($0)) }; close(fd) }
+}
+
 /// Runs a command body, turning any error into `fail`.
 func guarded(_ body: () throws -> Void) {
     do { try body() } catch { fail(error) }

@@ -56,6 +56,8 @@ struct void_child {
     int32_t n_keep_fds;
     int32_t exec_fifo_fd;   // read end (O_RDWR) of the exec fifo; -1: exec right away (run)
 
+    int32_t exec_mode;      // 1: a process exec'd into a running void whose namespaces voidoci joined
+
     // Identity during set-up: a mapped id, so files can be created in the tmpfs.
     uint32_t setup_uid, setup_gid;
 
@@ -164,6 +166,7 @@ int void_send_fd(int sock, int fd, const char *payload);
 int void_last_cap(void);
 int void_prctl_subreaper(void);
 int void_memfd(const char *name);
+int void_unshare(int flags);
 int void_openpty(int *master, int *slave, char *name, size_t len);
 
 // Constants Swift cannot import from macros.
