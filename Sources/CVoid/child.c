@@ -302,6 +302,13 @@ __attribute__((noreturn)) static void exec_child_main(void) {
         if (op->kind == VOID_OP_BIND) do_bind(rootfd, -1, op, i);
         else if (op->kind == VOID_OP_SYMLINK) do_symlink(rootfd, op, i);
     }
+    // As at create, a missing cwd is created (in the void's tmpfs, never through a link).
+    if (C->cwd[0]) {
+        int hit;
+        int d = open_dest(rootfd, C->cwd, 1, -1, &hit);
+        if (d < 0) fail(hit ? VOID_STEP_DEST_SYMLINK : VOID_STEP_CWD_CREATE, -1);
+        close(d);
+    }
     close(rootfd);
     if (C->cwd[0]) CHECK(chdir(C->cwd), VOID_STEP_CHDIR_CWD, -1);
     finish_process();
