@@ -62,6 +62,7 @@ extension Runtime {
         opt.consoleFD = console?.slave ?? -1
         opt.preserveFDs = o.preserveFDs
         opt.initPID = s.pid
+        opt.cgroup = s.cgroup
         let spawned = try Spawner.spawnExec(plan, initPidfd: pidfd, opt)
         c = nil  // the lock: other commands may go on while the process runs
         _ = c

@@ -7,6 +7,9 @@ import OCIBundle
 public struct Runtime {
     public var store: StateStore
     public var caller: Caller
+    /// --cgroup-manager (cgroupfs, systemd, disabled) and --systemd-cgroup.
+    public var cgroupManager: String?
+    public var systemdCgroup = false
     public static let ociVersion = "1.2.1"
 
     public init(store: StateStore, caller: Caller = .current()) {
@@ -50,7 +53,9 @@ public struct Runtime {
         }
         let locked = try store.create(id)
         var spawned: Spawned?
+        var cgroup: VoidCgroup?
         do {
+            cgroup = try makeCgroup(id: id, spec: spec)
             if mkfifo(locked.fifoPath, 0o600) < 0 { throw VoidError.sys("mkfifo", locked.fifoPath) }
             // O_RDWR: the init holds both ends, so its read blocks until `start` writes instead
             // of seeing EOF; and a fifo needs no path once the void has pivoted.
@@ -64,13 +69,16 @@ public struct Runtime {
             defer { console?.close() }
             var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
             opt.execFifoFD = fifo
+            opt.cgroup = cgroup
             opt.consoleFD = console?.slave ?? -1
             opt.preserveFDs = o.preserveFDs
             let s = try Spawner.spawn(plan, opt)
             spawned = s
             close(s.syncFD)
             let start = procStat(s.pid)?.1 ?? 0
-            try locked.save(stateRecord(id: id, pid: s.pid, start: start, bundle: bundle, spec: spec, plan: plan))
+            var record = stateRecord(id: id, pid: s.pid, start: start, bundle: bundle, spec: spec, plan: plan)
+            record.cgroup = cgroup
+            try locked.save(record)
             try saveSnapshot(locked, bundle: bundle)
             if let pf = o.pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
             try console?.sendMaster()
@@ -83,9 +91,62 @@ public struct Runtime {
                 close(s.pidfd)
             }
             if let pf = o.pidFile { unlink(absolute(pf)) }
+            cgroup?.remove()
             locked.remove()
             throw error
         }
+    }
+
+    /// The void's cgroup, unless disabled. An unprivileged caller usually cannot create one
+    /// (cgroupfs belongs to root, no systemd delegation here): the void then runs without,
+    /// unless it asks for limits, which would otherwise be silently lost.
+    func makeCgroup(id: String, spec: Spec) throws -> VoidCgroup? {
+        if cgroupManager == "disabled" { return nil }
+        if systemdCgroup || cgroupManager == "systemd" {
+            let running = access("/run/systemd/system", F_OK) == 0
+            throw VoidError("--systemd-cgroup: \(running ? "the systemd cgroup driver is not implemented" : "systemd is not running on this host (no /run/systemd/system)"); use --cgroup-manager cgroupfs")
+        }
+        let rel = try VoidCgroup.relativePath(spec.linux?.cgroupsPath, id: id)
+        do {
+            return try VoidCgroup.create(rel, layout: .read(), resources: spec.linux?.resources, devices: spec.linux?.devices ?? [])
+        } catch let e as VoidError where !caller.isRealRoot && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
+            if let r = spec.linux?.resources, r.memory != nil || r.cpu != nil || r.pids != nil || r.unified != nil {
+                throw VoidError("linux.resources: limits need a cgroup, which this unprivileged caller cannot create: \(e)")
+            }
+            return nil
+        }
+    }
+
+    // MARK: pause, resume, update, ps
+
+    public func pause(id: String, _ on: Bool) throws {
+        let c = try store.open(id)
+        let s = try c.load()
+        let live = LiveStatus.of(s, fifoPath: c.fifoPath)
+        live.pidfd.map { _ = close($0) }
+        guard let cg = s.cgroup else { throw VoidError("container \(id) has no cgroup (created with --cgroup-manager disabled, or unprivileged): cannot \(on ? "pause" : "resume")") }
+        guard live.status == (on ? .running : .paused) else {
+            throw VoidError("container \(id) is \(live.status.rawValue), not \(on ? "running" : "paused")")
+        }
+        try cg.freeze(on)
+    }
+
+    public func update(id: String, resources: LinuxResources) throws {
+        let c = try store.open(id)
+        let s = try c.load()
+        guard let cg = s.cgroup else { throw VoidError("container \(id) has no cgroup: cannot update its resources") }
+        let spec = try snapshot(c)
+        try cg.apply(resources, layout: .read(), devices: spec.linux?.devices ?? [], initial: false)
+    }
+
+    public func ps(id: String) throws -> [Int32] {
+        let c = try store.open(id, exclusive: false)
+        let s = try c.load()
+        if let cg = s.cgroup { return cg.pids() }
+        let live = LiveStatus.of(s, fifoPath: c.fifoPath)
+        guard let fd = live.pidfd else { return [] }
+        close(fd)
+        return pidsInSamePidNamespace(as: s.pid)
     }
 
     /// config.json as create read it, for exec.
@@ -153,7 +214,9 @@ public struct Runtime {
         guard let pidfd = live.pidfd else { throw VoidError("container \(id) is not running: cannot kill") }
         defer { close(pidfd) }
         if all {
-            for p in pidsInSamePidNamespace(as: s.pid) where p != s.pid {
+            // The cgroup knows every process of the void (also ones in a joined pid namespace).
+            let members = s.cgroup.map { $0.pids() } ?? []
+            for p in (members.isEmpty ? pidsInSamePidNamespace(as: s.pid) : members) where p != s.pid {
                 let fd = void_pidfd_open(p)
                 if fd >= 0 { _ = void_pidfd_send_signal(fd, sig); close(fd) }
             }
@@ -184,6 +247,7 @@ public struct Runtime {
             var st: Int32 = 0
             _ = waitpid(s.pid, &st, WNOHANG)
         }
+        s.cgroup?.remove()
         c.remove()
     }
 

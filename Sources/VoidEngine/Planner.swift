@@ -230,8 +230,12 @@ public struct Planner {
         if p.selinuxLabel != nil { d.append(Dropped(path: "process.selinuxLabel", reason: "SELinux is not supported by voidoci")) }
         if l?.mountLabel != nil { d.append(Dropped(path: "linux.mountLabel", reason: "SELinux is not supported by voidoci")) }
         if p.consoleSize != nil { d.append(Dropped(path: "process.consoleSize", reason: "the console's owner (conmon, a terminal) sets the size")) }
-        if l?.resources != nil { d.append(Dropped(path: "linux.resources", reason: "cgroup limits are not applied yet (issue: cgroups)")) }
-        if let c = l?.cgroupsPath, !c.isEmpty { d.append(Dropped(path: "linux.cgroupsPath", reason: "no cgroup is created yet: the void stays in the caller's cgroup")) }
+        if let r = l?.resources {
+            if r.blockIO != nil { d.append(Dropped(path: "linux.resources.blockIO", reason: "not applied by voidoci")) }
+            if !(r.hugepageLimits ?? []).isEmpty { d.append(Dropped(path: "linux.resources.hugepageLimits", reason: "not applied by voidoci")) }
+            if r.network != nil { d.append(Dropped(path: "linux.resources.network", reason: "not applied by voidoci")) }
+            if r.rdma != nil { d.append(Dropped(path: "linux.resources.rdma", reason: "not applied by voidoci")) }
+        }
         if let s = l?.sysctl, !s.isEmpty { d.append(Dropped(path: "linux.sysctl", reason: "sysctls are not applied: a void has no /proc/sys unless granted")) }
         if let r = l?.rootfsPropagation { d.append(Dropped(path: "linux.rootfsPropagation", reason: "the void root is always private (\(r) ignored)")) }
         if l?.personality != nil { d.append(Dropped(path: "linux.personality", reason: "not supported")) }

@@ -13,13 +13,18 @@ extension Runtime {
         let (spec, plan, dir) = try planForRun(bundle: bundle)
         let locked = try store.create(id)
         let s: Spawned
+        var cgroup: VoidCgroup?
         do {
+            cgroup = try makeCgroup(id: id, spec: spec)
             var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
+            opt.cgroup = cgroup
             opt.preserveFDs = preserveFDs
             // Without a console socket the process shares run's own terminal, if any.
             s = try Spawner.spawn(plan, opt)
             do {
-                try locked.save(stateRecord(id: id, pid: s.pid, start: procStat(s.pid)?.1 ?? 0, bundle: dir, spec: spec, plan: plan))
+                var record = stateRecord(id: id, pid: s.pid, start: procStat(s.pid)?.1 ?? 0, bundle: dir, spec: spec, plan: plan)
+                record.cgroup = cgroup
+                try locked.save(record)
                 try saveSnapshot(locked, bundle: dir)
                 if let pf = pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
                 // READY came before execve; now EOF (exec happened) or a report (it failed).
@@ -33,6 +38,7 @@ extension Runtime {
             close(s.syncFD)
             locked.unlock()
         } catch {
+            cgroup?.remove()
             locked.remove()
             throw error
         }
@@ -44,7 +50,10 @@ extension Runtime {
         while waitpid(s.pid, &status, 0) < 0 && errno == EINTR {}
         close(s.pidfd)
         // Someone may have deleted it meanwhile (delete --force): then it is already gone.
-        if let again = try? store.open(id) { again.remove() }
+        if let again = try? store.open(id) {
+            cgroup?.remove()
+            again.remove()
+        }
         if let pf = pidFile { unlink(absolute(pf)) }
         if status & 0x7f == 0 { return (status >> 8) & 0xff }
         return 128 + (status & 0x7f)

@@ -10,6 +10,7 @@ public struct SpawnOptions {
     public var consoleFD: Int32 = -1    // pty slave
     public var preserveFDs: Int = 0
     public var initPID: Int32 = 0       // exec: the void's init
+    public var cgroup: VoidCgroup?      // the init (or exec'd process) is born in it
     public var caller: Caller
 
     public init(attachPath: String, caller: Caller) {
@@ -39,6 +40,7 @@ public enum Spawner {
         // stdio and the preserved fds survive execve.
         _ = void_close_range_cloexec(UInt32(3 + max(0, opt.preserveFDs)))
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
+        let cgroupMove = try CgroupMove(opt.cgroup)
 
         // Host-side sources: as a privileged caller, clone each bind here, in the caller's mount
         // namespace and with its credentials, and hand the detached tree to the child.
@@ -138,7 +140,7 @@ public enum Spawner {
                     keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree] + ops.map(\.tree_fd), arena: arena)
 
         var pidfd: Int32 = -1
-        let pid = void_spawn(&child, flags, &pidfd)
+        let pid = try inCgroup(cgroupMove) { void_spawn(&child, flags, &pidfd) }
         close(childFD)
         if pid < 0 {
             let e = errno
@@ -165,6 +167,43 @@ public enum Spawner {
             abandon(spawned)
             throw error
         }
+    }
+
+    /// Clones inside the void's cgroup: voidoci moves itself in, clones (the child inherits it,
+    /// and its new cgroup namespace is rooted there), and moves back, so a waiting `run` or
+    /// `exec` is not accounted to the void. The cgroup.procs files are opened up front: exec
+    /// has joined the void's mount namespace (no /sys there) by the time it clones.
+    struct CgroupMove {
+        var into: [Int32] = []
+        var back: [Int32] = []
+
+        init?(_ cg: VoidCgroup?) throws {
+            guard let cg else { return nil }
+            for d in cg.paths {
+                let fd = open("\(d)/cgroup.procs", O_WRONLY | O_CLOEXEC)
+                if fd < 0 { let e = errno; close(); throw VoidError.sys("joining cgroup", d, errno: e) }
+                into.append(fd)
+            }
+            for d in VoidCgroup.current(layout: CgroupLayout.read()) {
+                let fd = open("\(d)/cgroup.procs", O_WRONLY | O_CLOEXEC)
+                if fd >= 0 { back.append(fd) }
+            }
+        }
+
+        func close() { for fd in into + back { Glibc.close(fd) } }
+    }
+
+    static func inCgroup(_ move: CgroupMove?, _ body: () -> pid_t) throws -> pid_t {
+        guard let move else { return body() }
+        defer { move.close() }
+        for fd in move.into where write(fd, "0", 1) < 0 {
+            throw VoidError.sys("moving into the void's cgroup")
+        }
+        let pid = body()
+        let e = errno
+        for fd in move.back { _ = write(fd, "0", 1) }  // best effort
+        errno = e
+        return pid
     }
 
     /// The process half of the child's instructions, the same for a void's init and for exec.

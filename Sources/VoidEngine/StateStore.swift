@@ -18,6 +18,7 @@ public struct ContainerState: Codable, Sendable {
     public var created: String
     public var owner: String
     public var annotations: [String: String]?
+    public var cgroup: VoidCgroup?      // nil: none (--cgroup-manager disabled, or rootless without delegation)
 }
 
 /// The state directory: `--root`, else `$XDG_RUNTIME_DIR/voidoci`, else `/run/voidoci`. One
@@ -152,7 +153,7 @@ func mkdirs(_ path: String) throws {
 
 /// The live side of a void: derived, never stored.
 public struct LiveStatus {
-    public enum Status: String, Sendable { case created, running, stopped }
+    public enum Status: String, Sendable { case created, running, paused, stopped }
     public var status: Status
     public var pidfd: Int32?     // open while the process lives; the caller closes it
 
@@ -166,6 +167,7 @@ public struct LiveStatus {
             return LiveStatus(status: .stopped, pidfd: nil)
         }
         let created = access(fifoPath, F_OK) == 0
+        if !created, s.cgroup?.isFrozen == true { return LiveStatus(status: .paused, pidfd: fd) }
         return LiveStatus(status: created ? .created : .running, pidfd: fd)
     }
 }

@@ -66,7 +66,10 @@ nonisolated(unsafe) var globals = GlobalOptions()
 func runtime() -> Runtime {
     var env: [String: String] = [:]
     if let x = getenv("XDG_RUNTIME_DIR") { env["XDG_RUNTIME_DIR"] = String(cString: x) }
-    return Runtime(store: StateStore(root: globals.root ?? StateStore.defaultRoot(environment: env)))
+    var rt = Runtime(store: StateStore(root: globals.root ?? StateStore.defaultRoot(environment: env)))
+    rt.cgroupManager = globals.cgroupManager
+    rt.systemdCgroup = globals.systemdCgroup
+    return rt
 }
 
 /// Reports an error the way podman reads it: plain text on stderr (conmon forwards it), and

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+/// cgroups on this host (v1 controllers plus a v2 hierarchy): a leaf per void with its limits,
+/// created before the void's cgroup namespace, frozen by pause, removed by delete.
+@Suite(.serialized) struct CgroupTests {
+    static let layout: [String: String] = {
+        var m: [String: String] = [:]
+        let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard let dash = f.firstIndex(of: "-"), dash + 3 < f.count else { continue }
+            if f[dash + 1] == "cgroup2" { m["unified"] = String(f[4]) }
+            if f[dash + 1] == "cgroup" {
+                for o in f[dash + 3].split(separator: ",") { m[String(o)] = String(f[4]) }
+            }
+        }
+        return m
+    }()
+
+    func read(_ p: String) -> String? { (try? String(contentsOfFile: p, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    func start(_ b: TestBundle, _ extra: [String] = []) throws -> (String, Int32) {
+        let id = "cg\(UUID().uuidString.prefix(6))".lowercased()
+        let c = b.voidociReaped(extra + ["create", "--bundle", b.dir, "--pid-file", "\(b.dir)/pid", id])
+        try #require(c.status == 0, "\(c)")
+        try #require(b.voidociReaped(extra + ["start", id]).status == 0)
+        return (id, Int32(read("\(b.dir)/pid") ?? "") ?? 0)
+    }
+
+    @Test func limitsAreAppliedAndTheLeafIsRemoved() throws {
+        try #require(Self.layout["memory"] != nil, "needs the v1 memory controller (hybrid host)")
+        let leaf = "voidoci-test-\(getpid())/c\(UUID().uuidString.prefix(4))"
+        let b = TestBundle(args: ["/bin/sleep", "60"]) { c in
+            var l = c["linux"] as! [String: Any]
+            l["cgroupsPath"] = "/" + leaf
+            l["resources"] = ["memory": ["limit": 67_108_864], "pids": ["limit": 42], "cpu": ["shares": 512, "quota": 50000, "period": 100000]]
+            c["linux"] = l
+        }
+        defer {
+            b.close()
+            for (_, m) in Self.layout { rmdir("\(m)/voidoci-test-\(getpid())") }
+        }
+        let (id, pid) = try start(b)
+        let mem = Self.layout["memory"]!, pids = Self.layout["pids"]!, cpu = Self.layout["cpu"]!
+        #expect(read("\(mem)/\(leaf)/memory.limit_in_bytes") == "67108864")
+        #expect(read("\(pids)/\(leaf)/pids.max") == "42")
+        #expect(read("\(cpu)/\(leaf)/cpu.shares") == "512")
+        #expect(read("\(cpu)/\(leaf)/cpu.cfs_quota_us") == "50000")
+        #expect(read("\(mem)/\(leaf)/cgroup.procs")?.split(separator: "\n").contains("\(pid)") == true)
+        // The cgroup namespace was made after the move: inside, the void is its own root.
+        let inside = read("/proc/\(pid)/cgroup") ?? ""
+        #expect(inside.contains("memory:/\(leaf)"), "\(inside)")
+        // update changes a limit in place.
+        let res = "\(b.dir)/res.json"
+        FileManager.default.createFile(atPath: res, contents: Data(#"{"memory":{"limit":33554432},"pids":{"limit":7}}"#.utf8))
+        let u = b.voidociReaped(["update", "--resources", res, id])
+        #expect(u.status == 0, "\(u)")
+        #expect(read("\(mem)/\(leaf)/memory.limit_in_bytes") == "33554432")
+        #expect(read("\(pids)/\(leaf)/pids.max") == "7")
+        // ps lists the init (and an exec'd process, which joins the same cgroup).
+        #expect(b.voidociReaped(["exec", "-d", "--pid-file", "\(b.dir)/ep", id, "/bin/sleep", "30"]).status == 0)
+        let epid = read("\(b.dir)/ep") ?? "?"
+        let ps = b.voidociReaped(["ps", "--format", "json", id])
+        #expect(ps.stdout.contains("\(pid)") && ps.stdout.contains(epid), "\(ps)")
+        #expect(b.voidociReaped(["delete", "--force", id]).status == 0)
+        #expect(access("\(mem)/\(leaf)", F_OK) != 0, "the leaf must be removed at delete")
+    }
+
+    @Test func pauseAndResume() throws {
+        let b = TestBundle(args: ["/bin/sleep", "60"])
+        defer { b.close() }
+        let (id, pid) = try start(b)
+        #expect(b.voidociReaped(["pause", id]).status == 0)
+        #expect(b.voidociReaped(["state", id]).stdout.contains("\"paused\""))
+        let frozen = read("/proc/\(pid)/status")?.split(separator: "\n").first { $0.hasPrefix("State:") } ?? ""
+        #expect(frozen.contains("D") || frozen.contains("S"), "\(frozen)")
+        #expect(b.voidociReaped(["pause", id]).status != 0, "pausing a paused void is an error")
+        #expect(b.voidociReaped(["resume", id]).status == 0)
+        #expect(b.voidociReaped(["state", id]).stdout.contains("\"running\""))
+        #expect(b.voidociReaped(["resume", id]).status != 0, "resuming a running void is an error")
+    }
+
+    @Test func cgroupManagerDisabledAndSystemd() throws {
+        let b = TestBundle(args: ["/bin/sleep", "60"])
+        defer { b.close() }
+        let (id, pid) = try start(b, ["--cgroup-manager", "disabled"])
+        // No leaf: the init stays in the caller's cgroups.
+        #expect(read("/proc/\(pid)/cgroup")?.contains("voidoci/\(id)") == false)
+        let p = b.voidociReaped(["pause", id])
+        #expect(p.status != 0 && p.stderr.contains("no cgroup"), "\(p)")
+        let s = b.voidociReaped(["--systemd-cgroup", "create", "--bundle", b.dir, "sd\(id)"])
+        #expect(s.status != 0 && s.stderr.contains("systemd"), "\(s)")
+        #expect(!FileManager.default.fileExists(atPath: "\(b.stateRoot)/sd\(id)"))
+    }
+
+    @Test func unprivilegedWithoutDelegation() throws {
+        try #require(Env.hasTestUser)
+        let b = TestBundle(args: ["/bin/sh", "-c", "echo ok"], as: .user)
+        defer { b.close() }
+        // No cgroup can be made: the void runs without one...
+        let r = b.run()
+        #expect(r.status == 0 && r.stdout == "ok\n", "\(r)")
+        // ...unless it asks for limits, which must not be silently lost.
+        b.edit { c in
+            var l = c["linux"] as! [String: Any]
+            l["resources"] = ["pids": ["limit": 10]]
+            c["linux"] = l
+        }
+        let lim = b.run()
+        #expect(lim.status != 0 && lim.stderr.contains("linux.resources"), "\(lim)")
+    }
+}
