@@ -1,7 +1,7 @@
 import CSeccomp
 
 /// runtime-spec `features`: only what voidoci really does. Mount options are those the planner
-/// parses; cgroups are not managed yet, so the cgroup section says so.
+/// parses; cgroups through cgroupfs (v1, v2, hybrid), not through systemd.
 public enum FeaturesJSON {
     public static func render() -> String {
         let mountOptions = ["bind", "rbind", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
@@ -17,7 +17,7 @@ public enum FeaturesJSON {
             ("linux", .object([
                 ("namespaces", .array(Planner.namespaceTypes.map(JSON.string))),
                 ("capabilities", .array(Capabilities.names.map(JSON.string))),
-                ("cgroup", .object([("v1", .bool(false)), ("v2", .bool(false)), ("systemd", .bool(false)), ("systemdUser", .bool(false))])),
+                ("cgroup", .object([("v1", .bool(true)), ("v2", .bool(true)), ("systemd", .bool(false)), ("systemdUser", .bool(false))])),
                 ("seccomp", .object([
                     ("enabled", .bool(true)),
                     ("actions", .array(["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
