@@ -343,6 +343,8 @@ __attribute__((noreturn)) static void child_main(void) {
         if (C->image_tree_fd < 0)
             CHECK(void_mount_setattr(rootmnt, "", AT_EMPTY_PATH | AT_RECURSIVE, 0, 0, MS_PRIVATE),
                   VOID_STEP_ROOT_IMAGE, -1);
+    } else if (C->root_tmpfs_fd >= 0) {
+        rootmnt = C->root_tmpfs_fd;
     } else {
         int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
         CHECK(fs, VOID_STEP_ROOT_TMPFS, -1);
@@ -363,10 +365,14 @@ __attribute__((noreturn)) static void child_main(void) {
     int rootfd = (int)syscall(SYS_openat, AT_FDCWD, C->attach_path, O_PATH | O_CLOEXEC | O_DIRECTORY);
     CHECK(rootfd, VOID_STEP_ATTACH_ROOT, -1);
 
-    // From here on, files are created in the void: they need an owner mapped in its user
-    // namespace. (The attach path above lives in the caller's 0700 state dir: reached first.)
-    CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
-    CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
+    // From here on, files are created in the void: in its tmpfs they need an owner mapped in
+    // its user namespace. (The attach path above lives in the caller's 0700 state dir: reached
+    // first.) A granted image root is the image's own filesystem instead: missing mount points
+    // are created there with the caller's ids, as runc creates them, so they come after.
+    if (!C->rootfs_mode) {
+        CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
+        CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
+    }
 
     for (int i = 0; i < C->n_ops; i++) {
         const struct void_op *op = &C->ops[i];
@@ -392,6 +398,20 @@ __attribute__((noreturn)) static void child_main(void) {
         close(d);
     }
     close(imagefd);
+    if (C->rootfs_mode) {
+        CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
+        CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
+    }
+
+    // Create-time hooks run now: the namespaces exist and the mounts are made, the pivot has not
+    // happened (runtime-spec), so a createContainer hook joining us still sees the host's tree.
+    // One byte means they succeeded; on failure voidoci kills us (EOF: it is gone).
+    if (C->hook_pause) {
+        report(VOID_STEP_HOOKS_PAUSE, 0, -1);
+        char b;
+        do { n = read(C->sync_fd, &b, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) _exit(126);
+    }
 
     // The dance all runtimes share: pivot onto "." so no directory for the old root is needed,
     // make the old root private (a detach of a shared mount would propagate to the host), detach.

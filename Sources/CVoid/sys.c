@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <sys/mman.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <unistd.h>
 
 const uint64_t VOID_CLONE_NEWUSER = CLONE_NEWUSER, VOID_CLONE_NEWNS = CLONE_NEWNS,
@@ -101,3 +102,23 @@ int void_openpty(int *master, int *slave, char *name, size_t len) {
 }
 
 int void_unshare(int flags) { return (int)syscall(SYS_unshare, flags); }
+
+// The void's root tmpfs made by a privileged voidoci in its own user namespace: owned (uid=,
+// gid=) by the void's host ids, so the void can fill it, while host root (podman cp) can still
+// write into it and the void cannot remount its superblock. Returns a detached mount fd.
+int void_make_tmpfs(uint32_t uid, uint32_t gid) {
+    char num[16];
+    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fs < 0) return -1;
+    int r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0);
+    snprintf(num, sizeof num, "%u", uid);
+    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "uid", num, 0);
+    snprintf(num, sizeof num, "%u", gid);
+    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "gid", num, 0);
+    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int mnt = r == 0 ? (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) : -1;
+    int e = errno;
+    close(fs);
+    errno = e;
+    return mnt;
+}

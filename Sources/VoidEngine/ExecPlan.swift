@@ -35,7 +35,7 @@ extension Planner {
         }
         let ids = IDs(uidMap: uidMap, gidMap: gidMap, setgroups: setgroups, note: "", joined: false)
         var dropped: [Dropped] = []
-        var proc = try planProcess(p, exe: exe, ids: ids, dropped: &dropped)
+        var proc = try planProcess(p, exe: exe, ids: ids, dropped: &dropped, image: image)
         // The void's own seccomp profile applies to everything that runs in it, as in runc.
         proc.seccomp = spec.linux?.seccomp
         return ExecPlan(process: proc, mounts: mounts, imagePath: imagePath, uidMap: uidMap, gidMap: gidMap,

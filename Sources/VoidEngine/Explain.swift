@@ -39,6 +39,15 @@ public enum Explain {
         out.append("  noNewPrivileges \(pr.noNewPrivileges), terminal \(pr.terminal), seccomp \(pr.seccomp.map { "\($0.syscalls?.count ?? 0) rules, default \($0.defaultAction.rawValue)" } ?? "none")")
         if let adj = p.oomScoreAdj { out.append("  oomScoreAdj \(adj)") }
         out.append("")
+        if !p.hooks.isEmpty {
+            out.append("hooks (in order):")
+            for h in p.hooks {
+                out.append("  \(pad("\(h.stage.rawValue)[\(h.index)]", 19)) \(h.path)\(h.args.count > 1 ? " " + h.args.dropFirst().joined(separator: " ") : "")"
+                    + "\(h.timeout.map { "  (timeout \($0) s)" } ?? "")")
+                out.append("  \(pad("", 19)) at \(h.stage.when); in \(h.stage.namespaces)")
+            }
+            out.append("")
+        }
         if !p.notes.isEmpty {
             out.append("notes:")
             for n in p.notes { out.append("  \(n)") }
@@ -83,6 +92,13 @@ public enum Explain {
                 ("noNewPrivileges", .bool(pr.noNewPrivileges)), ("terminal", .bool(pr.terminal)),
                 ("seccomp", .bool(pr.seccomp != nil)),
             ])),
+            ("hooks", .array(p.hooks.map { h in
+                .object([("stage", .string(h.stage.rawValue)), ("index", .number(h.index)), ("path", .string(h.path)),
+                         ("args", .array(h.args.map(JSON.string))), ("envCount", .number(h.env.count)),
+                         ("timeout", h.timeout.map { JSON.number($0) } ?? .null),
+                         ("namespaces", .string(h.stage.inVoid ? "void" : "runtime")),
+                         ("pathResolvedIn", .string(h.stage.pathInVoid ? "void" : "runtime"))])
+            })),
             ("notes", .array(p.notes.map(JSON.string))),
             ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
         ])

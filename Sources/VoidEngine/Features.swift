@@ -12,7 +12,7 @@ public enum FeaturesJSON {
         let j: JSON = .object([
             ("ociVersionMin", .string("1.0.0")),
             ("ociVersionMax", .string(Runtime.ociVersion)),
-            ("hooks", .array([])),
+            ("hooks", .array(PlannedHook.Stage.allCases.map { JSON.string($0.rawValue) })),
             ("mountOptions", .array(mountOptions.map(JSON.string))),
             ("linux", .object([
                 ("namespaces", .array(Planner.namespaceTypes.map(JSON.string))),

@@ -34,13 +34,9 @@ public struct Runtime {
         return (spec, plan, dir)
     }
 
-    /// Plans for running: what `explain` may list as dropped, a run must not silently skip.
+    /// Plans for running (create, run): nothing `explain` lists as dropped is refused here.
     func planForRun(bundle: String) throws -> (Spec, VoidPlan, String) {
-        let r = try plan(bundle: bundle)
-        if let hook = r.1.dropped.first(where: { $0.path.hasPrefix("hooks.") }) {
-            throw VoidError("\(hook.path): OCI hooks are not supported by this voidoci yet; refusing to run without them")
-        }
-        return r
+        try plan(bundle: bundle)
     }
 
     // MARK: create
@@ -72,6 +68,7 @@ public struct Runtime {
             opt.cgroup = cgroup
             opt.consoleFD = console?.slave ?? -1
             opt.preserveFDs = o.preserveFDs
+            opt.onPause = createTimeHooks(id: id, spec: spec, bundle: bundle, plan: plan)
             let s = try Spawner.spawn(plan, opt)
             spawned = s
             close(s.syncFD)
@@ -93,6 +90,7 @@ public struct Runtime {
             if let pf = o.pidFile { unlink(absolute(pf)) }
             cgroup?.remove()
             locked.remove()
+            runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: bundle))
             throw error
         }
     }
@@ -170,6 +168,8 @@ public struct Runtime {
         guard live.status == .created else {
             throw VoidError("container \(id) is \(live.status.rawValue), not created: cannot start")
         }
+        let hooks = try savedHooks(c)
+        try runStartContainerHooks(hooks, s, pidfd: live.pidfd ?? -1)
         let fd = open(c.fifoPath, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
             if errno == ENXIO { throw VoidError("container \(id) is stopped: its init is gone") }
@@ -188,6 +188,8 @@ public struct Runtime {
             usleep(delay)
             delay = min(delay * 2, 5000)
         }
+        c.unlock()  // a poststart hook may ask for the state
+        runPoststartHooks(hooks, HookState(s), pid: s.pid)
     }
 
     // MARK: state
@@ -247,8 +249,10 @@ public struct Runtime {
             var st: Int32 = 0
             _ = waitpid(s.pid, &st, WNOHANG)
         }
+        let poststop = poststopHooks(c)  // from the config snapshot, which goes with the state dir
         s.cgroup?.remove()
         c.remove()
+        runPoststopHooks(poststop, HookState(s))
     }
 
     func absolute(_ p: String) -> String {

@@ -1,3 +1,4 @@
+import CVoid
 import Glibc
 import SystemPackage
 import OCIBundle
@@ -102,13 +103,14 @@ public struct Planner {
         }
 
         dropped += droppedFields(process: process)
-        let proc = try planProcess(process, exe: exe, ids: ids, dropped: &dropped)
+        let proc = try planProcess(process, exe: exe, ids: ids, dropped: &dropped, image: image)
 
         return VoidPlan(
             imagePath: imagePath, namespaces: namespaces, uidMap: ids.uidMap, gidMap: ids.gidMap,
             setgroupsAllowed: ids.setgroups, idNote: ids.note, hostname: hostname, domainname: domainname,
             root: rootKind, rootReadonly: (rootSpec.readonly ?? false) || rootKind == .imageRO,
-            mounts: mounts, process: proc, dropped: dropped, notes: notes, oomScoreAdj: process.oomScoreAdj)
+            mounts: mounts, process: proc, dropped: dropped, notes: notes, oomScoreAdj: process.oomScoreAdj,
+            hooks: plannedHooks())
     }
 
     // MARK: namespaces
@@ -181,7 +183,21 @@ public struct Planner {
 
     // MARK: process
 
-    func planProcess(_ p: Process, exe: ResolvedPath, ids: IDs, dropped: inout [Dropped]) throws -> PlannedProcess {
+    /// runc and crun set HOME when the config does not: the user's entry in the image's
+    /// /etc/passwd, else "/".
+    func withHome(_ env: [String], uid: UInt32, image: ImageRoot?) -> [String] {
+        if env.contains(where: { $0.hasPrefix("HOME=") }) { return env }
+        var home = "/"
+        if let image, let text = readImageFile(image, "/etc/passwd") {
+            for line in text.split(separator: "\n") {
+                let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                if f.count >= 6, UInt32(f[2]) == uid, !f[5].isEmpty { home = String(f[5]); break }
+            }
+        }
+        return env + ["HOME=\(home)"]
+    }
+
+    func planProcess(_ p: Process, exe: ResolvedPath, ids: IDs, dropped: inout [Dropped], image: ImageRoot? = nil) throws -> PlannedProcess {
         let user = p.user
         guard ids.mapsUID(user.uid) else {
             throw VoidError("process.user.uid: \(user.uid) is not mapped in the void's user namespace (maps: \(describe(ids.uidMap)))")
@@ -189,7 +205,8 @@ public struct Planner {
         guard ids.mapsGID(user.gid) else {
             throw VoidError("process.user.gid: \(user.gid) is not mapped in the void's user namespace (maps: \(describe(ids.gidMap)))")
         }
-        let extra = user.additionalGids ?? []
+        // podman writes the primary gid into additionalGids too: a no-op, not a request.
+        let extra = (user.additionalGids ?? []).filter { $0 != user.gid }
         for (i, g) in extra.enumerated() where !ids.mapsGID(g) || (!ids.setgroups && !ids.joined) {
             if !ids.mapsGID(g) {
                 throw VoidError("process.user.additionalGids[\(i)]: \(g) is not mapped in the void's user namespace (maps: \(describe(ids.gidMap)))")
@@ -216,7 +233,7 @@ public struct Planner {
         }
         return PlannedProcess(
             execPath: exe.requested.hasPrefix("/") ? exe.requested : exe.canonical,
-            args: p.args ?? [], env: p.env ?? [], cwd: p.cwd,
+            args: p.args ?? [], env: withHome(p.env ?? [], uid: user.uid, image: image), cwd: p.cwd,
             uid: user.uid, gid: user.gid, additionalGids: extra, setGroups: ids.setgroups && !ids.joined,
             umask: user.umask, rlimits: rlimits, capabilities: caps,
             noNewPrivileges: p.noNewPrivileges ?? false, terminal: p.terminal ?? false,
@@ -241,9 +258,6 @@ public struct Planner {
         if l?.personality != nil { d.append(Dropped(path: "linux.personality", reason: "not supported")) }
         if l?.intelRdt != nil { d.append(Dropped(path: "linux.intelRdt", reason: "not supported")) }
         if let t = l?.timeOffsets, !t.isEmpty { d.append(Dropped(path: "linux.timeOffsets", reason: "the time namespace is created by clone3, which leaves no moment to set offsets")) }
-        for (stage, list) in hookStages() where !list.isEmpty {
-            d.append(Dropped(path: "hooks.\(stage)", reason: "OCI hooks are not run by this voidoci yet: create refuses the bundle"))
-        }
         if p.scheduler != nil { d.append(Dropped(path: "process.scheduler", reason: "not supported")) }
         if p.ioPriority != nil { d.append(Dropped(path: "process.ioPriority", reason: "not supported")) }
         if p.execCPUAffinity != nil { d.append(Dropped(path: "process.execCPUAffinity", reason: "not supported")) }
@@ -390,6 +404,22 @@ public struct Planner {
 /// (".." was refused by validation.)
 func normalizedPath(_ p: String) -> String {
     FilePath(p).lexicallyNormalized().string
+}
+
+/// A small file of the image, opened as if the image were "/" (never outside it).
+func readImageFile(_ image: ImageRoot, _ path: String, limit: Int = 1 << 20) -> String? {
+    let fd = void_openat2(image.fd, path, UInt64(O_RDONLY | O_CLOEXEC), 0, VOID_RESOLVE_IN_ROOT | VOID_RESOLVE_NO_MAGICLINKS)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 16384)
+    while out.count < limit {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// realpath + "is a directory", with an error that names the field.

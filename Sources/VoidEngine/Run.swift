@@ -19,6 +19,9 @@ extension Runtime {
             var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
             opt.cgroup = cgroup
             opt.preserveFDs = preserveFDs
+            opt.onPause = createTimeHooks(id: id, spec: spec, bundle: dir, plan: plan)
+            let gate = try StartGate(plan.hooks)  // the init waits on it while startContainer hooks run
+            opt.execFifoFD = gate?.readFD ?? -1
             // Without a console socket the process shares run's own terminal, if any.
             s = try Spawner.spawn(plan, opt)
             do {
@@ -27,6 +30,10 @@ extension Runtime {
                 try locked.save(record)
                 try saveSnapshot(locked, bundle: dir)
                 if let pf = pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
+                if let gate {
+                    try runStartContainerHooks(plan.hooks, record, pidfd: s.pidfd)
+                    try gate.open()
+                }
                 // READY came before execve; now EOF (exec happened) or a report (it failed).
                 if let r = try Spawner.readReport(s.syncFD) {
                     throw Spawner.describe(r, plan: plan)
@@ -37,9 +44,11 @@ extension Runtime {
             }
             close(s.syncFD)
             locked.unlock()
+            runPoststartHooks(plan.hooks, HookState(spec: spec, id: id, bundle: dir), pid: s.pid)
         } catch {
             cgroup?.remove()
             locked.remove()
+            runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: dir))
             throw error
         }
         forwardTo = s.pid
@@ -53,8 +62,8 @@ extension Runtime {
         if let again = try? store.open(id) {
             cgroup?.remove()
             again.remove()
+            runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: dir))
         }
-        if let pf = pidFile { unlink(absolute(pf)) }
         if status & 0x7f == 0 { return (status >> 8) & 0xff }
         return 128 + (status & 0x7f)
     }

@@ -12,6 +12,9 @@ public struct SpawnOptions {
     public var initPID: Int32 = 0       // exec: the void's init
     public var cgroup: VoidCgroup?      // the init (or exec'd process) is born in it
     public var caller: Caller
+    /// Create-time hooks: when set, the init pauses after its mounts, before the pivot, and this
+    /// runs with its pid and pidfd; a throw abandons the init (Hooks.swift).
+    public var onPause: ((pid_t, Int32) throws -> Void)?
 
     public init(attachPath: String, caller: Caller) {
         self.attachPath = attachPath
@@ -83,12 +86,20 @@ public enum Spawner {
         }
         var imageTree: Int32 = -1
         if plan.root != .tmpfs && opt.caller.privileged {
+            try createMountPoints(plan, imageFD: imageFD)
             imageTree = void_open_tree(imageFD, "", VOID_OPEN_TREE_CLONE | UInt32(O_CLOEXEC) | VOID_AT_EMPTY_PATH | VOID_AT_RECURSIVE)
             if imageTree < 0 { throw VoidError.sys("clone the image root", plan.imagePath) }
             fdsToClose.append(imageTree)
             try sys("make the image root private", plan.imagePath) {
                 void_mount_setattr(imageTree, "", VOID_AT_EMPTY_PATH | VOID_AT_RECURSIVE, 0, 0, VOID_MS_PRIVATE)
             }
+        }
+
+        var rootTmpfs: Int32 = -1
+        if plan.root == .tmpfs && opt.caller.privileged, let (u, g) = hostSetupIDs(plan) {
+            rootTmpfs = void_make_tmpfs(u, g)
+            if rootTmpfs < 0 { throw VoidError.sys("creating the void's tmpfs root") }
+            fdsToClose.append(rootTmpfs)
         }
 
         // Namespaces given by path are joined by this process before the clone, so the init is
@@ -131,13 +142,15 @@ public enum Spawner {
         child.rootfs_mode = plan.root == .tmpfs ? 0 : 1
         child.root_readonly = plan.rootReadonly ? 1 : 0
         child.image_tree_fd = imageTree
+        child.root_tmpfs_fd = rootTmpfs
         child.ops = UnsafeMutablePointer(mutating: arena.copy(ops))
         child.n_ops = Int32(ops.count)
         child.hostname = plan.hostname.map { arena.string($0) }
         child.domainname = plan.domainname.map { arena.string($0) }
         child.loopback_up = plan.namespaces.contains { $0.type == "network" && $0.path == nil } ? 1 : 0
+        child.hook_pause = opt.onPause == nil ? 0 : 1
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
-                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree] + ops.map(\.tree_fd), arena: arena)
+                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + ops.map(\.tree_fd), arena: arena)
 
         var pidfd: Int32 = -1
         let pid = try inCgroup(cgroupMove) { void_spawn(&child, flags, &pidfd) }
@@ -158,8 +171,13 @@ public enum Spawner {
             }
             var go: UInt8 = 1
             try sys("releasing the void's init") { write(parentFD, &go, 1) }
-            if let report = try readReport(parentFD) {
+            while let report = try readReport(parentFD) {
                 if report.step == Int32(VOID_STEP_READY.rawValue) { return spawned }
+                if report.step == Int32(VOID_STEP_HOOKS_PAUSE.rawValue), let hooks = opt.onPause {
+                    try hooks(pid, pidfd)
+                    try sys("resuming the void's init after its hooks") { write(parentFD, &go, 1) }
+                    continue
+                }
                 throw describe(report, plan: plan)
             }
             throw VoidError("the void's init exited during set-up: \(waitStatusText(pid))")
@@ -241,6 +259,18 @@ public enum Spawner {
         let sorted = Array(Set(k.filter { $0 >= 0 })).sorted()
         child.keep_fds = arena.copy(sorted)
         child.n_keep_fds = Int32(sorted.count)
+    }
+
+    /// The host ids the void's set-up ids map to (nil when a joined user namespace decides).
+    static func hostSetupIDs(_ plan: VoidPlan) -> (UInt32, UInt32)? {
+        func host(_ maps: [LinuxIDMapping], _ id: UInt32) -> UInt32? {
+            maps.first { id >= $0.containerID && UInt64(id) < UInt64($0.containerID) + UInt64($0.size) }
+                .map { $0.hostID + (id - $0.containerID) }
+        }
+        let su: UInt32 = plan.uidMap.contains { $0.containerID == 0 } ? 0 : plan.process.uid
+        let sg: UInt32 = plan.gidMap.contains { $0.containerID == 0 } ? 0 : plan.process.gid
+        guard let u = host(plan.uidMap, su), let g = host(plan.gidMap, sg) else { return nil }
+        return (u, g)
     }
 
     /// Kill and reap an init whose set-up failed, so no process is left behind.

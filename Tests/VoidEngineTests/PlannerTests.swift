@@ -593,10 +593,10 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         let f = PlannerFixture()
         defer { f.remove() }
         let process = #"{"args": ["sh"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}, "apparmorProfile": "container-default", "selinuxLabel": "system_u:system_r:container_t:s0"}"#
-        let linux = #", "linux": {"resources": {"pids": {"limit": 100}}, "sysctl": {"net.ipv4.ip_forward": "1"}}"#
+        let linux = #", "linux": {"resources": {"pids": {"limit": 100}, "blockIO": {"weight": 10}}, "sysctl": {"net.ipv4.ip_forward": "1"}}"#
         let p = try f.plan(process: process, rest: linux)
         let paths = Set(p.dropped.map(\.path))
-        for path in ["process.apparmorProfile", "process.selinuxLabel", "linux.resources", "linux.sysctl"] {
+        for path in ["process.apparmorProfile", "process.selinuxLabel", "linux.resources.blockIO", "linux.sysctl"] {
             #expect(paths.contains(path), "\(path) not reported as dropped")
         }
         #expect(p.dropped.allSatisfy { !$0.reason.isEmpty })

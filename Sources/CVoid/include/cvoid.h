@@ -57,6 +57,10 @@ struct void_child {
     int32_t exec_fifo_fd;   // read end (O_RDWR) of the exec fifo; -1: exec right away (run)
 
     int32_t exec_mode;      // 1: a process exec'd into a running void whose namespaces voidoci joined
+    // 1: after the mounts (and the cwd), before the pivot, report VOID_STEP_HOOKS_PAUSE and wait
+    // for one byte on sync_fd: voidoci runs the create-time hooks (prestart, createRuntime,
+    // createContainer) meanwhile. 0 (no such hooks): no pause.
+    int32_t hook_pause;
 
     // Identity during set-up: a mapped id, so files can be created in the tmpfs.
     uint32_t setup_uid, setup_gid;
@@ -67,6 +71,7 @@ struct void_child {
     int32_t rootfs_mode;     // 0: empty tmpfs, 1: image root bound (org.voidoci.rootfs ro|rw)
     int32_t root_readonly;   // remount the root read-only after it is filled
     int32_t image_tree_fd;   // rootfs_mode: a detached clone of the image root from the parent, or -1
+    int32_t root_tmpfs_fd;   // !rootfs_mode: the root tmpfs, made by a privileged parent, or -1 (made here)
     struct void_op *ops;
     int32_t n_ops;
     const char *cwd;         // relative to the void root ("" for "/")
@@ -147,6 +152,7 @@ enum void_step {
     VOID_STEP_EXEC_FIFO = 39,
     VOID_STEP_EXEC = 40,
     VOID_STEP_CLOSE_FDS = 41,
+    VOID_STEP_HOOKS_PAUSE = 42,   // not a failure: waiting for the create-time hooks (hook_pause)
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD. In the child, runs the child stage and
@@ -167,6 +173,7 @@ int void_last_cap(void);
 int void_prctl_subreaper(void);
 int void_memfd(const char *name);
 int void_unshare(int flags);
+int void_make_tmpfs(uint32_t uid, uint32_t gid);
 int void_openpty(int *master, int *slave, char *name, size_t len);
 
 // Constants Swift cannot import from macros.

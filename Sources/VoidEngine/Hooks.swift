@@ -1,0 +1,384 @@
+import CVoid
+import Glibc
+import OCIBundle
+
+/// One OCI hook of a bundle, as `explain` shows it and voidoci runs it.
+public struct PlannedHook: Equatable, Sendable {
+    public enum Stage: String, Sendable, CaseIterable {
+        case prestart, createRuntime, createContainer, startContainer, poststart, poststop
+
+        /// Runs in the void's namespaces (else in voidoci's, the runtime namespace).
+        public var inVoid: Bool { self == .createContainer || self == .startContainer }
+        /// Where `path` is looked up: the void's own tree only for startContainer (after the pivot).
+        public var pathInVoid: Bool { self == .startContainer }
+        public var when: String {
+            switch self {
+            case .prestart, .createRuntime: return "create, before the pivot"
+            case .createContainer: return "create, before the pivot (after createRuntime)"
+            case .startContainer: return "start, before the program"
+            case .poststart: return "start, once the program runs"
+            case .poststop: return "delete, once the void is gone"
+            }
+        }
+        public var namespaces: String {
+            switch self {
+            case .createContainer: return "the void's namespaces, path resolved on the host"
+            case .startContainer: return "the void's namespaces, path resolved inside the void"
+            default: return "voidoci's namespaces"
+            }
+        }
+    }
+
+    public var stage: Stage
+    public var index: Int
+    public var path: String
+    public var args: [String]        // argv; [path] when the config gives none
+    public var env: [String]         // exactly the config's (empty when absent)
+    public var timeout: Int?         // seconds
+
+    /// "hooks.createRuntime[0]": how errors and warnings name it.
+    public var name: String { "hooks.\(stage.rawValue)[\(index)]" }
+}
+
+extension Planner {
+    /// The bundle's hooks in the order they run (prestart before createRuntime, per the spec).
+    func plannedHooks() -> [PlannedHook] {
+        hookStages().flatMap { stage, list in
+            list.enumerated().map { i, h in
+                PlannedHook(stage: PlannedHook.Stage(rawValue: stage)!, index: i, path: h.path,
+                            args: (h.args ?? []).isEmpty ? [h.path] : h.args!, env: h.env ?? [], timeout: h.timeout)
+            }
+        }
+    }
+}
+
+/// The state a hook reads on stdin (runtime-spec "State"): ociVersion, id, status, pid,
+/// bundle, annotations.
+struct HookState {
+    var ociVersion: String
+    var id: String
+    var bundle: String
+    var annotations: [String: String]
+
+    init(spec: Spec, id: String, bundle: String) {
+        self.init(ociVersion: spec.ociVersion, id: id, bundle: bundle, annotations: spec.annotations ?? [:])
+    }
+
+    init(_ s: ContainerState) {
+        self.init(ociVersion: s.ociVersion, id: s.id, bundle: s.bundle, annotations: s.annotations ?? [:])
+    }
+
+    init(ociVersion: String, id: String, bundle: String, annotations: [String: String]) {
+        self.ociVersion = ociVersion
+        self.id = id
+        self.bundle = bundle
+        self.annotations = annotations
+    }
+
+    /// `pid` as the hook sees it: the host's view for runtime-namespace hooks, the void's
+    /// (1, unless the pid namespace was joined) for hooks inside; 0 once stopped.
+    func json(status: String, pid: Int32) -> String {
+        JSON.object([
+            ("ociVersion", .string(ociVersion)), ("id", .string(id)), ("status", .string(status)),
+            ("pid", .number(Int(pid))), ("bundle", .string(bundle)),
+            ("annotations", .object(annotations.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) })),
+        ]).render() + "\n"
+    }
+}
+
+/// How a hook enters a void: through its init's pidfd, with the void's set-up ids.
+struct HookJoin {
+    var pid: pid_t
+    var pidfd: Int32
+    var caller: Caller
+
+    /// The set-up ids the init used: 0 inside when the void maps 0, else the one id it maps.
+    func ids() -> (UInt32, UInt32) {
+        func pick(_ file: String) -> UInt32 {
+            let lines = ((try? readSmallFile("/proc/\(pid)/\(file)")) ?? "").split(separator: "\n")
+            let inside = lines.compactMap { $0.split(separator: " ").first.flatMap { UInt32($0) } }
+            return inside.contains(0) ? 0 : (inside.first ?? 0)
+        }
+        return (pick("uid_map"), pick("gid_map"))
+    }
+
+    /// The init's pid in its own pid namespace (the last NSpid field).
+    func pidInVoid() -> Int32 {
+        let status = (try? readSmallFile("/proc/\(pid)/status")) ?? ""
+        for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
+            if let last = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last, let n = Int32(last) { return n }
+        }
+        return pid
+    }
+}
+
+enum HookRunner {
+    /// Runs one hook to completion; throws a VoidError naming it when it cannot be run, exits
+    /// non-zero, is killed, or outlives its timeout (then it is killed with SIGKILL).
+    /// `join`: in the void's namespaces (createContainer, startContainer); `hostPath`: the
+    /// executable is opened here, in voidoci's mount namespace, before joining (createContainer).
+    static func run(_ h: PlannedHook, state: String, join: HookJoin? = nil, hostPath: Bool = true) throws {
+        let arena = CArena()
+        defer { arena.free() }
+        var hook = void_hook()
+        hook.path = arena.string(h.path)
+        hook.exec_fd = -1
+        hook.join_pidfd = -1
+        var execFD: Int32 = -1
+        defer { if execFD >= 0 { close(execFD) } }
+        if let j = join {
+            if hostPath {
+                execFD = open(h.path, Int32(VOID_O_PATH) | O_CLOEXEC)
+                if execFD < 0 { throw VoidError("\(h.name): \(h.path): \(errnoText(errno))", errno: errno) }
+                hook.exec_fd = execFD
+                hook.exec_fd_inherit = isScript(h.path) ? 1 : 0
+            }
+            let (uid, gid) = j.ids()
+            hook.join_pidfd = j.pidfd
+            hook.join_user = nsLink("self", "user") != nsLink("\(j.pid)", "user") ? 1 : 0
+            // See Spawner.spawnExec: privileged, the other namespaces first (they may be owned
+            // by ours); unprivileged, the user namespace first (we own it, and gain the rights
+            // to join the others there).
+            hook.user_first = j.caller.privileged ? 0 : 1
+            hook.drop_groups = j.caller.isRealRoot ? 1 : 0
+            hook.uid = uid
+            hook.gid = gid
+        }
+        hook.argv = UnsafePointer(arena.stringArray(h.args, terminate: true))
+        hook.envp = UnsafePointer(arena.stringArray(h.env, terminate: true))
+
+        var input: [Int32] = [-1, -1], reports: [Int32] = [-1, -1]
+        try sys("\(h.name): pipe") { void_pipe_cloexec(&input) }
+        if void_pipe_cloexec(&reports) < 0 {
+            let e = errno
+            close(input[0]); close(input[1])
+            throw VoidError.sys("\(h.name): pipe", errno: e)
+        }
+        hook.stdin_fd = input[0]
+        hook.report_fd = reports[1]
+        // A hook that does not read its stdin must not kill voidoci with SIGPIPE.
+        let oldPipe = signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, oldPipe) }
+        var childFD: Int32 = -1
+        let child = void_hook_spawn(&hook, &childFD)
+        let spawnErr = errno
+        close(input[0])
+        close(reports[1])
+        var writeFD = input[1]
+        defer { if writeFD >= 0 { close(writeFD) } }
+        defer { close(reports[0]) }
+        if child < 0 { throw VoidError("\(h.name): \(h.path): clone: \(errnoText(spawnErr))", errno: spawnErr) }
+
+        // Reports until EOF: the hook exec'd (or everything that could report is gone).
+        var hookPID: pid_t = join == nil ? child : -1
+        var failure: void_hook_report?
+        while true {
+            var r = void_hook_report()
+            let n = withUnsafeMutableBytes(of: &r) { read(reports[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            if r.kind == Int32(VOID_HOOK_PID.rawValue) { hookPID = r.pid } else if failure == nil { failure = r }
+        }
+        var hookFD = childFD
+        if join != nil {
+            // The child that joined the void cloned the hook (our child too) and exited.
+            var st: Int32 = 0
+            while waitpid(child, &st, 0) < 0 && errno == EINTR {}
+            close(childFD)
+            hookFD = hookPID > 0 ? void_pidfd_open(hookPID) : -1
+        }
+        defer { if hookFD >= 0 { close(hookFD) } }
+        if let f = failure {
+            if hookPID > 0 { reap(hookPID) }
+            throw describe(f, h, inVoid: join != nil && !hostPath)
+        }
+        guard hookPID > 0, hookFD >= 0 else { throw VoidError("\(h.name): \(h.path): the hook process was lost") }
+
+        // The state goes in while the hook runs (it may read it late, or never); the timeout
+        // counts from the exec.
+        _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
+        var pending = Array(state.utf8)[...]
+        let started = monotonicMS()
+        while true {
+            if writeFD >= 0 && !pending.isEmpty {
+                let n = pending.withUnsafeBytes { write(writeFD, $0.baseAddress, $0.count) }
+                if n > 0 { pending = pending.dropFirst(n) } else if n < 0 && errno != EAGAIN && errno != EINTR { pending = [] }
+            }
+            if writeFD >= 0 && pending.isEmpty { close(writeFD); writeFD = -1 }
+            var fds = [pollfd(fd: hookFD, events: Int16(POLLIN), revents: 0)]
+            if writeFD >= 0 { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
+            var wait: Int32 = -1
+            if let t = h.timeout {
+                let left = Int64(t) * 1000 - (monotonicMS() - started)
+                if left <= 0 {
+                    _ = void_pidfd_send_signal(hookFD, SIGKILL)
+                    reap(hookPID)
+                    throw VoidError("\(h.name): \(h.path): timed out after \(t) s (killed)", errno: ETIMEDOUT)
+                }
+                wait = Int32(min(left, Int64(Int32.max)))
+            }
+            let r = poll(&fds, nfds_t(fds.count), wait)
+            if r < 0 && errno != EINTR { throw VoidError.sys("\(h.name): poll") }
+            if r > 0 && fds[0].revents != 0 { break }
+        }
+        var status: Int32 = 0
+        while waitpid(hookPID, &status, 0) < 0 && errno == EINTR {}
+        if status & 0x7f == 0 {
+            let code = (status >> 8) & 0xff
+            if code != 0 { throw VoidError("\(h.name): \(h.path): exit status \(code)") }
+        } else {
+            throw VoidError("\(h.name): \(h.path): killed by signal \(status & 0x7f)")
+        }
+    }
+
+    static func describe(_ r: void_hook_report, _ h: PlannedHook, inVoid: Bool) -> VoidError {
+        let err = errnoText(r.err)
+        let what: String
+        switch UInt32(r.kind) {
+        case VOID_HOOK_GROUPS.rawValue: what = "dropping supplementary groups: \(err)"
+        case VOID_HOOK_SETNS_USER.rawValue: what = "joining the void's user namespace: \(err)"
+        case VOID_HOOK_SETNS.rawValue: what = "joining the void's namespaces: \(err)"
+        case VOID_HOOK_IDS.rawValue: what = "taking the void's ids: \(err)"
+        case VOID_HOOK_CLONE.rawValue: what = "clone in the void: \(err)"
+        case VOID_HOOK_STDIN.rawValue: what = "stdin: \(err)"
+        case VOID_HOOK_EXEC.rawValue:
+            what = inVoid && r.err == ENOENT
+                ? "\(err) in the void (grant it with org.voidoci.expose or a bind mount)"
+                : err
+        default: what = "failed at step \(r.kind): \(err)"
+        }
+        return VoidError("\(h.name): \(h.path): \(what)", errno: r.err)
+    }
+
+    /// A `#!` script needs its fd across the exec (the interpreter opens /dev/fd/N); a binary
+    /// gets none.
+    static func isScript(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        if fd < 0 { return false }
+        defer { close(fd) }
+        var b: (UInt8, UInt8) = (0, 0)
+        let n = withUnsafeMutableBytes(of: &b) { read(fd, $0.baseAddress, 2) }
+        return n == 2 && b.0 == UInt8(ascii: "#") && b.1 == UInt8(ascii: "!")
+    }
+
+    static func reap(_ pid: pid_t) {
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+    }
+
+    static func monotonicMS() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// A failed poststart or poststop hook is a warning (runtime-spec): said on stderr.
+    static func warn(_ e: Error) {
+        let line = "voidoci: warning: \((e as? VoidError)?.description ?? "\(e)")\n"
+        var bytes = Array(line.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+}
+
+/// `run`: the init waits on this pipe (as on create's exec fifo) while the startContainer hooks
+/// run; one byte lets it exec.
+final class StartGate {
+    let readFD: Int32
+    private(set) var writeFD: Int32
+
+    /// nil when the plan has no startContainer hooks: the init then execs right away.
+    init?(_ hooks: [PlannedHook]) throws {
+        guard hooks.contains(where: { $0.stage == .startContainer }) else { return nil }
+        var p: [Int32] = [-1, -1]
+        try sys("pipe") { void_pipe_cloexec(&p) }
+        readFD = p[0]
+        writeFD = p[1]
+    }
+
+    func open() throws {
+        var b: UInt8 = 0
+        try sys("releasing the void's program") { write(writeFD, &b, 1) }
+        close(writeFD)
+        writeFD = -1
+    }
+
+    deinit {
+        close(readFD)
+        if writeFD >= 0 { close(writeFD) }
+    }
+}
+
+extension Runtime {
+    /// prestart, createRuntime, then createContainer, run while the init waits before its pivot
+    /// (`SpawnOptions.onPause`); nil when the bundle has none, so the init does not pause.
+    func createTimeHooks(id: String, spec: Spec, bundle: String, plan: VoidPlan) -> ((pid_t, Int32) throws -> Void)? {
+        let hooks = plan.hooks.filter { [.prestart, .createRuntime, .createContainer].contains($0.stage) }
+        guard !hooks.isEmpty else { return nil }
+        let state = HookState(spec: spec, id: id, bundle: bundle)
+        let caller = self.caller
+        return { pid, pidfd in
+            let join = HookJoin(pid: pid, pidfd: pidfd, caller: caller)
+            for h in hooks {
+                if h.stage == .createContainer {
+                    try HookRunner.run(h, state: state.json(status: "creating", pid: join.pidInVoid()), join: join, hostPath: true)
+                } else {
+                    try HookRunner.run(h, state: state.json(status: "creating", pid: pid))
+                }
+            }
+        }
+    }
+
+    /// The hooks of a created void, from the config snapshot create kept (later edits of the
+    /// bundle have no effect).
+    func savedHooks(_ c: LockedContainer) throws -> [PlannedHook] {
+        let spec = try snapshot(c)
+        return Planner(spec: spec, bundle: "", caller: caller).plannedHooks()
+    }
+
+    /// startContainer: in the void, with the path looked up there. On failure the void is
+    /// killed (runtime-spec lifecycle step 7) and the error names the hook.
+    func runStartContainerHooks(_ hooks: [PlannedHook], _ s: ContainerState, pidfd: Int32) throws {
+        let start = hooks.filter { $0.stage == .startContainer }
+        guard !start.isEmpty else { return }
+        let join = HookJoin(pid: s.pid, pidfd: pidfd, caller: caller)
+        let state = HookState(s).json(status: "created", pid: join.pidInVoid())
+        do {
+            for h in start { try HookRunner.run(h, state: state, join: join, hostPath: false) }
+        } catch {
+            _ = void_pidfd_send_signal(pidfd, SIGKILL)
+            // Readable once it has exited; its parent (conmon, or `run`) reaps it.
+            var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 5_000)
+            throw error
+        }
+    }
+
+    /// poststart: the program runs; a failure is a warning, `start` still succeeds.
+    func runPoststartHooks(_ hooks: [PlannedHook], _ state: HookState, pid: Int32) {
+        let state = state.json(status: "running", pid: pid)
+        for h in hooks where h.stage == .poststart {
+            do { try HookRunner.run(h, state: state) } catch { HookRunner.warn(error) }
+        }
+    }
+
+    /// poststop: after delete removed everything; a failure is a warning.
+    func runPoststopHooks(_ hooks: [PlannedHook], _ state: HookState) {
+        let json = state.json(status: "stopped", pid: 0)
+        for h in hooks where h.stage == .poststop {
+            do { try HookRunner.run(h, state: json) } catch { HookRunner.warn(error) }
+        }
+    }
+
+    /// delete: the poststop hooks are read from the snapshot before the state dir goes.
+    func poststopHooks(_ c: LockedContainer) -> [PlannedHook] {
+        guard access("\(c.dir)/config.json", F_OK) == 0 else { return [] }
+        do { return try savedHooks(c).filter { $0.stage == .poststop } } catch {
+            HookRunner.warn(VoidError("poststop hooks not run: \(error)"))
+            return []
+        }
+    }
+}

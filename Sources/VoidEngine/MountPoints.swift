@@ -1,0 +1,34 @@
+import CVoid
+import Glibc
+
+extension Spawner {
+    /// With the image root granted, missing mount points are created in the image, as runc does.
+    /// Images are often root-owned with a 0555 root (podman's overlay): only the privileged
+    /// caller, before any namespace exists, can create them, so it does, walking each
+    /// destination component by component from the image fd and never following a link.
+    static func createMountPoints(_ plan: VoidPlan, imageFD: Int32) throws {
+        for m in plan.mounts where [.bind, .fs].contains(m.kind) {
+            let comps = relativeDest(m.destination).split(separator: "/").map(String.init)
+            guard !comps.isEmpty else { continue }
+            var cur = dup(imageFD)
+            defer { close(cur) }
+            for (i, c) in comps.enumerated() {
+                let last = i == comps.count - 1
+                let wantDir = !last || m.kind == .fs || m.isDir
+                var st = stat()
+                if fstatat(cur, c, &st, AT_SYMLINK_NOFOLLOW) < 0 {
+                    guard errno == ENOENT else { throw VoidError.sys("mount \(m.destination) (\(m.origin.text)): destination") }
+                    let r = wantDir ? mkdirat(cur, c, 0o755) : mknodat(cur, c, S_IFREG | 0o644, 0)
+                    if r < 0 && errno != EEXIST { throw VoidError.sys("mount \(m.destination) (\(m.origin.text)): creating the mount point in the image") }
+                } else if (st.st_mode & S_IFMT) == S_IFLNK {
+                    throw VoidError("mount \(m.destination) (\(m.origin.text)): destination goes through a symlink: not allowed in a void (symlinks in mount destinations are refused)")
+                }
+                if last { break }
+                let next = openat(cur, c, Int32(VOID_O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if next < 0 { throw VoidError.sys("mount \(m.destination) (\(m.origin.text)): destination") }
+                close(cur)
+                cur = next
+            }
+        }
+    }
+}
