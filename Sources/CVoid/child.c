@@ -323,8 +323,14 @@ __attribute__((noreturn)) static void child_main(void) {
     if (n != 1) _exit(126);
 
     // Host-side paths are opened before the ids change, with the creds the caller had.
-    int imagefd = (int)syscall(SYS_openat, AT_FDCWD, C->image_path, O_PATH | O_CLOEXEC | O_DIRECTORY);
-    CHECK(imagefd, VOID_STEP_ROOT_IMAGE, -1);
+    // Only needed when something of the image must be cloned here (an unprivileged caller):
+    // a privileged voidoci cloned it all already, and the path may sit below a directory only
+    // the host's root can search (containerd's 0600 /run/containerd).
+    int imagefd = -1;
+    if (C->need_image_fd) {
+        imagefd = (int)syscall(SYS_openat, AT_FDCWD, C->image_path, O_PATH | O_CLOEXEC | O_DIRECTORY);
+        CHECK(imagefd, VOID_STEP_ROOT_IMAGE, -1);
+    }
     devnull_fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_PATH | O_CLOEXEC);
 
     if (C->hostname) CHECK(sethostname(C->hostname, strlen(C->hostname)), VOID_STEP_HOSTNAME, -1);
@@ -361,9 +367,10 @@ __attribute__((noreturn)) static void child_main(void) {
         close(fs);
     }
     // pivot_root needs the new root attached somewhere in this namespace.
-    CHECK(move_mount_fd(rootmnt, AT_FDCWD, C->attach_path, 0), VOID_STEP_ATTACH_ROOT, -1);
-    int rootfd = (int)syscall(SYS_openat, AT_FDCWD, C->attach_path, O_PATH | O_CLOEXEC | O_DIRECTORY);
-    CHECK(rootfd, VOID_STEP_ATTACH_ROOT, -1);
+    // voidoci cloned us with the attach point (the state dir) as cwd; the kernel carried it into
+    // our mount namespace, so no path above it has to be searched. The mount fd is its root.
+    CHECK(move_mount_fd(rootmnt, AT_FDCWD, ".", 0), VOID_STEP_ATTACH_ROOT, -1);
+    int rootfd = rootmnt;
 
     // From here on, files are created in the void: in its tmpfs they need an owner mapped in
     // its user namespace. (The attach path above lives in the caller's 0700 state dir: reached
@@ -397,7 +404,7 @@ __attribute__((noreturn)) static void child_main(void) {
         if (d < 0) fail(hit ? VOID_STEP_DEST_SYMLINK : VOID_STEP_CWD_CREATE, -1);
         close(d);
     }
-    close(imagefd);
+    if (imagefd >= 0) close(imagefd);
     if (C->rootfs_mode) {
         CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
         CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);

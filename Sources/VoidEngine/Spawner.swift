@@ -143,6 +143,8 @@ public enum Spawner {
         child.root_readonly = plan.rootReadonly ? 1 : 0
         child.image_tree_fd = imageTree
         child.root_tmpfs_fd = rootTmpfs
+        child.need_image_fd = (ops.contains { $0.tree_fd < 0 && $0.in_image != 0 && $0.kind == Int32(VOID_OP_BIND.rawValue) }
+            || (plan.root != .tmpfs && imageTree < 0)) ? 1 : 0
         child.ops = UnsafeMutablePointer(mutating: arena.copy(ops))
         child.n_ops = Int32(ops.count)
         child.hostname = plan.hostname.map { arena.string($0) }
@@ -153,7 +155,14 @@ public enum Spawner {
                     keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + ops.map(\.tree_fd), arena: arena)
 
         var pidfd: Int32 = -1
+        // The child attaches the void root at its cwd: set it here, where the state dir can be
+        // searched, and come back afterwards.
+        let savedCwd = open(".", Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC)
+        if chdir(opt.attachPath) < 0 { let e = errno; close(savedCwd); throw VoidError.sys("chdir", opt.attachPath, errno: e) }
         let pid = try inCgroup(cgroupMove) { void_spawn(&child, flags, &pidfd) }
+        let cloneErrno = errno
+        if savedCwd >= 0 { _ = fchdir(savedCwd); close(savedCwd) } else { _ = chdir("/") }
+        errno = cloneErrno
         close(childFD)
         if pid < 0 {
             let e = errno

@@ -67,7 +67,8 @@ struct void_child {
 
     // Filesystem.
     const char *image_path;  // root.path on the host (absolute, canonical)
-    const char *attach_path; // where the void root is attached in the child's mount ns before pivot
+    const char *attach_path; // where the void root is attached before pivot: voidoci makes it the child's cwd
+    int32_t need_image_fd;   // open image_path in the child (something is cloned there, unprivileged)
     int32_t rootfs_mode;     // 0: empty tmpfs, 1: image root bound (org.voidoci.rootfs ro|rw)
     int32_t root_readonly;   // remount the root read-only after it is filled
     int32_t image_tree_fd;   // rootfs_mode: a detached clone of the image root from the parent, or -1
