@@ -469,16 +469,7 @@ __attribute__((noreturn)) static void finish_process(void) {
 
     // The program starts with no signal blocked or ignored, whatever the caller of voidoci
     // had (a test harness thread, a shell's `trap ''`): nothing of the host's state goes in.
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < _NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        sigaction(sig, &sa, NULL);
-    }
+    void_reset_signals();
 
     report(VOID_STEP_READY, 0, -1);
     if (C->exec_fifo_fd >= 0) {

@@ -41,16 +41,7 @@ __attribute__((noreturn)) static void hook_exec(void) {
     syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
     if (H->exec_fd >= 0 && H->exec_fd_inherit && fcntl(H->exec_fd, F_SETFD, 0) < 0) hook_fail(VOID_HOOK_EXEC);
 
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < _NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        sigaction(sig, &sa, NULL);
-    }
+    void_reset_signals();
 
     if (H->exec_fd >= 0)
         syscall(SYS_execveat, H->exec_fd, "", (char *const *)H->argv, (char *const *)H->envp, AT_EMPTY_PATH);

@@ -55,4 +55,7 @@ struct void_clone_args {
         set_tid_size, cgroup;
 };
 
+// sys.c: shared by the child stage and the hook spawner.
+void void_reset_signals(void);
+
 #endif

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -121,4 +122,19 @@ int void_make_tmpfs(uint32_t uid, uint32_t gid) {
     close(fs);
     errno = e;
     return mnt;
+}
+
+// No signal blocked, none ignored: what a program voidoci starts (a void's process, a hook)
+// gets, whatever voidoci's own caller had set. Async-signal-safe: usable after clone.
+void void_reset_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(sig, &sa, NULL);
+    }
 }
