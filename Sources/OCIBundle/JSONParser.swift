@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 // Why our own parser: Foundation's JSONDecoder reports every syntax error, and also a number that
 // does not fit its field (`"uid": -1`), as "The given data was not valid JSON." with no position
@@ -47,8 +42,8 @@ struct JSONParser {
     // A bound on recursion, so that "[[[[..." cannot overflow the stack.
     private static let maximumDepth = 512
 
-    static func parse(_ data: Data) throws(JSONSyntaxError) -> JSONValue {
-        var parser = JSONParser(bytes: [UInt8](data))
+    static func parse(_ data: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+        var parser = JSONParser(bytes: data)
         parser.skipWhitespace()
         let value = try parser.parseValue()
         parser.skipWhitespace()

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 // A `Decoder` over a parsed `JSONValue`. It exists for its errors: each `DecodingError` it throws
 // carries the full coding path and a debugDescription that is already the user-facing sentence

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 // `linux` (config-linux.md), except `resources` (Resources.swift) and `seccomp` (Seccomp.swift).
 

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// A string-valued enumeration of the runtime-spec that decodes *any* string.
 ///

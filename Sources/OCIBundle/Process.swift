@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 // `process` (config.md "Process", "POSIX process", "Linux Process", "User"). The same type is
 // what `exec --process FILE` reads.

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 // `linux.resources` (config-linux.md "Control groups"); also the payload of `update --resources`.
 // Signed fields are signed in the spec because -1 means "unlimited" there.

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 // `linux.seccomp` (config-linux.md "Seccomp"). Actions, operators, architectures and flags are
 // open enums (OpenEnums.swift) so that a value this build does not know reaches validation.

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 // The top of runtime-spec v1.2.1 `config.json` (config.md). Property names are the JSON keys and
 // type names follow Go's specs-go, so the spec text and runc's source can be read side by side.

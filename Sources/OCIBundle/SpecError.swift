@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// Why a document could not be read or decoded, as one line that names the file and, when there
 /// is one, the JSON path:

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -20,17 +15,18 @@ public enum SpecLoader {
         return try decode(readFile(path), file: "config.json")
     }
 
-    public static func decode(_ data: Data) throws -> Spec { try decode(data, file: "config.json") }
+    public static func decode<Bytes: Collection<UInt8>>(_ data: Bytes) throws -> Spec { try decode(data, file: "config.json") }
 
-    /// `file` is how error messages name the document.
-    public static func decode(_ data: Data, file: String) throws -> Spec {
+    /// `file` is how error messages name the document. Any byte collection (Foundation's Data
+    /// too); the module itself does without Foundation, which costs start-up time and memory.
+    public static func decode<Bytes: Collection<UInt8>>(_ data: Bytes, file: String) throws -> Spec {
         try decodeDocument(Spec.self, data, file: file)
     }
 
     /// The document of `exec --process FILE`: a bare `process` object.
-    public static func decodeProcess(_ data: Data) throws -> Process { try decodeProcess(data, file: "process.json") }
+    public static func decodeProcess<Bytes: Collection<UInt8>>(_ data: Bytes) throws -> Process { try decodeProcess(data, file: "process.json") }
 
-    public static func decodeProcess(_ data: Data, file: String) throws -> Process {
+    public static func decodeProcess<Bytes: Collection<UInt8>>(_ data: Bytes, file: String) throws -> Process {
         try decodeDocument(Process.self, data, file: file)
     }
 
@@ -39,11 +35,11 @@ public enum SpecLoader {
     }
 
     /// The document of `update --resources FILE`: a bare `linux.resources` object.
-    public static func decodeResources(_ data: Data) throws -> LinuxResources {
+    public static func decodeResources<Bytes: Collection<UInt8>>(_ data: Bytes) throws -> LinuxResources {
         try decodeResources(data, file: "resources.json")
     }
 
-    public static func decodeResources(_ data: Data, file: String) throws -> LinuxResources {
+    public static func decodeResources<Bytes: Collection<UInt8>>(_ data: Bytes, file: String) throws -> LinuxResources {
         try decodeDocument(LinuxResources.self, data, file: file)
     }
 
@@ -51,13 +47,15 @@ public enum SpecLoader {
         try decodeResources(readFile(path), file: path)
     }
 
-    static func decodeDocument<T: Decodable>(_ type: T.Type, _ data: Data, file: String) throws -> T {
+    /// Any Decodable from a JSON document, with the module's path-naming errors (voidoci's
+    /// own state files use it too).
+    public static func decodeDocument<T: Decodable, Bytes: Collection<UInt8>>(_ type: T.Type, _ data: Bytes, file: String) throws -> T {
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             throw SpecError.empty(file: file)
         }
         let tree: JSONValue
         do {
-            tree = try JSONParser.parse(data)
+            tree = try JSONParser.parse(Array(data))
         } catch {
             throw SpecError.syntax(error, file: file)
         }
@@ -70,11 +68,11 @@ public enum SpecLoader {
 
     /// Plain open/read rather than `Data(contentsOf:)`, whose errors do not carry the errno
     /// phrases podman looks for.
-    static func readFile(_ path: String) throws -> Data {
+    static func readFile(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SpecError.system("open", path, errno: errno) }
         defer { close(fd) }
-        var data = Data()
+        var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import CVoid
 import Glibc
 import OCIBundle
@@ -91,7 +86,7 @@ extension Runtime {
     func snapshot(_ c: LockedContainer) throws -> Spec {
         let path = "\(c.dir)/config.json"
         let text = try readSmallFile(path)
-        do { return try SpecLoader.decode(Data(text.utf8)) } catch { throw VoidError("\(path): \(error)") }
+        do { return try SpecLoader.decode(Array(text.utf8)) } catch { throw VoidError("\(path): \(error)") }
     }
 
     func execProcess(_ o: ExecOptions, base: Process?) throws -> Process {

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import OCIBundle
 import CVoid
 import Glibc
 
@@ -19,6 +15,26 @@ public struct ContainerState: Codable, Sendable {
     public var owner: String
     public var annotations: [String: String]?
     public var cgroup: VoidCgroup?      // nil: none (--cgroup-manager disabled, or rootless without delegation)
+}
+
+extension ContainerState {
+    /// Written with voidoci's own JSON writer: no Foundation on the runtime's paths.
+    var json: JSON {
+        var fields: [(String, JSON)] = [
+            ("ociVersion", .string(ociVersion)), ("id", .string(id)), ("pid", .number(Int(pid))),
+            ("pidStartTime", .unsigned(pidStartTime)), ("bundle", .string(bundle)), ("rootfs", .string(rootfs)),
+            ("created", .string(created)), ("owner", .string(owner)),
+        ]
+        if let a = annotations { fields.append(("annotations", .object(a.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
+        if let c = cgroup {
+            fields.append(("cgroup", .object([
+                ("paths", .array(c.paths.map(JSON.string))),
+                ("freezer", c.freezer.map(JSON.string) ?? .null),
+                ("unified", c.unified.map(JSON.string) ?? .null),
+            ])))
+        }
+        return .object(fields)
+    }
 }
 
 /// The state directory: `--root`, else `$XDG_RUNTIME_DIR/voidoci`, else `/run/voidoci`. One
@@ -123,14 +139,13 @@ public final class LockedContainer {
 
     public func load() throws -> ContainerState {
         let text = try readSmallFile(statePath)
-        do { return try JSONDecoder().decode(ContainerState.self, from: Data(text.utf8)) } catch {
+        do { return try SpecLoader.decodeDocument(ContainerState.self, Array(text.utf8), file: statePath) } catch {
             throw VoidError("\(statePath): corrupt state: \(error)")
         }
     }
 
     public func save(_ s: ContainerState) throws {
-        let data = try JSONEncoder().encode(s)
-        try writeFileAtomically(statePath, String(decoding: data, as: UTF8.self), mode: 0o600)
+        try writeFileAtomically(statePath, s.json.render(), mode: 0o600)
     }
 
     /// Removes everything in the directory, then the directory. Called with the lock held.

@@ -14,7 +14,7 @@ enum Fixture {
     }()
 
     static func data(_ name: String) throws -> Data {
-        try SpecLoader.readFile(directory + "/" + name)
+        Data(try SpecLoader.readFile(directory + "/" + name))
     }
 }
 
