@@ -37,46 +37,15 @@ enum Daemons {
 
     static func uid() -> String { String(UUID().uuidString.prefix(6)).lowercased() }
 
-    /// Whole file by read(2) (proc files report size 0).
-    static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func read(_ path: String) -> String? { Host.read(path) }
 
-    static func exists(_ path: String) -> Bool {
-        var st = stat()
-        return lstat(path, &st) == 0
-    }
+    static func exists(_ path: String) -> Bool { Host.exists(path) }
 
-    static func entries(_ dir: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
-    }
+    static func entries(_ dir: String) -> [String] { Host.entries(dir) }
 
-    /// A pid exists and is neither a zombie nor dead.
-    static func alive(_ pid: Int32) -> Bool {
-        guard pid > 0, let text = read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return false }
-        let state = text[text.index(after: close)...].split(separator: " ").first.map(String.init) ?? "X"
-        return state != "Z" && state != "X"
-    }
+    static func alive(_ pid: Int32) -> Bool { Host.alive(pid) }
 
-    static func waitUntil(_ seconds: Double, _ cond: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if cond() { return true }
-            usleep(50_000)
-        }
-        return cond()
-    }
+    static func waitUntil(_ seconds: Double, _ cond: () -> Bool) -> Bool { Host.waitUntil(seconds, every: 50_000, cond) }
 
     static func lines(_ s: String) -> [String] {
         s.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map(String.init)

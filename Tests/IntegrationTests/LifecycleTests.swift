@@ -8,61 +8,20 @@ import Testing
 enum LifeProbe {
     static func uid() -> String { String(UUID().uuidString.prefix(8)).lowercased() }
 
-    /// Reads a whole file with read(2): /proc files report size 0, so no size-based reading.
-    static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func read(_ path: String) -> String? { Host.read(path) }
 
-    static func exists(_ path: String) -> Bool {
-        var st = stat()
-        return lstat(path, &st) == 0
-    }
+    static func exists(_ path: String) -> Bool { Host.exists(path) }
 
-    /// The entries of a directory (none if it does not exist).
-    static func entries(_ dir: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
-    }
+    static func entries(_ dir: String) -> [String] { Host.entries(dir) }
 
     /// The state letter of /proc/PID/stat (R, S, Z...), nil once the pid is gone.
-    static func procState(_ pid: Int32) -> String? {
-        guard let text = read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
-        return text[text.index(after: close)...].split(separator: " ").first.map(String.init)
-    }
+    static func procState(_ pid: Int32) -> String? { Host.procState(pid) }
 
-    /// Alive: exists and is neither a zombie nor dead.
-    static func alive(_ pid: Int32) -> Bool {
-        guard let s = procState(pid) else { return false }
-        return s != "Z" && s != "X"
-    }
+    static func alive(_ pid: Int32) -> Bool { Host.alive(pid) }
 
-    /// A field of /proc/PID/status (e.g. "PPid", "NSpid"), its value with tabs.
-    static func statusField(_ pid: Int32, _ name: String) -> String? {
-        guard let text = read("/proc/\(pid)/status") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
-            return line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
-        }
-        return nil
-    }
+    static func statusField(_ pid: Int32, _ name: String) -> String? { Host.statusField(pid, name) }
 
-    static func waitUntil(_ seconds: Double, _ cond: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if cond() { return true }
-            usleep(10_000)
-        }
-        return cond()
-    }
+    static func waitUntil(_ seconds: Double, _ cond: () -> Bool) -> Bool { Host.waitUntil(seconds, cond) }
 
     /// The process is dead: its pid has disappeared, or it is a zombie waiting for whoever
     /// inherited it (here pid 1, which reaps on its own schedule) — it runs and holds nothing.

@@ -221,37 +221,11 @@ final class Podman {
         }.sorted()
     }
 
-    /// Whole file by read(2) (proc files report size 0).
-    static func readFile(_ path: String) -> String? {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { Glibc.close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func readFile(_ path: String) -> String? { Host.read(path) }
 
-    /// A pid exists and is neither a zombie nor dead.
-    static func alive(_ pid: Int32) -> Bool {
-        guard pid > 0, let text = readFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return false }
-        let state = text[text.index(after: close)...].split(separator: " ").first.map(String.init) ?? "X"
-        return state != "Z" && state != "X"
-    }
+    static func alive(_ pid: Int32) -> Bool { Host.alive(pid) }
 
-    /// A field of /proc/PID/status, e.g. "NSpid".
-    static func statusField(_ pid: Int32, _ field: String) -> String? {
-        guard let text = readFile("/proc/\(pid)/status") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-            return line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces)
-        }
-        return nil
-    }
+    static func statusField(_ pid: Int32, _ field: String) -> String? { Host.statusField(pid, field) }
 
     /// The namespace link of a process (`net:[4026531840]`), nil if unreadable.
     static func ns(_ pid: Int32, _ kind: String) -> String? {
@@ -290,14 +264,7 @@ final class Podman {
         return hostCgroupV2 ? "/sys/fs/cgroup\(u)" : "/sys/fs/cgroup/unified\(u)"
     }
 
-    static func waitUntil(_ seconds: Double, _ cond: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if cond() { return true }
-            usleep(50_000)
-        }
-        return cond()
-    }
+    static func waitUntil(_ seconds: Double, _ cond: () -> Bool) -> Bool { Host.waitUntil(seconds, every: 50_000, cond) }
 
     /// A host directory for volumes, mode `mode`, removed at exit.
     static func hostDir(_ tag: String, mode: mode_t = 0o777) -> String {

@@ -242,3 +242,63 @@ extension TestBundle {
         return Shell.runReaped(argv, env: env, timeout: timeout)
     }
 }
+
+/// What the kernel and the file system say, read the same way by every suite.
+enum Host {
+    /// A whole file by read(2): /proc files report size 0, so nothing is read by size.
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// The entries of a directory, sorted (none if it does not exist).
+    static func entries(_ dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+    }
+
+    /// The state letter of /proc/PID/stat (fields counted after the last ')' of comm).
+    static func procState(_ pid: Int32) -> String? {
+        guard pid > 0, let text = read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        return text[text.index(after: close)...].split(separator: " ").first.map(String.init)
+    }
+
+    /// Exists and is neither a zombie nor dead.
+    static func alive(_ pid: Int32) -> Bool {
+        guard let s = procState(pid) else { return false }
+        return s != "Z" && s != "X"
+    }
+
+    /// A field of /proc/PID/status (e.g. "PPid", "NSpid"), its value trimmed.
+    static func statusField(_ pid: Int32, _ name: String) -> String? {
+        guard let text = read("/proc/\(pid)/status") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
+            return line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
+        }
+        return nil
+    }
+
+    /// Polls `cond` until it holds or `seconds` pass.
+    static func waitUntil(_ seconds: Double, every micros: UInt32 = 10_000, _ cond: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if cond() { return true }
+            usleep(micros)
+        }
+        return cond()
+    }
+}
