@@ -255,12 +255,16 @@ public struct Runtime {
         runPoststopHooks(poststop, HookState(s))
     }
 
-    func absolute(_ p: String) -> String {
-        if p.hasPrefix("/") { return p }
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
-        guard getcwd(&buf, buf.count) != nil else { return p }
-        return String(cString: buf) + "/" + p
-    }
+    func absolute(_ p: String) -> String { absolutePath(p) }
+}
+
+/// A path taken from the current directory now (relative --root, --pid-file), so a later
+/// chdir (the clone) cannot change what it names.
+func absolutePath(_ p: String) -> String {
+    if p.hasPrefix("/") { return p }
+    var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+    guard getcwd(&buf, buf.count) != nil else { return p }
+    return String(cString: buf) + "/" + p
 }
 
 /// Processes whose pid namespace is that of `pid` (for `kill --all`).

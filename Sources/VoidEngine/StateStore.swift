@@ -43,15 +43,7 @@ public struct StateStore: Sendable {
     public let root: String
 
     /// A relative --root is taken from the current directory, once, here.
-    public init(root: String) {
-        if root.hasPrefix("/") {
-            self.root = root
-        } else {
-            var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
-            let cwd = getcwd(&buf, buf.count) != nil ? String(cString: buf) : "."
-            self.root = cwd + "/" + root
-        }
-    }
+    public init(root: String) { self.root = absolutePath(root) }
 
     /// podman's `state`, `kill` and cleanup `delete` never get `--root`, and get only
     /// XDG_RUNTIME_DIR in their environment: the default must come from that alone.
