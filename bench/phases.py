@@ -9,7 +9,8 @@ syscalls that every voidoci run makes, in this order (see bench/README.md, "Phas
     openat(<root.path>/...)         first look into the image: the ELF closure begins
     last pread64 before clone3      ELF closure ends: state dir, cgroup set-up begin
     first open_tree                 bind sources are prepared (detached mounts of image files)
-    first write to cgroup.procs     the parent moves itself into the void's cgroups
+    first write to cgroup.procs     the parent moves its thread into the void's cgroups
+      or tasks
     clone3(CLONE_NEW...)            the void's init is created (id maps written by the parent)
     first mount/move_mount (child)  mounts inside the void
     pivot_root (child)              root switched: caps, seccomp, exec preparation
@@ -142,7 +143,7 @@ def derive(text, bundle, rootfs, program):
                  before=t_clone) if after_closure is not None else None
     t_bind = bind.t if bind else None
 
-    # The parent's first write into a cgroup.procs it opened: the cgroup join.
+    # The parent's first write into a cgroup.procs or tasks file it opened: the cgroup join.
     fds, t_cgjoin = {}, None
     for e in events:
         if t_clone is not None and e.t >= t_clone:
@@ -157,7 +158,7 @@ def derive(text, bundle, rootfs, program):
                 fds.pop(int(m.group(1)), None)
         elif e.name == "write" and after_closure is not None and e.t >= after_closure:
             m = FIRST_INT.match(e.args)
-            if m and fds.get(int(m.group(1)), "").endswith("cgroup.procs"):
+            if m and fds.get(int(m.group(1)), "").endswith(("/cgroup.procs", "/tasks")):
                 t_cgjoin = e.t
                 break
 

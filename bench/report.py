@@ -197,7 +197,9 @@ def markdown(R):
     if cg.get("first_write_ms"):
         L.append(f"The kernel's price of a cgroup join here (untraced, {cg['hierarchy']}): writing a pid into "
                  f"`cgroup.procs` after 100 ms of quiet takes {cell(cg['first_write_ms'])} ms (an RCU grace period on "
-                 f"cgroup v1), a second write right after {cell(cg['immediately_after_ms'])} ms. crun pays it too.")
+                 f"cgroup v1), a second write right after {cell(cg['immediately_after_ms'])} ms. crun and runc pay it for every container."
+                 + (f" Moving only the caller's own thread through `tasks`, as voidoci does, takes {cell(cg['own_thread_via_tasks_ms'])} ms."
+                    if cg.get("own_thread_via_tasks_ms") else ""))
         L.append("")
     if sc.get("voidoci"):
         L.append("Syscalls of one `run` (`strace -c -f`), most time-consuming first: " + "; ".join(

@@ -493,11 +493,15 @@ __attribute__((noreturn)) static void finish_process(void) {
     _exit(err == ENOENT ? 127 : 126);
 }
 
-pid_t void_spawn(const struct void_child *child, uint64_t flags, int *pidfd) {
+pid_t void_spawn(const struct void_child *child, uint64_t flags, int cgroup_fd, int *pidfd) {
     struct void_clone_args args;
     memset(&args, 0, sizeof args);
     int fd = -1;
     args.flags = flags | CLONE_PIDFD;
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+    }
     args.pidfd = (uint64_t)(uintptr_t)&fd;
     args.exit_signal = SIGCHLD;
     pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);

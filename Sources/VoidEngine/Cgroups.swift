@@ -14,6 +14,10 @@ public struct CgroupLayout: Sendable {
 
     public var isUnified: Bool { v1.isEmpty && v2 != nil }
 
+    /// This host's layout, read once per process: a voidoci invocation is short and the cgroup
+    /// mounts do not move under it. (`read()` for a fresh look.)
+    public static let host = read()
+
     public static func read() -> CgroupLayout {
         let text = (try? readSmallFile("/proc/self/mountinfo")) ?? ""
         var v1: [V1] = []

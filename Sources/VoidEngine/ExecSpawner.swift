@@ -13,7 +13,7 @@ extension Spawner {
         defer { for fd in fdsToClose { close(fd) } }
         _ = void_close_range_cloexec(UInt32(3 + max(0, opt.preserveFDs)))
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
-        let cgroupMove = try CgroupMove(opt.cgroup)
+        let cgroupMove = try CgroupMove(opt.cgroup, cloneIntoV2: false)
 
         func trees() throws -> [void_op] {
             let imageFD = open(plan.imagePath, Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC)
@@ -73,7 +73,7 @@ extension Spawner {
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
                     keep: [childFD, opt.consoleFD] + ops.map(\.tree_fd), arena: arena)
         var pidfd: Int32 = -1
-        let pid = try inCgroup(cgroupMove) { void_spawn(&child, 0, &pidfd) }
+        let pid = try inCgroup(cgroupMove) { void_spawn(&child, 0, $0, &pidfd) }
         close(childFD)
         if pid < 0 {
             let e = errno

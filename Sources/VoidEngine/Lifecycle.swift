@@ -106,7 +106,7 @@ public struct Runtime {
         }
         let rel = try VoidCgroup.relativePath(spec.linux?.cgroupsPath, id: id)
         do {
-            return try VoidCgroup.create(rel, layout: .read(), resources: spec.linux?.resources, devices: spec.linux?.devices ?? [])
+            return try VoidCgroup.create(rel, layout: .host, resources: spec.linux?.resources, devices: spec.linux?.devices ?? [])
         } catch let e as VoidError where !caller.isRealRoot && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
             if let r = spec.linux?.resources, r.memory != nil || r.cpu != nil || r.pids != nil || r.unified != nil {
                 throw VoidError("linux.resources: limits need a cgroup, which this unprivileged caller cannot create: \(e)")

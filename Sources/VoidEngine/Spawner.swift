@@ -43,7 +43,7 @@ public enum Spawner {
         // stdio and the preserved fds survive execve.
         _ = void_close_range_cloexec(UInt32(3 + max(0, opt.preserveFDs)))
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
-        let cgroupMove = try CgroupMove(opt.cgroup)
+        let cgroupMove = try CgroupMove(opt.cgroup, cloneIntoV2: true)
 
         // Host-side sources: as a privileged caller, clone each bind here, in the caller's mount
         // namespace and with its credentials, and hand the detached tree to the child.
@@ -159,7 +159,7 @@ public enum Spawner {
         // searched, and come back afterwards.
         let savedCwd = open(".", Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC)
         if chdir(opt.attachPath) < 0 { let e = errno; close(savedCwd); throw VoidError.sys("chdir", opt.attachPath, errno: e) }
-        let pid = try inCgroup(cgroupMove) { void_spawn(&child, flags, &pidfd) }
+        let pid = try inCgroup(cgroupMove) { void_spawn(&child, flags, $0, &pidfd) }
         let cloneErrno = errno
         if savedCwd >= 0 { _ = fchdir(savedCwd); close(savedCwd) } else { _ = chdir("/") }
         errno = cloneErrno
@@ -167,7 +167,8 @@ public enum Spawner {
         if pid < 0 {
             let e = errno
             close(parentFD)
-            throw VoidError("clone3 with new namespaces \(plan.newNamespaceFlags.joined(separator: ",")): \(errnoText(e))"
+            let into = opt.cgroup?.unified.map { " into cgroup \($0)" } ?? ""
+            throw VoidError("clone3 with new namespaces \(plan.newNamespaceFlags.joined(separator: ","))\(into): \(errnoText(e))"
                 + (e == EPERM || e == ENOSPC ? " (are unprivileged user namespaces allowed? see /proc/sys/user/max_user_namespaces)" : ""), errno: e)
         }
         let spawned = Spawned(pid: pid, pidfd: pidfd, syncFD: parentFD)
@@ -196,37 +197,72 @@ public enum Spawner {
         }
     }
 
-    /// Clones inside the void's cgroup: voidoci moves itself in, clones (the child inherits it,
-    /// and its new cgroup namespace is rooted there), and moves back, so a waiting `run` or
-    /// `exec` is not accounted to the void. The cgroup.procs files are opened up front: exec
-    /// has joined the void's mount namespace (no /sys there) by the time it clones.
+    /// Clones inside the void's cgroup. In each v1 hierarchy voidoci moves its own thread in
+    /// (writes 0 to `tasks`), clones (the child inherits the cloning thread's cgroups, and its
+    /// new cgroup namespace is rooted there) and moves the thread back, so a waiting `run` or
+    /// `exec` is not accounted to the void. The v2 leaf is handed to clone3 (CLONE_INTO_CGROUP)
+    /// and voidoci never enters it.
+    ///
+    /// Why not cgroup.procs: moving a whole process takes the kernel's cgroup_threadgroup_rwsem
+    /// for writing, and its first writer waits for an RCU grace period, about 7 ms on the bench
+    /// machine, more than half of a void's start. Moving only the current thread, and cloning
+    /// into a cgroup, do not take that lock.
+    ///
+    /// exec has joined the void's cgroup namespace before it clones, where CLONE_INTO_CGROUP
+    /// cannot name a leaf outside it, so exec writes the v2 cgroup.procs instead (`cloneIntoV2`
+    /// false). Every file is opened up front: by then exec is in the void's mount namespace.
     struct CgroupMove {
         var into: [Int32] = []
         var back: [Int32] = []
+        var cgroupFD: Int32 = -1   // the v2 leaf for CLONE_INTO_CGROUP, or -1
 
-        init?(_ cg: VoidCgroup?) throws {
+        init?(_ cg: VoidCgroup?, cloneIntoV2: Bool) throws {
             guard let cg else { return nil }
-            for d in cg.paths {
-                let fd = open("\(d)/cgroup.procs", O_WRONLY | O_CLOEXEC)
-                if fd < 0 { let e = errno; close(); throw VoidError.sys("joining cgroup", d, errno: e) }
-                into.append(fd)
-            }
-            for d in VoidCgroup.current(layout: CgroupLayout.read()) {
-                let fd = open("\(d)/cgroup.procs", O_WRONLY | O_CLOEXEC)
-                if fd >= 0 { back.append(fd) }
+            let layout = CgroupLayout.host
+            do {
+                for d in cg.paths {
+                    let v2 = d == cg.unified
+                    if v2 && cloneIntoV2 {
+                        cgroupFD = Glibc.open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                        if cgroupFD < 0 { throw VoidError.sys("joining cgroup", d) }
+                    } else {
+                        into.append(try Self.openFile(d, v2 ? "cgroup.procs" : "tasks"))
+                    }
+                }
+                let v2Root = layout.v2.map { $0 + "/" }
+                for d in VoidCgroup.current(layout: layout) {
+                    let v2 = v2Root.map { (d + "/").hasPrefix($0) } ?? false
+                    if v2 && cloneIntoV2 { continue }
+                    if let fd = try? Self.openFile(d, v2 ? "cgroup.procs" : "tasks") { back.append(fd) }
+                }
+            } catch {
+                close()
+                throw error
             }
         }
 
-        func close() { for fd in into + back { Glibc.close(fd) } }
+        static func openFile(_ dir: String, _ file: String) throws -> Int32 {
+            let fd = Glibc.open("\(dir)/\(file)", O_WRONLY | O_CLOEXEC)
+            if fd < 0 { throw VoidError.sys("joining cgroup", dir) }
+            return fd
+        }
+
+        func close() {
+            for fd in into + back { Glibc.close(fd) }
+            if cgroupFD >= 0 { Glibc.close(cgroupFD) }
+        }
     }
 
-    static func inCgroup(_ move: CgroupMove?, _ body: () -> pid_t) throws -> pid_t {
-        guard let move else { return body() }
+    /// Runs `body` (the clone) inside the void's cgroup; `body` gets the fd for CLONE_INTO_CGROUP.
+    static func inCgroup(_ move: CgroupMove?, _ body: (Int32) -> pid_t) throws -> pid_t {
+        guard let move else { return body(-1) }
         defer { move.close() }
         for fd in move.into where write(fd, "0", 1) < 0 {
-            throw VoidError.sys("moving into the void's cgroup")
+            let e = errno
+            for b in move.back { _ = write(b, "0", 1) }
+            throw VoidError.sys("moving into the void's cgroup", errno: e)
         }
-        let pid = body()
+        let pid = body(move.cgroupFD)
         let e = errno
         for fd in move.back { _ = write(fd, "0", 1) }  // best effort
         errno = e

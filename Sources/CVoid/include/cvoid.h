@@ -156,9 +156,10 @@ enum void_step {
     VOID_STEP_HOOKS_PAUSE = 42,   // not a failure: waiting for the create-time hooks (hook_pause)
 };
 
-// clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD. In the child, runs the child stage and
-// never returns. In the parent, returns the pid (or -1 with errno) and stores the pidfd.
-pid_t void_spawn(const struct void_child *child, uint64_t flags, int *pidfd);
+// clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`
+// (a cgroup2 directory) is not -1. In the child, runs the child stage and never returns. In the
+// parent, returns the pid (or -1 with errno) and stores the pidfd.
+pid_t void_spawn(const struct void_child *child, uint64_t flags, int cgroup_fd, int *pidfd);
 
 // Thin wrappers for calls Glibc's Swift module lacks. Each returns -1 with errno on failure.
 int void_setns(int fd, int nstype);
