@@ -12,7 +12,9 @@ struct Create: ParsableCommand {
     @Flag(name: .long, help: "Accepted for compatibility; no session keyring is created.") var noNewKeyring = false
     @Argument var id: String
 
-    func run() {
+    func run() { Self.perform(id: id, bundle: bundle, pidFile: pidFile, consoleSocket: consoleSocket, preserveFds: preserveFds) }
+
+    static func perform(id: String, bundle: String, pidFile: String?, consoleSocket: String?, preserveFds: Int) {
         guarded {
             var o = Runtime.CreateOptions(bundle: bundle)
             o.pidFile = pidFile

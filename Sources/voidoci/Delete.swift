@@ -4,5 +4,6 @@ struct Delete: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete a stopped void (--force: kill it first; an unknown id is not an error).")
     @Flag(name: [.short, .long]) var force = false
     @Argument var id: String
-    func run() { guarded { try runtime().delete(id: id, force: force) } }
+    func run() { Self.perform(id: id, force: force) }
+    static func perform(id: String, force: Bool) { guarded { try runtime().delete(id: id, force: force) } }
 }

@@ -6,7 +6,8 @@ struct Kill: ParsableCommand {
     @Flag(name: [.short, .long], help: "Signal every process in the void's pid namespace.") var all = false
     @Argument var id: String
     @Argument(help: "A number, TERM or SIGTERM (default TERM).") var signal: String = "TERM"
-    func run() {
+    func run() { Self.perform(id: id, signal: signal, all: all) }
+    static func perform(id: String, signal: String, all: Bool) {
         guarded {
             let n = try Signals.parse(signal)
             try runtime().kill(id: id, signal: n, all: all)

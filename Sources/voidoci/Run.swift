@@ -10,7 +10,9 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Accepted for compatibility.") var noNewKeyring = false
     @Flag(name: [.short, .long], help: "Accepted for compatibility: run always waits.") var detach = false
     @Argument var id: String
-    func run() {
+    func run() { Self.perform(id: id, bundle: bundle, pidFile: pidFile, preserveFds: preserveFds) }
+
+    static func perform(id: String, bundle: String, pidFile: String?, preserveFds: Int) -> Never {
         var code: Int32 = 0
         guarded { code = try runtime().run(id: id, bundle: bundle, preserveFDs: try preserved(preserveFds), pidFile: pidFile) }
         Glibc.exit(code)

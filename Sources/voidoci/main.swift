@@ -10,6 +10,12 @@ do {
         print(VoidOCI.versionText)
         exit(0)
     }
+    // The hot verbs skip swift-argument-parser (FastPath.swift). VOIDOCI_ARGUMENT_PARSER=1
+    // forces the full parser, so tests can run the same arguments both ways.
+    if let p = FastPath.parse(rest), getenv("VOIDOCI_ARGUMENT_PARSER") == nil {
+        FastPath.perform(p)
+        exit(0)
+    }
     // An unknown verb fails here: podman probes `checkpoint --help` and must see a failure,
     // which swift-argument-parser would turn into the root command's help and exit 0.
     if let verb = rest.first, !verb.hasPrefix("-"), verb != "help",

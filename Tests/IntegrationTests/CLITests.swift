@@ -58,6 +58,102 @@ import Testing
         #expect(hostMounts() == before)
     }
 
+    /// The hot verbs are parsed by hand (Sources/voidoci/FastPath.swift); VOIDOCI_ARGUMENT_PARSER=1
+    /// sends the same arguments through swift-argument-parser. Every form a client uses, and
+    /// every malformed one, must come out the same both ways: exit status, output and state.
+    @Test func argumentFastPathMatchesArgumentParser() throws {
+        let before = hostMounts()
+        let b = sleeper(.root)
+        defer { b.close() }
+        let exits = TestBundle(rootfs: Env.busyboxRootfs, args: ["/bin/busybox", "sh", "-c", "exit 3"], as: .root)
+        defer { exits.close() }
+        let scratch = LifeProbe.scratch(b)
+        let full = ["VOIDOCI_ARGUMENT_PARSER": "1"]
+
+        // Runs `make(id)` both ways, each with its own id; returns the two results with the
+        // id replaced by ID so they can be compared.
+        func both(_ make: (String) -> [String]) -> (Result, Result, String, String) {
+            let ids = ["fp-\(LifeProbe.uid())", "ap-\(LifeProbe.uid())"]
+            let fast = b.voidociReaped(make(ids[0]))
+            let slow = b.voidociReaped(make(ids[1]), extraEnv: full)
+            func norm(_ r: Result, _ id: String) -> Result {
+                Result(status: r.status, stdout: r.stdout.replacingOccurrences(of: id, with: "ID"),
+                       stderr: r.stderr.replacingOccurrences(of: id, with: "ID"))
+            }
+            return (norm(fast, ids[0]), norm(slow, ids[1]), ids[0], ids[1])
+        }
+        func same(_ a: Result, _ b: Result, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(a.status == b.status, "\(what): fast \(a) / full \(b)", sourceLocation: sourceLocation)
+            #expect(a.stdout == b.stdout, "\(what): fast \(a) / full \(b)", sourceLocation: sourceLocation)
+            #expect(a.stderr == b.stderr, "\(what): fast \(a) / full \(b)", sourceLocation: sourceLocation)
+        }
+        // create in every spelling, then state, start, kill and delete in theirs.
+        let creates: [(String) -> [String]] = [
+            { ["create", "--bundle", b.dir, $0] },
+            { ["create", "-b", b.dir, $0] },
+            { ["create", "--bundle=\(b.dir)", "--pid-file", "\(scratch)/\($0).pid", $0] },
+            { ["create", "--no-pivot", "--no-new-keyring", "--preserve-fds", "0", $0, "--bundle", b.dir] },
+            { ["create", "--pid-file=\(scratch)/\($0).pid", "--preserve-fds=0", "-b", b.dir, $0] },
+        ]
+        let stops: [(String) -> [String]] = [
+            { ["kill", $0] }, { ["kill", $0, "KILL"] }, { ["kill", "--all", $0, "9"] }, { ["kill", "-a", $0, "SIGKILL"] },
+            { ["kill", $0, "--all", "TERM"] },
+        ]
+        let deletes: [(String) -> [String]] = [{ ["delete", "--force", $0] }, { ["delete", "-f", $0] }, { ["delete", $0, "--force"] }]
+        for (i, c) in creates.enumerated() {
+            let (cf, cs, idf, ids) = both(c)
+            same(cf, cs, "create form \(i)")
+            #expect(cf.status == 0, "create form \(i): \(cf)")
+            if c("X").contains(where: { $0.contains(".pid") }) {
+                #expect(LifeProbe.exists("\(scratch)/\(idf).pid") && LifeProbe.exists("\(scratch)/\(ids).pid"), "create form \(i): pid files")
+            }
+            for id in [idf, ids] {
+                #expect(LifeProbe.status(b, id) == "created", "create form \(i): \(id)")
+            }
+            let sf = b.voidociReaped(["state", idf]), ss = b.voidociReaped(["state", ids], extraEnv: full)
+            #expect(sf.status == 0 && ss.status == 0, "state: \(sf) / \(ss)")
+            #expect(LifeProbe.jsonObject(sf.stdout)?["status"] as? String == "created")
+            #expect(LifeProbe.jsonObject(ss.stdout)?["status"] as? String == "created")
+            #expect(LifeProbe.jsonObject(sf.stdout)?["id"] as? String == idf)
+            #expect(b.voidociReaped(["start", idf]).status == 0)
+            #expect(b.voidociReaped(["start", ids], extraEnv: full).status == 0)
+            for id in [idf, ids] { #expect(LifeProbe.waitStatus(b, id, "running"), "start: \(id)") }
+            let stop = stops[i % stops.count]
+            let kf = b.voidociReaped(stop(idf)), ks = b.voidociReaped(stop(ids), extraEnv: full)
+            same(kf, ks, "kill form \(i)")
+            let del = deletes[i % deletes.count]
+            let df = b.voidociReaped(del(idf)), ds = b.voidociReaped(del(ids), extraEnv: full)
+            same(df, ds, "delete form \(i)")
+            #expect(df.status == 0, "delete form \(i): \(df)")
+            for id in [idf, ids] { #expect(!LifeProbe.exists("\(b.stateRoot)/\(id)"), "delete form \(i): \(id) left state") }
+        }
+
+        // run: the program's status comes back both ways.
+        for form in [["run", "--bundle", exits.dir], ["run", "-b", exits.dir, "--preserve-fds", "0", "--no-pivot", "-d"]] {
+            let idf = "fr-\(LifeProbe.uid())", ids = "ar-\(LifeProbe.uid())"
+            let rf = b.voidociReaped(form + [idf]), rs = b.voidociReaped(form + [ids], extraEnv: full)
+            #expect(rf.status == 3 && rs.status == 3, "\(form): \(rf) / \(rs)")
+        }
+
+        // Malformed or unusual input: the fast path declines, ArgumentParser answers once.
+        let odd: [[String]] = [
+            ["state"], ["state", "a", "b"], ["start"], ["delete"], ["kill"], ["kill", "a", "TERM", "extra"],
+            ["delete", "--bogus", "x"], ["create", "--bundle"], ["create", "--preserve-fds", "x", "--bundle", b.dir, "x"],
+            ["create", "--bundle", "--pid-file", "x"], ["state", "--help"], ["start", "-h"], ["kill", "--all=1", "x"],
+            ["run", "--console-socket", "/x", "x"], ["state", "--", "x"], ["delete", "-fa", "x"],
+            ["state", "does-not-exist"], ["kill", "does-not-exist", "NOPE"], ["delete", "does-not-exist"],
+            ["create", "--bundle", "/does/not/exist", "x"],
+        ]
+        for args in odd {
+            let rf = b.voidociReaped(args), rs = b.voidociReaped(args, extraEnv: full)
+            same(rf, rs, "\(args)")
+            if !args.contains(where: { $0 == "--help" || $0 == "-h" }) { #expect(rf.status != 0, "\(args): \(rf)") }
+        }
+        #expect(LifeProbe.entries(b.stateRoot).isEmpty)
+        #expect(LifeProbe.waitUntil(2) { LifeProbe.processes(mentioning: b.dir).isEmpty })
+        #expect(hostMounts() == before)
+    }
+
     @Test func unknownGlobalOptionIsNamed() throws {
         let b = sleeper(.root)
         defer { b.close() }
