@@ -153,7 +153,7 @@ public struct Runtime {
     }
 
     func stateRecord(id: String, pid: Int32, start: UInt64, bundle: String, spec: Spec, plan: VoidPlan) -> ContainerState {
-        let owner = getpwuid(caller.euid).map { String(cString: $0.pointee.pw_name) } ?? "\(caller.euid)"
+        let owner = hostUserName(caller.euid) ?? "\(caller.euid)"
         return ContainerState(ociVersion: spec.ociVersion, id: id, pid: pid, pidStartTime: start, bundle: bundle,
                               rootfs: plan.imagePath, created: rfc3339Now(), owner: owner, annotations: spec.annotations)
     }
@@ -313,4 +313,15 @@ public enum StateJSON {
         }
         return out + "\""
     }
+}
+
+/// The host's name for `uid`, from /etc/passwd. Not getpwuid: voidoci is a static executable,
+/// where glibc's NSS would dlopen modules of the exact glibc it was linked with.
+func hostUserName(_ uid: uid_t) -> String? {
+    guard let text = try? readSmallFile("/etc/passwd") else { return nil }
+    for line in text.split(separator: "\n") {
+        let f = line.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+        if f.count >= 3, UInt32(f[2]) == uid, !f[0].isEmpty { return String(f[0]) }
+    }
+    return nil
 }
