@@ -1,11 +1,6 @@
 #!/usr/bin/env bash
-# Build the release voidoci binary and install it where engines and tests look for it.
-# A fully static executable (-static-executable: the Swift runtime, glibc, libstdc++ and
-# libseccomp linked in). The binary is exec'd by podman/conmon/containerd with their own
-# environments, so it must not need the Swift runtime .so's; and with nothing to load and
-# relocate at exec it starts in 0.9 ms instead of 3.3 and its peak RSS is 3.7 MiB smaller
-# (bench/README.md, "What each optimisation bought"). voidoci calls no NSS function
-# (getpwnam and friends), which a static glibc could only serve by dlopen.
+# Build the release voidoci binary and install it where engines and tests look for it: a fully
+# static executable with its hot functions laid out together (flags and why: scripts/order/flags.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,11 +10,25 @@ DEST=${VOIDOCI_BIN:-/usr/local/bin/voidoci}   # overridable, e.g. for a non-root
 command -v swift >/dev/null || PATH=$PATH:/opt/swift/usr/bin
 command -v swift >/dev/null || { echo "build: no swift toolchain on PATH" >&2; exit 1; }
 
-flags=(-c release --static-swift-stdlib -Xswiftc -static-executable)
+source scripts/order/flags.sh
+flags=("${VOIDOCI_BUILD_FLAGS[@]}")
+# The hot functions first (scripts/order/make-order.sh): a void's lifecycle then touches far
+# fewer pages of the binary, which is most of voidoci's resident set.
+order=$PWD/scripts/order/voidoci.order
+[[ -f $order ]] && flags+=(-Xlinker "--symbol-ordering-file=$order" -Xlinker --no-warn-symbol-ordering)
+# swift build does not notice changed -Xswiftc/-Xlinker flags: start the release build over
+# when they differ from the last build's.
+bindir="$(swift build "${flags[@]}" --show-bin-path)"
+stamp=.build/voidoci-build-flags
+if [[ -d $bindir && "$(cat "$stamp" 2>/dev/null)" != "${flags[*]}" ]]; then
+  echo "build: flags changed since the last build: rebuilding $bindir from scratch"
+  rm -rf "$(readlink -f "$bindir")"
+fi
 echo "build: swift build ${flags[*]} --product voidoci"
 swift build "${flags[@]}" --product voidoci
-bin="$(swift build "${flags[@]}" --show-bin-path)/voidoci"
+bin="$bindir/voidoci"
 [[ -x $bin ]] || { echo "build: $bin was not produced" >&2; exit 1; }
+echo "${flags[*]}" >"$stamp"
 
 # Copy then rename: atomic, and works while an old voidoci is running (no ETXTBSY).
 mkdir -p "$(dirname "$DEST")"

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PKGS=(
-  libseccomp-dev                   # CSeccomp links libseccomp
+  libseccomp-dev                   # CSeccomp links libseccomp (libseccomp.a: the binary is static)
+  libc6-dev libstdc++-12-dev gcc   # libc.a, libstdc++.a for the static link; gcc for scripts/order/
   busybox-static                   # static busybox for test rootfs (make-rootfs.sh --busybox)
   crun runc                        # reference runtimes the tests compare against
   podman conmon uidmap             # engine integration (uidmap: newuidmap for rootless)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Regenerates scripts/order/voidoci.order, the order in which build.sh asks the linker to lay
+# out voidoci's functions: those a void's lifecycle runs, first-run first, so they share a few
+# pages instead of touching pages all over a 11 MB text (the kernel maps a 64 KB window around
+# every page fault, so scattered code means a large resident set: bench/README.md, "Peak RSS").
+#
+# As root (it runs real voids). Builds voidoci without an order (.build-order/), runs it under
+# trace-functions.c (a breakpoint on every function entry) for run, create, start, state, kill,
+# delete and --version on a /bin/true bundle, and writes the union of the functions hit.
+# Rerun it after changes to the hot path; a stale order only costs memory, never correctness.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+[[ $EUID -eq 0 ]] || { echo "make-order: must run as root" >&2; exit 1; }
+command -v swift >/dev/null || PATH=$PATH:/opt/swift/usr/bin
+source scripts/order/flags.sh
+
+tmp=$(mktemp -d /tmp/voidoci-order.XXXXXX)
+chmod 0711 "$tmp"
+cleanup() {
+  [[ -x ${bin:-} ]] && for id in $(ls "$tmp/state" 2>/dev/null); do "$bin" --root "$tmp/state" delete --force "$id" || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+swift build "${VOIDOCI_BUILD_FLAGS[@]}" --product voidoci --scratch-path .build-order
+bin="$(swift build "${VOIDOCI_BUILD_FLAGS[@]}" --scratch-path .build-order --show-bin-path)/voidoci"
+gcc -O2 -Wall -o "$tmp/trace-functions" scripts/order/trace-functions.c
+nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ { print $1, $3 }' >"$tmp/symbols"
+
+mkdir -p "$tmp/bundle" "$tmp/state"
+bash scripts/make-rootfs.sh "$tmp/bundle/rootfs" --host /bin/true >/dev/null
+cat >"$tmp/bundle/config.json" <<'JSON'
+{"ociVersion": "1.0.2",
+ "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["/bin/true"],
+             "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/"},
+ "root": {"path": "rootfs"}, "hostname": "order",
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}]}}
+JSON
+
+trace() {  # trace NAME ARGS...
+  local name=$1; shift
+  "$tmp/trace-functions" "$tmp/symbols" "$tmp/$name.hits" "$bin" --root "$tmp/state" "$@" >/dev/null
+}
+trace run run --bundle "$tmp/bundle" order-run
+trace create create --bundle "$tmp/bundle" --pid-file "$tmp/pid" order-life
+trace state state order-life
+trace start start order-life
+sleep 0.2
+trace delete delete order-life
+"$bin" --root "$tmp/state" create --bundle "$tmp/bundle" order-kill
+trace kill kill order-kill KILL
+sleep 0.2
+trace delete-force delete --force order-kill
+"$tmp/trace-functions" "$tmp/symbols" "$tmp/version.hits" "$bin" --version >/dev/null
+
+out=scripts/order/voidoci.order
+cat "$tmp"/{run,create,state,start,delete,kill,delete-force,version}.hits | awk '!seen[$0]++' >"$out.new"
+mv "$out.new" "$out"
+echo "make-order: $(wc -l <"$out") functions in $out"
