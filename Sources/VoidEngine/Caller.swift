@@ -37,18 +37,25 @@ import CVoid
 
 /// Reads a small file (proc, state) in one go.
 public func readSmallFile(_ path: String) throws -> String {
+    String(decoding: try readSmallBytes(path), as: UTF8.self)
+}
+
+/// The same, as bytes: read through a 4 KiB stack buffer, so a short proc or cgroup file costs
+/// no large zero-filled allocation (one page fault per 4 KiB of it, on the hot path).
+public func readSmallBytes(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { throw VoidError.sys("open", path) }
     defer { close(fd) }
     var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; throw VoidError.sys("read", path) }
-        if n == 0 { break }
-        out.append(contentsOf: buf[0..<n])
+    try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buf in
+        while true {
+            let n = read(fd, buf.baseAddress, buf.count)
+            if n < 0 { if errno == EINTR { continue }; throw VoidError.sys("read", path) }
+            if n == 0 { break }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[..<n]))
+        }
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
 }
 
 /// Writes a file atomically: a temporary `.name.tmp` in the same directory, then rename, so a

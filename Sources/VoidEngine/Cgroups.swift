@@ -19,21 +19,53 @@ public struct CgroupLayout: Sendable {
     public static let host = read()
 
     public static func read() -> CgroupLayout {
-        let text = (try? readSmallFile("/proc/self/mountinfo")) ?? ""
-        var v1: [V1] = []
-        var v2: String?
-        for line in text.split(separator: "\n") {
-            let f = line.split(separator: " ")
-            guard let dash = f.firstIndex(of: "-"), dash + 3 < f.count else { continue }
-            let type = f[dash + 1], mountPoint = String(f[4])
-            if type == "cgroup2" { v2 = mountPoint }
-            if type == "cgroup" {
-                let opts = f[dash + 3].split(separator: ",").map(String.init)
-                let ctrls = opts.filter { !["rw", "ro", "nosuid", "nodev", "noexec", "relatime", "clone_children"].contains($0) && !$0.hasPrefix("release_agent") }
-                v1.append(V1(controllers: ctrls, mountPoint: mountPoint))
+        parse(mountinfo: (try? readSmallBytes("/proc/self/mountinfo")) ?? [])
+    }
+
+    /// The cgroup lines of a mountinfo: `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] -
+    /// FSTYPE SOURCE SUPEROPTS`. Parsed as bytes, since it runs for every create and run and a
+    /// host may have hundreds of mounts; strings are made only for the cgroup ones.
+    static func parse(mountinfo: [UInt8]) -> CgroupLayout {
+        var layout = CgroupLayout(v1: [], v2: nil)
+        mountinfo.withUnsafeBufferPointer { p in
+            var start = 0
+            while start < p.count {
+                var end = start
+                while end < p.count && p[end] != UInt8(ascii: "\n") { end += 1 }
+                var mountPoint = 0..<0, type = 0..<0, superOptions = 0..<0
+                var index = 0, dash = -1, i = start
+                while i < end {
+                    var j = i
+                    while j < end && p[j] != UInt8(ascii: " ") { j += 1 }
+                    if index == 4 { mountPoint = i..<j }
+                    if dash < 0 && index > 5 && j == i + 1 && p[i] == UInt8(ascii: "-") { dash = index }
+                    if dash >= 0 && index == dash + 1 { type = i..<j }
+                    if dash >= 0 && index == dash + 3 { superOptions = i..<j }
+                    index += 1
+                    i = j + 1
+                }
+                start = end + 1
+                func text(_ r: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: p[r]), as: UTF8.self) }
+                guard dash >= 0, index > dash + 3, type.count >= 6 else { continue }
+                let fstype = text(type)
+                if fstype == "cgroup2" { layout.v2 = text(mountPoint) }
+                guard fstype == "cgroup" else { continue }
+                var controllers: [String] = []
+                var k = superOptions.lowerBound
+                while k < superOptions.upperBound {
+                    var e = k
+                    while e < superOptions.upperBound && p[e] != UInt8(ascii: ",") { e += 1 }
+                    let option = text(k..<e)
+                    k = e + 1
+                    switch option {
+                    case "rw", "ro", "nosuid", "nodev", "noexec", "relatime", "clone_children": continue
+                    default: if !option.hasPrefix("release_agent") { controllers.append(option) }
+                    }
+                }
+                layout.v1.append(V1(controllers: controllers, mountPoint: text(mountPoint)))
             }
         }
-        return CgroupLayout(v1: v1, v2: v2)
+        return layout
     }
 
     func mount(for controller: String) -> String? { v1.first { $0.controllers.contains(controller) }?.mountPoint }
@@ -90,16 +122,35 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
 
     /// The caller's current cgroups, to return to after the init was cloned into the void's.
     public static func current(layout: CgroupLayout, pid: String = "self") -> [String] {
-        let text = (try? readSmallFile("/proc/\(pid)/cgroup")) ?? ""
+        parse(procCgroup: (try? readSmallBytes("/proc/\(pid)/cgroup")) ?? [], layout: layout)
+    }
+
+    /// /proc/PID/cgroup's lines as directories of `layout`.
+    static func parse(procCgroup bytes: [UInt8], layout: CgroupLayout) -> [String] {
         var out: [String] = []
-        for line in text.split(separator: "\n") {
-            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard f.count == 3 else { continue }
-            let path = String(f[2])
-            if f[1].isEmpty {
-                if let v2 = layout.v2 { out.append("\(v2)\(path)") }
-            } else if let m = layout.v1.first(where: { $0.controllers.contains(String(f[1].split(separator: ",").first ?? "")) }) {
-                out.append("\(m.mountPoint)\(path)")
+        // Lines are ID:CONTROLLERS:PATH; the path may itself hold ':'.
+        bytes.withUnsafeBufferPointer { p in
+            var start = 0
+            while start < p.count {
+                var end = start
+                while end < p.count && p[end] != UInt8(ascii: "\n") { end += 1 }
+                defer { start = end + 1 }
+                var c1 = start
+                while c1 < end && p[c1] != UInt8(ascii: ":") { c1 += 1 }
+                var c2 = c1 + 1
+                while c2 < end && p[c2] != UInt8(ascii: ":") { c2 += 1 }
+                guard c2 < end else { continue }
+                let path = String(decoding: UnsafeBufferPointer(rebasing: p[(c2 + 1)..<end]), as: UTF8.self)
+                if c2 == c1 + 1 {
+                    if let v2 = layout.v2 { out.append("\(v2)\(path)") }
+                    continue
+                }
+                var comma = c1 + 1
+                while comma < c2 && p[comma] != UInt8(ascii: ",") { comma += 1 }
+                let first = String(decoding: UnsafeBufferPointer(rebasing: p[(c1 + 1)..<comma]), as: UTF8.self)
+                if let m = layout.v1.first(where: { $0.controllers.contains(first) }) {
+                    out.append("\(m.mountPoint)\(path)")
+                }
             }
         }
         return out
@@ -226,8 +277,10 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
     /// v1 device rules: the config's, then the devices a void may be granted (runc's defaults
     /// and the ones in linux.devices), so `deny all` does not make /dev/null unusable.
     func applyDeviceRules(_ d: String, _ rules: [LinuxDeviceCgroup], devices: [LinuxDevice]) throws {
-        func rule(_ allow: Bool, _ text: String, _ field: String) throws {
-            try writeCgroupFile("\(d)/\(allow ? "devices.allow" : "devices.deny")", text, field: field)
+        // One fd per file for all the rules: the kernel takes one rule per write.
+        let allow = CgroupFile(d, "devices.allow"), deny = CgroupFile(d, "devices.deny")
+        func rule(_ isAllow: Bool, _ text: String, _ field: String) throws {
+            try (isAllow ? allow : deny).write(text, field: field)
         }
         for (i, r) in rules.enumerated() {
             let type = r.type ?? "a"
@@ -235,8 +288,9 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
             let text = type == "a" ? "a" : "\(type) \(major):\(minor) \(r.access ?? "rwm")"
             try rule(r.allow, text, "linux.resources.devices[\(i)]")
         }
-        let defaults = ["c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"]
-        for text in defaults { try rule(true, text, "default devices") }
+        for text in ["c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"] {
+            try rule(true, text, "default devices")
+        }
         for (i, dev) in devices.enumerated() where dev.type == "c" || dev.type == "b" || dev.type == "u" {
             if let maj = dev.major, let min = dev.minor {
                 try rule(true, "\(dev.type == "b" ? "b" : "c") \(maj):\(min) rwm", "linux.devices[\(i)]")
@@ -245,7 +299,15 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
     }
 }
 
+/// Makes `root/rel`. Its parents usually exist (voidoci/ from an earlier void), so the leaf is
+/// tried first; the walk from the root, which makes what is missing, only when it is not there.
 func makeCgroupDir(_ root: String, _ rel: String, copyCpuset: Bool) throws {
+    let leaf = "\(root)/\(rel)"
+    if mkdir(leaf, 0o755) == 0 {
+        if copyCpuset, let slash = leaf.lastIndex(of: "/") { copyCpusetValues(from: String(leaf[..<slash]), to: leaf) }
+        return
+    }
+    if errno == EEXIST { return }
     var cur = root
     for comp in rel.split(separator: "/") {
         let parent = cur
@@ -254,26 +316,57 @@ func makeCgroupDir(_ root: String, _ rel: String, copyCpuset: Bool) throws {
             if errno == EEXIST { continue }
             throw VoidError("cgroup \(cur): \(errnoText(errno))", errno: errno)
         }
-        // A new v1 cpuset is born empty and refuses tasks until it has cpus and mems.
-        if copyCpuset {
-            for f in ["cpuset.cpus", "cpuset.mems"] {
-                if let v = try? readSmallFile("\(parent)/\(f)") { try? writeCgroupFile("\(cur)/\(f)", v.trimmingCharacters()) }
-            }
-        }
+        if copyCpuset { copyCpusetValues(from: parent, to: cur) }
+    }
+}
+
+/// A new v1 cpuset is born empty and refuses tasks until it has cpus and mems: the parent's,
+/// written as read (the kernel strips the newline).
+private func copyCpusetValues(from parent: String, to dir: String) {
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        guard let v = try? readSmallBytes("\(parent)/\(f)") else { continue }
+        let fd = open("\(dir)/\(f)", O_WRONLY | O_CLOEXEC)
+        if fd < 0 { continue }
+        _ = v.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
     }
 }
 
 func writeCgroupFile(_ path: String, _ value: String, field: String? = nil) throws {
+    let fd = try openCgroupFile(path, field: field)
+    defer { close(fd) }
+    try writeCgroupValue(fd, value, path: path, field: field)
+}
+
+private func openCgroupFile(_ path: String, field: String?) throws -> Int32 {
     let fd = open(path, O_WRONLY | O_CLOEXEC)
     guard fd >= 0 else {
         let e = errno
         throw VoidError("\(field.map { "\($0): " } ?? "")cgroup file \(path): \(errnoText(e))", errno: e)
     }
-    defer { close(fd) }
-    let bytes = Array(value.utf8)
-    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    return fd
+}
+
+private func writeCgroupValue(_ fd: Int32, _ value: String, path: String, field: String?) throws {
+    var value = value
+    let n = value.withUTF8 { write(fd, $0.baseAddress, $0.count) }
     if n < 0 {
         let e = errno
         throw VoidError("\(field.map { "\($0): " } ?? "")writing \(value) to \(path): \(errnoText(e))", errno: e)
     }
+}
+
+/// A cgroup file written more than once (one device rule per write), opened at the first write.
+private final class CgroupFile {
+    let path: String
+    private var fd: Int32 = -1
+
+    init(_ dir: String, _ name: String) { path = "\(dir)/\(name)" }
+
+    func write(_ value: String, field: String) throws {
+        if fd < 0 { fd = try openCgroupFile(path, field: field) }
+        try writeCgroupValue(fd, value, path: path, field: field)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
 }
