@@ -12,6 +12,8 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/mman.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -138,3 +140,21 @@ void void_reset_signals(void) {
         sigaction(sig, &sa, NULL);
     }
 }
+
+int void_thread_start(unsigned long *thread, void *(*fn)(void *), void *arg) {
+    cpu_set_t set;
+    int cpu = sched_getcpu();
+    if (cpu < 0 || sched_getaffinity(0, sizeof set, &set) < 0 || !CPU_ISSET(cpu, &set) || CPU_COUNT(&set) < 2) return -1;
+    CPU_CLR(cpu, &set);
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0) return -1;
+    int r = pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+    pthread_t t;
+    if (r == 0) r = pthread_create(&t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    if (r != 0) return -1;
+    *thread = (unsigned long)t;
+    return 0;
+}
+
+int void_thread_join(unsigned long thread) { return pthread_join((pthread_t)thread, NULL); }

@@ -27,31 +27,88 @@ public struct Runtime {
 
     /// Loads and plans a bundle without touching the state directory (bad input leaves nothing).
     public func plan(bundle: String) throws -> (Spec, VoidPlan, String) {
-        let dir = try canonicalDirectory(bundle, field: "bundle")
-        let spec: Spec
-        do { spec = try SpecLoader.load(bundle: dir) } catch let e as SpecError { throw VoidError(e.description) }
+        let (spec, dir) = try load(bundle: bundle)
         let plan = try Planner(spec: spec, bundle: dir, caller: caller).plan()
         return (spec, plan, dir)
     }
 
-    /// Plans for running (create, run): nothing `explain` lists as dropped is refused here.
-    func planForRun(bundle: String) throws -> (Spec, VoidPlan, String) {
-        try plan(bundle: bundle)
+    /// The bundle's config, decoded and validated, and the bundle's canonical path.
+    func load(bundle: String) throws -> (Spec, String) {
+        let dir = try canonicalDirectory(bundle, field: "bundle")
+        do { return (try SpecLoader.load(bundle: dir), dir) } catch let e as SpecError { throw VoidError(e.description) }
+    }
+
+    /// What create and run hold besides the plan: the id claimed (its state dir, locked), the
+    /// void's cgroup, and the files the init's clone joins that cgroup through.
+    final class Claim: @unchecked Sendable {
+        var locked: LockedContainer!
+        var cgroup: VoidCgroup?
+        var move: Spawner.CgroupMove?
+        var error: Error?
+
+        /// Leaves nothing behind: the cgroup removed, the state dir removed.
+        func undo() {
+            move?.close()
+            cgroup?.remove()
+            locked?.remove()
+        }
+    }
+
+    /// create's and run's set-up before the clone. The bundle is loaded here; then a second
+    /// thread claims the id and makes the cgroup (about a dozen mkdirs and writes in cgroupfs)
+    /// while this one plans (the ELF closure), as the two halves are independent.
+    ///
+    /// The plan is `plan(bundle:)`'s: nothing `explain` lists as dropped is refused here.
+    /// Errors are those a serial run gives, in the same order: the bundle's and the plan's, then
+    /// `check`'s, then the id's (already exists) and the cgroup's. On any of them, nothing is
+    /// left behind.
+    func planAndClaim(id: String, bundle: String, check: (VoidPlan) throws -> Void = { _ in }) throws
+        -> (spec: Spec, plan: VoidPlan, bundle: String, claim: Claim) {
+        try StateStore.checkID(id)
+        let (spec, dir) = try load(bundle: bundle)
+        let claim = Claim()
+        // setns into a user or mount namespace needs a process with no other thread, which
+        // the kernel may still be tearing down right after the join: such voids go serially.
+        let joinsAlone = spec.linux?.namespaces?.contains { ($0.type == .user || $0.type == .mount) && !($0.path ?? "").isEmpty } ?? false
+        let store = self.store, runtime = self
+        let helper = Background(inline: joinsAlone) {
+            do {
+                claim.locked = try store.create(id)
+                claim.cgroup = try runtime.makeCgroup(id: id, spec: spec)
+                claim.move = try Spawner.CgroupMove(claim.cgroup, cloneIntoV2: true)
+            } catch {
+                claim.error = error
+            }
+        }
+        let plan: VoidPlan
+        do {
+            plan = try Planner(spec: spec, bundle: dir, caller: caller).plan()
+            try check(plan)
+        } catch {
+            helper.join()
+            claim.undo()
+            throw error
+        }
+        helper.join()
+        if let error = claim.error {
+            claim.undo()
+            throw error
+        }
+        return (spec, plan, dir, claim)
     }
 
     // MARK: create
 
     public func create(id: String, _ o: CreateOptions) throws {
-        try StateStore.checkID(id)
-        let (spec, plan, bundle) = try planForRun(bundle: o.bundle)
-        if plan.process.terminal && o.consoleSocket == nil {
-            throw VoidError("process.terminal is true but no --console-socket was given")
+        let (spec, plan, bundle, claim) = try planAndClaim(id: id, bundle: o.bundle) { plan in
+            if plan.process.terminal && o.consoleSocket == nil {
+                throw VoidError("process.terminal is true but no --console-socket was given")
+            }
         }
-        let locked = try store.create(id)
+        let locked: LockedContainer = claim.locked
+        let cgroup = claim.cgroup
         var spawned: Spawned?
-        var cgroup: VoidCgroup?
         do {
-            cgroup = try makeCgroup(id: id, spec: spec)
             if mkfifo(locked.fifoPath, 0o600) < 0 { throw VoidError.sys("mkfifo", locked.fifoPath) }
             // O_RDWR: the init holds both ends, so its read blocks until `start` writes instead
             // of seeing EOF; and a fifo needs no path once the void has pivoted.
@@ -66,6 +123,7 @@ public struct Runtime {
             var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
             opt.execFifoFD = fifo
             opt.cgroup = cgroup
+            opt.cgroupMove = claim.move
             opt.consoleFD = console?.slave ?? -1
             opt.preserveFDs = o.preserveFDs
             opt.onPause = createTimeHooks(id: id, spec: spec, bundle: bundle, plan: plan)
@@ -88,8 +146,7 @@ public struct Runtime {
                 close(s.pidfd)
             }
             if let pf = o.pidFile { unlink(absolute(pf)) }
-            cgroup?.remove()
-            locked.remove()
+            claim.undo()
             runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: bundle))
             throw error
         }

@@ -9,15 +9,14 @@ extension Runtime {
     /// user's convenience and the benchmark's entry point. Returns the exit status to use
     /// (128+N for a signal, like a shell).
     public func run(id: String, bundle: String, preserveFDs: Int, pidFile: String?) throws -> Int32 {
-        try StateStore.checkID(id)
-        let (spec, plan, dir) = try planForRun(bundle: bundle)
-        let locked = try store.create(id)
+        let (spec, plan, dir, claim) = try planAndClaim(id: id, bundle: bundle)
+        let locked: LockedContainer = claim.locked
+        let cgroup = claim.cgroup
         let s: Spawned
-        var cgroup: VoidCgroup?
         do {
-            cgroup = try makeCgroup(id: id, spec: spec)
             var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
             opt.cgroup = cgroup
+            opt.cgroupMove = claim.move
             opt.preserveFDs = preserveFDs
             opt.onPause = createTimeHooks(id: id, spec: spec, bundle: dir, plan: plan)
             let gate = try StartGate(plan.hooks)  // the init waits on it while startContainer hooks run
@@ -46,8 +45,7 @@ extension Runtime {
             locked.unlock()
             runPoststartHooks(plan.hooks, HookState(spec: spec, id: id, bundle: dir), pid: s.pid)
         } catch {
-            cgroup?.remove()
-            locked.remove()
+            claim.undo()
             runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: dir))
             throw error
         }

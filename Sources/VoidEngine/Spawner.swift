@@ -11,6 +11,9 @@ public struct SpawnOptions {
     public var preserveFDs: Int = 0
     public var initPID: Int32 = 0       // exec: the void's init
     public var cgroup: VoidCgroup?      // the init (or exec'd process) is born in it
+    /// The files the clone joins `cgroup` through, when the caller opened them ahead
+    /// (Runtime.planAndClaim); else spawn opens them.
+    var cgroupMove: Spawner.CgroupMove?
     public var caller: Caller
     /// Create-time hooks: when set, the init pauses after its mounts, before the pivot, and this
     /// runs with its pid and pidfd; a throw abandons the init (Hooks.swift).
@@ -43,7 +46,7 @@ public enum Spawner {
         // stdio and the preserved fds survive execve.
         _ = void_close_range_cloexec(UInt32(3 + max(0, opt.preserveFDs)))
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
-        let cgroupMove = try CgroupMove(opt.cgroup, cloneIntoV2: true)
+        let cgroupMove = try opt.cgroupMove ?? CgroupMove(opt.cgroup, cloneIntoV2: true)
 
         // Host-side sources: as a privileged caller, clone each bind here, in the caller's mount
         // namespace and with its credentials, and hand the detached tree to the child.
@@ -211,10 +214,11 @@ public enum Spawner {
     /// exec has joined the void's cgroup namespace before it clones, where CLONE_INTO_CGROUP
     /// cannot name a leaf outside it, so exec writes the v2 cgroup.procs instead (`cloneIntoV2`
     /// false). Every file is opened up front: by then exec is in the void's mount namespace.
-    struct CgroupMove {
-        var into: [Int32] = []
-        var back: [Int32] = []
-        var cgroupFD: Int32 = -1   // the v2 leaf for CLONE_INTO_CGROUP, or -1
+    /// Owns its fds: closed by `close()` (idempotent) or when the last reference goes.
+    final class CgroupMove {
+        private(set) var into: [Int32] = []
+        private(set) var back: [Int32] = []
+        private(set) var cgroupFD: Int32 = -1   // the v2 leaf for CLONE_INTO_CGROUP, or -1
 
         init?(_ cg: VoidCgroup?, cloneIntoV2: Bool) throws {
             guard let cg else { return nil }
@@ -250,7 +254,12 @@ public enum Spawner {
         func close() {
             for fd in into + back { Glibc.close(fd) }
             if cgroupFD >= 0 { Glibc.close(cgroupFD) }
+            into = []
+            back = []
+            cgroupFD = -1
         }
+
+        deinit { close() }
     }
 
     /// Runs `body` (the clone) inside the void's cgroup; `body` gets the fd for CLONE_INTO_CGROUP.

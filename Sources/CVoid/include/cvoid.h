@@ -178,6 +178,13 @@ int void_unshare(int flags);
 int void_make_tmpfs(uint32_t uid, uint32_t gid);
 int void_openpty(int *master, int *slave, char *name, size_t len);
 
+// Starts fn(arg) on a new thread that may run on any CPU the caller may use except the one the
+// caller is on now: the kernel tends to start a new thread on its creator's CPU, where it
+// preempts the creator, and the two then take turns instead of running side by side. Returns 0,
+// or -1 when there is no second CPU to use or no thread to be had: the caller then runs fn itself.
+int void_thread_start(unsigned long *thread, void *(*fn)(void *), void *arg);
+int void_thread_join(unsigned long thread);
+
 // Constants Swift cannot import from macros.
 extern const uint64_t VOID_CLONE_NEWUSER, VOID_CLONE_NEWNS, VOID_CLONE_NEWPID, VOID_CLONE_NEWNET,
     VOID_CLONE_NEWIPC, VOID_CLONE_NEWUTS, VOID_CLONE_NEWCGROUP, VOID_CLONE_NEWTIME;
