@@ -266,6 +266,29 @@ enum VoidCheck {
         }
     }
 
+    /// A user namespace given by path is joined by voidoci itself before the clone, which needs
+    /// a single-threaded process: this void's set-up runs without the helper thread.
+    @Test func userNamespaceGivenByPathIsJoined() throws {
+        try #require(geteuid() == 0)
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        holder.arguments = ["--user", "--map-root-user", "sleep", "60"]
+        try holder.run()
+        defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+        let hpid = holder.processIdentifier
+        let userNS = { (pid: Int32) in (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/user")) ?? "?\(pid)" }
+        try #require(Host.waitUntil(5) { userNS(hpid) != userNS(getpid()) }, "the holder has its own user namespace")
+        let b = TestBundle(args: ["sleep", "30"])
+        defer { b.close() }
+        b.setLinux("namespaces", [["type": "user", "path": "/proc/\(hpid)/ns/user"], ["type": "pid"], ["type": "mount"], ["type": "network"]])
+        let id = TestBundle.newID()
+        let pid = try b.createAndStart(id)
+        #expect(userNS(pid) == userNS(hpid))
+        let ns = { (pid: Int32) in (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/mnt")) ?? "?\(pid)" }
+        #expect(ns(pid) != ns(getpid()), "a new mount namespace, owned by the joined user namespace")
+        #expect(b.voidoci(["delete", "--force", id]).status == 0)
+    }
+
     @Test(arguments: As.allCases)
     func hostnameIsConfiguredOrVoid(who: As) throws {
         try #require(who == .root || Env.hasTestUser)
