@@ -50,12 +50,22 @@ public enum SpecLoader {
     /// Any Decodable from a JSON document, with the module's path-naming errors (voidoci's
     /// own state files use it too).
     public static func decodeDocument<T: Decodable, Bytes: Collection<UInt8>>(_ type: T.Type, _ data: Bytes, file: String) throws -> T {
-        if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-            throw SpecError.empty(file: file)
+        try decodeDocument(type, Array(data), file: file)
+    }
+
+    /// The same on an array: what voidoci's own callers use, so that no code generic over the
+    /// byte collection runs unspecialised on their path (its first use looks conformances up
+    /// by scanning the whole binary's records).
+    public static func decodeDocument<T: Decodable>(_ type: T.Type, _ data: [UInt8], file: String) throws -> T {
+        var blank = true
+        for b in data where b != 0x20 && b != 0x0A && b != 0x0D && b != 0x09 {
+            blank = false
+            break
         }
+        if blank { throw SpecError.empty(file: file) }
         let tree: JSONValue
         do {
-            tree = try JSONParser.parse(Array(data))
+            tree = try JSONParser.parse(data)
         } catch {
             throw SpecError.syntax(error, file: file)
         }

@@ -133,14 +133,36 @@ public indirect enum JSON {
     case object([(String, JSON)])
 
     public func render() -> String {
+        var out = ""
+        render(into: &out)
+        return out
+    }
+
+    /// Appends to one string (state.json is rendered on every create and run; joined() would
+    /// also cost a scan of the binary's protocol conformances on first use).
+    func render(into out: inout String) {
         switch self {
-        case .string(let s): return StateJSON.quote(s)
-        case .number(let n): return String(n)
-        case .unsigned(let n): return String(n)
-        case .bool(let b): return b ? "true" : "false"
-        case .null: return "null"
-        case .array(let a): return "[" + a.map { $0.render() }.joined(separator: ",") + "]"
-        case .object(let o): return "{" + o.map { StateJSON.quote($0.0) + ":" + $0.1.render() }.joined(separator: ",") + "}"
+        case .string(let s): out += StateJSON.quote(s)
+        case .number(let n): out += String(n)
+        case .unsigned(let n): out += String(n)
+        case .bool(let b): out += b ? "true" : "false"
+        case .null: out += "null"
+        case .array(let a):
+            out += "["
+            for (i, e) in a.enumerated() {
+                if i > 0 { out += "," }
+                e.render(into: &out)
+            }
+            out += "]"
+        case .object(let o):
+            out += "{"
+            for (i, (k, v)) in o.enumerated() {
+                if i > 0 { out += "," }
+                out += StateJSON.quote(k)
+                out += ":"
+                v.render(into: &out)
+            }
+            out += "}"
         }
     }
 }

@@ -347,9 +347,15 @@ public enum StateJSON {
         if status != "stopped" { fields.append(("pid", "\(s.pid)")) } else { fields.append(("pid", "0")) }
         fields += [("bundle", quote(s.bundle)), ("rootfs", quote(s.rootfs)), ("created", quote(s.created)),
                    ("owner", quote(s.owner))]
-        let ann = (s.annotations ?? [:]).sorted { $0.key < $1.key }.map { "\(quote($0.key)): \(quote($0.value))" }
-        fields.append(("annotations", "{" + ann.joined(separator: ", ") + "}"))
-        return "{\n" + fields.map { "  \(quote($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}\n"
+        // Plain loops rather than joined(): see JSON.render(into:).
+        var ann = "{"
+        for (i, (k, v)) in (s.annotations ?? [:]).sorted(by: { $0.key < $1.key }).enumerated() {
+            ann += (i > 0 ? ", " : "") + "\(quote(k)): \(quote(v))"
+        }
+        fields.append(("annotations", ann + "}"))
+        var out = "{\n"
+        for (i, (k, v)) in fields.enumerated() { out += (i > 0 ? ",\n" : "") + "  \(quote(k)): \(v)" }
+        return out + "\n}\n"
     }
 
     public static func quote(_ s: String) -> String {

@@ -349,7 +349,13 @@ public enum Spawner {
 
     static func writeIDMaps(_ plan: VoidPlan, pid: pid_t) throws {
         guard plan.namespaces.first(where: { $0.type == "user" })?.path == nil else { return }
-        func lines(_ m: [LinuxIDMapping]) -> String { m.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined() }
+        // A plain loop: joined() is generic stdlib code whose first use costs a scan of every
+        // protocol conformance in the binary, on the path the child waits on.
+        func lines(_ m: [LinuxIDMapping]) -> String {
+            var text = ""
+            for e in m { text += "\(e.containerID) \(e.hostID) \(e.size)\n" }
+            return text
+        }
         if !plan.setgroupsAllowed {
             try writeProc("/proc/\(pid)/setgroups", "deny")
         }
@@ -365,9 +371,9 @@ public enum Spawner {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         if fd < 0 { throw VoidError.sys("open", path) }
         defer { close(fd) }
-        let bytes = Array(s.utf8)
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if n != bytes.count { throw VoidError.sys("write", path) }
+        var s = s
+        let (n, count) = s.withUTF8 { (write(fd, $0.baseAddress, $0.count), $0.count) }
+        if n != count { throw VoidError.sys("write", path) }
     }
 
     static func hostTree(_ m: PlannedMount, imageFD: Int32, attrs: UInt64) throws -> Int32 {

@@ -130,8 +130,8 @@ public final class LockedContainer {
     public var statePath: String { "\(dir)/state.json" }
 
     public func load() throws -> ContainerState {
-        let text = try readSmallFile(statePath)
-        do { return try SpecLoader.decodeDocument(ContainerState.self, Array(text.utf8), file: statePath) } catch {
+        let bytes = try readSmallBytes(statePath)
+        do { return try SpecLoader.decodeDocument(ContainerState.self, bytes, file: statePath) } catch {
             throw VoidError("\(statePath): corrupt state: \(error)")
         }
     }
