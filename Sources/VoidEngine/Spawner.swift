@@ -175,6 +175,7 @@ public enum Spawner {
                 + (e == EPERM || e == ENOSPC ? " (are unprivileged user namespaces allowed? see /proc/sys/user/max_user_namespaces)" : ""), errno: e)
         }
         let spawned = Spawned(pid: pid, pidfd: pidfd, syncFD: parentFD)
+        defer { cgroupMove?.leave() }
         do {
             try writeIDMaps(plan, pid: pid)
             if let adj = plan.oomScoreAdj {
@@ -184,6 +185,7 @@ public enum Spawner {
             }
             var go: UInt8 = 1
             try sys("releasing the void's init") { write(parentFD, &go, 1) }
+            cgroupMove?.leave()   // while the init sets up
             while let report = try readReport(parentFD) {
                 if report.step == Int32(VOID_STEP_READY.rawValue) { return spawned }
                 if report.step == Int32(VOID_STEP_HOOKS_PAUSE.rawValue), let hooks = opt.onPause {
@@ -251,6 +253,12 @@ public enum Spawner {
             return fd
         }
 
+        /// Back to voidoci's own cgroups (best effort), and the fds closed. Idempotent.
+        func leave() {
+            for fd in back { _ = write(fd, "0", 1) }
+            close()
+        }
+
         func close() {
             for fd in into + back { Glibc.close(fd) }
             if cgroupFD >= 0 { Glibc.close(cgroupFD) }
@@ -263,18 +271,21 @@ public enum Spawner {
     }
 
     /// Runs `body` (the clone) inside the void's cgroup; `body` gets the fd for CLONE_INTO_CGROUP.
+    /// If the clone worked, this thread is still in the void's v1 cgroups: the caller leaves
+    /// (`move.leave()`) once the child is released, since the child waits on what comes first.
     static func inCgroup(_ move: CgroupMove?, _ body: (Int32) -> pid_t) throws -> pid_t {
         guard let move else { return body(-1) }
-        defer { move.close() }
         for fd in move.into where write(fd, "0", 1) < 0 {
             let e = errno
-            for b in move.back { _ = write(b, "0", 1) }
+            move.leave()
             throw VoidError.sys("moving into the void's cgroup", errno: e)
         }
         let pid = body(move.cgroupFD)
-        let e = errno
-        for fd in move.back { _ = write(fd, "0", 1) }  // best effort
-        errno = e
+        if pid < 0 {
+            let e = errno
+            move.leave()
+            errno = e
+        }
         return pid
     }
 
