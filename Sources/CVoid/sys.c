@@ -14,6 +14,8 @@
 #include <sys/mman.h>
 #include <pthread.h>
 #include <sched.h>
+#include <linux/futex.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -158,3 +160,32 @@ int void_thread_start(unsigned long *thread, void *(*fn)(void *), void *arg) {
 }
 
 int void_thread_join(unsigned long thread) { return pthread_join((pthread_t)thread, NULL); }
+
+void void_gate_open(int *gate) {
+    __atomic_store_n(gate, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, gate, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void void_gate_wait(int *gate) {
+    while (__atomic_load_n(gate, __ATOMIC_ACQUIRE) == 0)
+        syscall(SYS_futex, gate, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+}
+
+// pthread_join returns when the kernel clears the thread's tid, before the thread has left the
+// thread group (and its fs_struct): poll "Threads:" in /proc/self/status until it says 1.
+int void_wait_single_threaded(void) {
+    for (int i = 0; i < 20000; i++) {
+        char buf[4096];
+        int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return 0;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) return 0;
+        buf[n] = 0;
+        char *t = strstr(buf, "\nThreads:\t");
+        if (!t) return 0;
+        if (atoi(t + 10) == 1) return 1;
+        usleep(50);
+    }
+    return 0;
+}

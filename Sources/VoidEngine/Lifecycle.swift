@@ -41,22 +41,69 @@ public struct Runtime {
     /// What create and run hold besides the plan: the id claimed (its state dir, locked), the
     /// void's cgroup, and the files the init's clone joins that cgroup through.
     final class Claim: @unchecked Sendable {
+        let id: String
+        let runtime: Runtime
         var locked: LockedContainer!
         var cgroup: VoidCgroup?
         var move: Spawner.CgroupMove?
         var error: Error?
+        private var back: [Int32] = []
+        private var spec: Spec?
+        private let gate = Gate()
+
+        init(id: String, runtime: Runtime) {
+            self.id = id
+            self.runtime = runtime
+        }
+
+        /// What needs no config: the state dir, the host's cgroup mounts, and the files of the
+        /// cgroups voidoci returns to after the clone.
+        func prepare() {
+            do {
+                locked = try runtime.store.create(id)
+                if runtime.cgroupManager != "disabled" { back = Spawner.CgroupMove.openBack(cloneIntoV2: true) }
+            } catch {
+                self.error = error
+            }
+        }
+
+        /// The void's cgroup, as the config asks.
+        func make(_ spec: Spec) {
+            guard error == nil else { return }
+            do {
+                cgroup = try runtime.makeCgroup(id: id, spec: spec)
+                move = try Spawner.CgroupMove(cgroup, cloneIntoV2: true, back: back)
+                back = []
+            } catch {
+                self.error = error
+            }
+        }
+
+        /// Hands the config to the thread waiting in `awaitSpec` (nil: there is none, give up).
+        func offer(_ spec: Spec?) {
+            self.spec = spec
+            gate.open()
+        }
+
+        func awaitSpec() -> Spec? {
+            gate.wait()
+            return spec
+        }
 
         /// Leaves nothing behind: the cgroup removed, the state dir removed.
         func undo() {
+            for fd in back { close(fd) }
+            back = []
             move?.close()
             cgroup?.remove()
             locked?.remove()
         }
     }
 
-    /// create's and run's set-up before the clone. The bundle is loaded here; then a second
-    /// thread claims the id and makes the cgroup (about a dozen mkdirs and writes in cgroupfs)
-    /// while this one plans (the ELF closure), as the two halves are independent.
+    /// create's and run's set-up before the clone, in two halves that are independent: this
+    /// thread loads the bundle and plans (the ELF closure), a second one claims the id and makes
+    /// the cgroup (about a dozen mkdirs and writes in cgroupfs). The second starts before the
+    /// config is even read, with what needs none of it, and takes the config when it is there.
     ///
     /// The plan is `plan(bundle:)`'s: nothing `explain` lists as dropped is refused here.
     /// Errors are those a serial run gives, in the same order: the bundle's and the plan's, then
@@ -65,35 +112,35 @@ public struct Runtime {
     func planAndClaim(id: String, bundle: String, check: (VoidPlan) throws -> Void = { _ in }) throws
         -> (spec: Spec, plan: VoidPlan, bundle: String, claim: Claim) {
         try StateStore.checkID(id)
-        let (spec, dir) = try load(bundle: bundle)
-        let claim = Claim()
-        // setns into a user or mount namespace needs a process with no other thread, which
-        // the kernel may still be tearing down right after the join: such voids go serially.
-        let joinsAlone = spec.linux?.namespaces?.contains { ($0.type == .user || $0.type == .mount) && !($0.path ?? "").isEmpty } ?? false
-        let store = self.store, runtime = self
-        let helper = Background(inline: joinsAlone) {
-            do {
-                claim.locked = try store.create(id)
-                claim.cgroup = try runtime.makeCgroup(id: id, spec: spec)
-                claim.move = try Spawner.CgroupMove(claim.cgroup, cloneIntoV2: true)
-            } catch {
-                claim.error = error
-            }
+        let claim = Claim(id: id, runtime: self)
+        let helper = Background.start {
+            claim.prepare()
+            if let spec = claim.awaitSpec() { claim.make(spec) }
         }
-        let plan: VoidPlan
+        func fail(_ error: Error) -> Error {
+            helper?.join()
+            claim.undo()
+            return error
+        }
+        let spec: Spec, dir: String, plan: VoidPlan
+        do { (spec, dir) = try load(bundle: bundle) } catch {
+            claim.offer(nil)
+            throw fail(error)
+        }
+        if helper == nil {
+            claim.prepare()
+            claim.make(spec)
+        } else {
+            claim.offer(spec)
+        }
         do {
             plan = try Planner(spec: spec, bundle: dir, caller: caller).plan()
             try check(plan)
         } catch {
-            helper.join()
-            claim.undo()
-            throw error
+            throw fail(error)
         }
-        helper.join()
-        if let error = claim.error {
-            claim.undo()
-            throw error
-        }
+        helper?.join()
+        if let error = claim.error { throw fail(error) }
         return (spec, plan, dir, claim)
     }
 

@@ -119,6 +119,9 @@ public enum Spawner {
                 flags |= cloneFlag(ns.type)
             }
         }
+        // The kernel refuses these to a process with another thread (the set-up's helper may
+        // still be leaving).
+        if joins.contains(where: { $0.type == "user" || $0.type == "mount" }) { _ = void_wait_single_threaded() }
         for j in joins.sorted(by: { ($0.type == "user" ? 1 : 0) < ($1.type == "user" ? 1 : 0) }) {
             if void_setns(j.fd, Int32(truncatingIfNeeded: cloneFlag(j.type))) < 0 {
                 throw VoidError("joining the \(j.type) namespace: \(errnoText(errno))", errno: errno)
@@ -222,9 +225,14 @@ public enum Spawner {
         private(set) var back: [Int32] = []
         private(set) var cgroupFD: Int32 = -1   // the v2 leaf for CLONE_INTO_CGROUP, or -1
 
-        init?(_ cg: VoidCgroup?, cloneIntoV2: Bool) throws {
-            guard let cg else { return nil }
-            let layout = CgroupLayout.host
+        /// `back`: the files of the cgroups to return to, if the caller opened them ahead
+        /// (`openBack`); this takes them over, and closes them if it throws.
+        init?(_ cg: VoidCgroup?, cloneIntoV2: Bool, back: [Int32]? = nil) throws {
+            guard let cg else {
+                for fd in back ?? [] { Glibc.close(fd) }
+                return nil
+            }
+            if let back { self.back = back }
             do {
                 for d in cg.paths {
                     let v2 = d == cg.unified
@@ -235,16 +243,25 @@ public enum Spawner {
                         into.append(try Self.openFile(d, v2 ? "cgroup.procs" : "tasks"))
                     }
                 }
-                let v2Root = layout.v2.map { $0 + "/" }
-                for d in VoidCgroup.current(layout: layout) {
-                    let v2 = v2Root.map { (d + "/").hasPrefix($0) } ?? false
-                    if v2 && cloneIntoV2 { continue }
-                    if let fd = try? Self.openFile(d, v2 ? "cgroup.procs" : "tasks") { back.append(fd) }
-                }
+                if back == nil { self.back = Self.openBack(cloneIntoV2: cloneIntoV2) }
             } catch {
                 close()
                 throw error
             }
+        }
+
+        /// The files that move this thread back to the cgroups it is in now (best effort: a
+        /// directory it cannot return to is no reason to fail a void).
+        static func openBack(cloneIntoV2: Bool) -> [Int32] {
+            let layout = CgroupLayout.host
+            let v2Root = layout.v2.map { $0 + "/" }
+            var back: [Int32] = []
+            for d in VoidCgroup.current(layout: layout) {
+                let v2 = v2Root.map { (d + "/").hasPrefix($0) } ?? false
+                if v2 && cloneIntoV2 { continue }
+                if let fd = try? Self.openFile(d, v2 ? "cgroup.procs" : "tasks") { back.append(fd) }
+            }
+            return back
         }
 
         static func openFile(_ dir: String, _ file: String) throws -> Int32 {

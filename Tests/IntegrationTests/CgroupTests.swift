@@ -67,6 +67,44 @@ import Testing
         #expect(access("\(mem)/\(leaf)", F_OK) != 0, "the leaf must be removed at delete")
     }
 
+    /// With a second CPU, a helper thread claims the id and makes the cgroup while voidoci plans;
+    /// pinned to one CPU, voidoci does both itself. The void must be the same, and the voidoci
+    /// that clones it must not stay in its cgroups (`run` waits there for the whole void's life).
+    @Test(arguments: [false, true])
+    func sameCgroupsOnOneCPUOrTwo(pinned: Bool) throws {
+        try #require(Self.layout["memory"] != nil && Self.layout["unified"] != nil, "needs v1 memory and a v2 hierarchy")
+        let cpus = (try? String(contentsOfFile: "/sys/fs/cgroup/cpuset/cpuset.cpus", encoding: .utf8)) ?? "?"
+        let b = TestBundle(args: ["/bin/sleep", "60"])
+        defer { b.close() }
+        let id = "cg\(UUID().uuidString.prefix(6))".lowercased()
+        let pin = pinned ? ["/usr/bin/taskset", "-c", "0"] : []
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: pin.first ?? Env.bin)
+        run.arguments = Array(pin.dropFirst()) + (pinned ? [Env.bin] : []) + ["--root", b.stateRoot, "run", "--bundle", b.dir, id]
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        defer { b.voidociReaped(["delete", "--force", id]); run.waitUntilExit() }
+        var pid: Int32 = 0
+        try #require(Host.waitUntil(10) {
+            let st = b.voidociReaped(["state", id]).stdout
+            pid = Int32(st.split(separator: "\n").first { $0.contains("\"pid\"") }?.filter(\.isNumber) ?? "") ?? 0
+            return pid > 0 && st.contains("running")
+        }, "the void runs (cpus \(cpus))")
+        let mem = "\(Self.layout["memory"]!)/voidoci/\(id)", v2 = "\(Self.layout["unified"]!)/voidoci/\(id)"
+        for leaf in [mem, v2] {
+            let procs = (read("\(leaf)/cgroup.procs") ?? "").split(separator: "\n")
+            #expect(procs.contains("\(pid)"), "the init in \(leaf): \(procs)")
+            #expect(!procs.contains("\(run.processIdentifier)"), "voidoci run left in \(leaf): \(procs)")
+        }
+        // In every hierarchy, v1 and v2, the init is in the void's leaf.
+        let lines = VoidCheck.lines(read("/proc/\(pid)/cgroup") ?? "")
+        #expect(lines.count > 2 && lines.allSatisfy { $0.hasSuffix(":/voidoci/\(id)") }, "\(lines)")
+        #expect(b.voidociReaped(["kill", id, "KILL"]).status == 0)
+        run.waitUntilExit()
+        #expect(access(mem, F_OK) != 0 && access(v2, F_OK) != 0, "run removes the leaves")
+    }
+
     @Test func pauseAndResume() throws {
         let b = TestBundle(args: ["/bin/sleep", "60"])
         defer { b.close() }

@@ -184,6 +184,13 @@ int void_openpty(int *master, int *slave, char *name, size_t len);
 // or -1 when there is no second CPU to use or no thread to be had: the caller then runs fn itself.
 int void_thread_start(unsigned long *thread, void *(*fn)(void *), void *arg);
 int void_thread_join(unsigned long thread);
+// A one-shot gate between two threads (a futex word, 0 until opened): wait returns once open
+// has been called, at once if it already was.
+void void_gate_open(int *gate);
+void void_gate_wait(int *gate);
+// 1 once this process has no thread but the caller (as setns into a user or mount namespace
+// requires), after waiting up to about a second for exiting threads to be reaped; else 0.
+int void_wait_single_threaded(void);
 
 // Constants Swift cannot import from macros.
 extern const uint64_t VOID_CLONE_NEWUSER, VOID_CLONE_NEWNS, VOID_CLONE_NEWPID, VOID_CLONE_NEWNET,
