@@ -43,11 +43,10 @@ public struct Runtime {
     final class Claim: @unchecked Sendable {
         let id: String
         let runtime: Runtime
-        var locked: LockedContainer!
+        var locked: LockedContainer?
         var cgroup: VoidCgroup?
         var move: Spawner.CgroupMove?
         var error: Error?
-        private var back: [Int32] = []
         private var spec: Spec?
         private let gate = Gate()
 
@@ -56,24 +55,21 @@ public struct Runtime {
             self.runtime = runtime
         }
 
-        /// What needs no config: the state dir, the host's cgroup mounts, and the files of the
-        /// cgroups voidoci returns to after the clone.
-        func prepare() {
-            do {
-                locked = try runtime.store.create(id)
-                if runtime.cgroupManager != "disabled" { back = Spawner.CgroupMove.openBack(cloneIntoV2: true) }
-            } catch {
-                self.error = error
-            }
+        var usesCgroups: Bool { runtime.cgroupManager != "disabled" }
+
+        /// The state dir, made and locked: from here on the id is this voidoci's. It comes
+        /// before the cgroup, so that a create that loses a race for the id never touches the
+        /// winner's cgroup.
+        func claimID() {
+            do { locked = try runtime.store.create(id) } catch { self.error = error }
         }
 
-        /// The void's cgroup, as the config asks.
+        /// The void's cgroup, as the config asks, unless the id could not be claimed.
         func make(_ spec: Spec) {
-            guard error == nil else { return }
+            guard error == nil, locked != nil else { return }
             do {
                 cgroup = try runtime.makeCgroup(id: id, spec: spec)
-                move = try Spawner.CgroupMove(cgroup, cloneIntoV2: true, back: back)
-                back = []
+                move = try Spawner.CgroupMove(cgroup, cloneIntoV2: true, back: [])
             } catch {
                 self.error = error
             }
@@ -92,8 +88,6 @@ public struct Runtime {
 
         /// Leaves nothing behind: the cgroup removed, the state dir removed.
         func undo() {
-            for fd in back { close(fd) }
-            back = []
             move?.close()
             cgroup?.remove()
             locked?.remove()
@@ -101,9 +95,10 @@ public struct Runtime {
     }
 
     /// create's and run's set-up before the clone, in two halves that are independent: this
-    /// thread loads the bundle and plans (the ELF closure), a second one claims the id and makes
-    /// the cgroup (about a dozen mkdirs and writes in cgroupfs). The second starts before the
-    /// config is even read, with what needs none of it, and takes the config when it is there.
+    /// thread claims the id, loads the bundle and plans (the ELF closure); a second one makes
+    /// the cgroup (a dozen mkdirs and writes in cgroupfs), after reading the host's cgroup
+    /// mounts while this one claims the id and reads the config. This one then opens the files
+    /// of voidoci's own cgroups (to return to after the clone) while the other finishes.
     ///
     /// The plan is `plan(bundle:)`'s: nothing `explain` lists as dropped is refused here.
     /// Errors are those a serial run gives, in the same order: the bundle's and the plan's, then
@@ -114,7 +109,7 @@ public struct Runtime {
         try StateStore.checkID(id)
         let claim = Claim(id: id, runtime: self)
         let helper = Background.start {
-            claim.prepare()
+            if claim.usesCgroups { _ = CgroupLayout.host }
             if let spec = claim.awaitSpec() { claim.make(spec) }
         }
         func fail(_ error: Error) -> Error {
@@ -122,24 +117,22 @@ public struct Runtime {
             claim.undo()
             return error
         }
+        claim.claimID()
         let spec: Spec, dir: String, plan: VoidPlan
         do { (spec, dir) = try load(bundle: bundle) } catch {
             claim.offer(nil)
             throw fail(error)
         }
-        if helper == nil {
-            claim.prepare()
-            claim.make(spec)
-        } else {
-            claim.offer(spec)
-        }
+        if helper == nil { claim.make(spec) } else { claim.offer(spec) }
         do {
             plan = try Planner(spec: spec, bundle: dir, caller: caller).plan()
             try check(plan)
         } catch {
             throw fail(error)
         }
+        let back = claim.usesCgroups ? Spawner.CgroupMove.openBack(cloneIntoV2: true) : []
         helper?.join()
+        if let move = claim.move { move.adoptBack(back) } else { for fd in back { close(fd) } }
         if let error = claim.error { throw fail(error) }
         return (spec, plan, dir, claim)
     }
@@ -152,7 +145,7 @@ public struct Runtime {
                 throw VoidError("process.terminal is true but no --console-socket was given")
             }
         }
-        let locked: LockedContainer = claim.locked
+        let locked = claim.locked!
         let cgroup = claim.cgroup
         var spawned: Spawned?
         do {

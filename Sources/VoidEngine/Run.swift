@@ -10,7 +10,7 @@ extension Runtime {
     /// (128+N for a signal, like a shell).
     public func run(id: String, bundle: String, preserveFDs: Int, pidFile: String?) throws -> Int32 {
         let (spec, plan, dir, claim) = try planAndClaim(id: id, bundle: bundle)
-        let locked: LockedContainer = claim.locked
+        let locked = claim.locked!
         let cgroup = claim.cgroup
         let s: Spawned
         do {

@@ -250,6 +250,12 @@ public enum Spawner {
             }
         }
 
+        /// Takes over `fds` as the files to return through (opened by another thread).
+        func adoptBack(_ fds: [Int32]) {
+            for fd in back { Glibc.close(fd) }
+            back = fds
+        }
+
         /// The files that move this thread back to the cgroups it is in now (best effort: a
         /// directory it cannot return to is no reason to fail a void).
         static func openBack(cloneIntoV2: Bool) -> [Int32] {
