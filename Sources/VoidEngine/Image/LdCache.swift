@@ -12,14 +12,53 @@ public struct LdCache: Sendable {
         public var hwcap: UInt64
     }
 
+    /// The entry table, read where it lies: a lookup compares sonames in place, so a cache of a
+    /// thousand libraries costs no strings or dictionary for the two or three a program needs.
+    private struct Table: Sendable {
+        var bytes: [UInt8]
+        var count: Int
+        var at: Int          // first entry
+        var size: Int        // 24 (new format) or 12 (old)
+        var strings: Int     // string offsets count from here
+        var isNew: Bool
+
+        func entry(_ i: Int) -> Entry {
+            let e = at + i * size
+            let u = { (o: Int) in LdCache.u32(bytes, e + o)! }
+            return Entry(soname: LdCache.string(bytes, strings + Int(u(4)))!, path: LdCache.string(bytes, strings + Int(u(8)))!,
+                         flags: Int32(bitPattern: u(0)), hwcap: isNew ? UInt64(u(20)) << 32 | UInt64(u(16)) : 0)
+        }
+
+        /// Whether entry i's soname is `name` (UTF-8, without its NUL).
+        func named(_ i: Int, _ name: [UInt8]) -> Bool {
+            let o = strings + Int(LdCache.u32(bytes, at + i * size + 4)!)
+            guard o + name.count < bytes.count, bytes[o + name.count] == 0 else { return false }
+            for k in 0..<name.count where bytes[o + k] != name[k] { return false }
+            return true
+        }
+    }
+
+    private enum Storage: Sendable {
+        case table(Table)
+        case list([Entry])
+    }
+
+    private let storage: Storage
+
     /// In file order: ldconfig sorts entries of one soname by preference.
-    public var entries: [Entry]
-    private var index: [String: [Int]]
+    public var entries: [Entry] {
+        switch storage {
+        case .list(let l): return l
+        case .table(let t): return (0..<t.count).map { t.entry($0) }
+        }
+    }
 
     public init(entries: [Entry]) {
-        self.entries = entries
-        index = [:]
-        for (i, entry) in entries.enumerated() { index[entry.soname, default: []].append(i) }
+        storage = .list(entries)
+    }
+
+    private init(_ table: Table) {
+        storage = .table(table)
     }
 
     public func lookup(_ soname: String) -> [String] {
@@ -27,7 +66,15 @@ public struct LdCache: Sendable {
     }
 
     func matches(_ soname: String) -> [Entry] {
-        (index[soname] ?? []).map { entries[$0] }
+        switch storage {
+        case .list(let l):
+            return l.filter { $0.soname == soname }
+        case .table(let t):
+            let name = Array(soname.utf8)
+            var out: [Entry] = []
+            for i in 0..<t.count where t.named(i, name) { out.append(t.entry(i)) }
+            return out
+        }
     }
 
     static let magicOld = Array("ld.so-1.7.0".utf8)
@@ -43,15 +90,7 @@ public struct LdCache: Sendable {
         let newAt = (entriesEnd + 7) & ~7
         if bytes.count > newAt, bytes[newAt...].starts(with: magicNew) { return parseNew(bytes, at: newAt) }
         // Old format only: string offsets count from the end of the entries.
-        var entries: [Entry] = []
-        for i in 0..<Int(count) {
-            let at = 16 + i * 12
-            guard let flags = u32(bytes, at), let key = u32(bytes, at + 4), let value = u32(bytes, at + 8),
-                  let soname = string(bytes, entriesEnd + Int(key)),
-                  let path = string(bytes, entriesEnd + Int(value)) else { return nil }
-            entries.append(Entry(soname: soname, path: path, flags: Int32(bitPattern: flags), hwcap: 0))
-        }
-        return LdCache(entries: entries)
+        return checked(Table(bytes: bytes, count: Int(count), at: 16, size: 12, strings: entriesEnd, isNew: false))
     }
 
     /// struct cache_file_new: magic+version (20 bytes), nlibs, len_strings, flags (byte), padding,
@@ -61,25 +100,27 @@ public struct LdCache: Sendable {
         guard let count = u32(bytes, base + 20), base + 28 < bytes.count else { return nil }
         // cache_file_new_flags_endian_*: 0 unset (pre-2.33), 2 little, 3 big.
         guard bytes[base + 28] & 3 == 0 || bytes[base + 28] & 3 == 2 else { return nil }
-        var entries: [Entry] = []
-        for i in 0..<Int(count) {
-            let at = base + 48 + i * 24
-            guard let flags = u32(bytes, at), let key = u32(bytes, at + 4), let value = u32(bytes, at + 8),
-                  let low = u32(bytes, at + 16), let high = u32(bytes, at + 20),
-                  let soname = string(bytes, base + Int(key)), let path = string(bytes, base + Int(value))
-            else { return nil }
-            entries.append(Entry(soname: soname, path: path, flags: Int32(bitPattern: flags),
-                                 hwcap: UInt64(high) << 32 | UInt64(low)))
-        }
-        return LdCache(entries: entries)
+        return checked(Table(bytes: bytes, count: Int(count), at: base + 48, size: 24, strings: base, isNew: true))
     }
 
-    private static func u32(_ b: [UInt8], _ at: Int) -> UInt32? {
+    /// Every entry inside the bytes and every string NUL-terminated (a string starting at or
+    /// before the last NUL ends at some NUL), checked once so lookups can trust the table.
+    private static func checked(_ t: Table) -> LdCache? {
+        guard t.count >= 0, t.at + t.count * t.size <= t.bytes.count,
+              let lastNul = t.bytes.lastIndex(of: 0) else { return t.count == 0 && t.at <= t.bytes.count ? LdCache(t) : nil }
+        for i in 0..<t.count {
+            let e = t.at + i * t.size
+            if t.strings + Int(u32(t.bytes, e + 4)!) > lastNul || t.strings + Int(u32(t.bytes, e + 8)!) > lastNul { return nil }
+        }
+        return LdCache(t)
+    }
+
+    fileprivate static func u32(_ b: [UInt8], _ at: Int) -> UInt32? {
         guard at >= 0, at + 4 <= b.count else { return nil }
         return UInt32(b[at]) | UInt32(b[at + 1]) << 8 | UInt32(b[at + 2]) << 16 | UInt32(b[at + 3]) << 24
     }
 
-    private static func string(_ b: [UInt8], _ at: Int) -> String? {
+    fileprivate static func string(_ b: [UInt8], _ at: Int) -> String? {
         guard at >= 0, at < b.count, let end = b[at...].firstIndex(of: 0) else { return nil }
         return String(decoding: b[at..<end], as: UTF8.self)
     }
