@@ -11,8 +11,21 @@ import Darwin
 public enum SpecLoader {
     /// Reads and decodes `<bundle>/config.json`.
     public static func load(bundle: String) throws -> Spec {
+        try load(bundle: bundle, parsed: { _ in })
+    }
+
+    /// The same, calling `parsed` with `linux.cgroupsPath` (nil when absent or not a string) as
+    /// soon as the document has parsed, before the typed decode: work that needs only that can
+    /// start meanwhile. Not called when the document does not parse.
+    public static func load(bundle: String, parsed: (_ cgroupsPath: String?) -> Void) throws -> Spec {
         let path = bundle.isEmpty ? "config.json" : bundle.hasSuffix("/") ? bundle + "config.json" : bundle + "/config.json"
-        return try decode(readFile(path), file: "config.json")
+        let tree = try parseDocument(readFile(path), file: "config.json")
+        if case .object(let top) = tree, case .object(let linux)? = top["linux"], case .string(let p)? = linux["cgroupsPath"] {
+            parsed(p)
+        } else {
+            parsed(nil)
+        }
+        return try decodeTree(Spec.self, tree, file: "config.json")
     }
 
     public static func decode<Bytes: Collection<UInt8>>(_ data: Bytes) throws -> Spec { try decode(data, file: "config.json") }
@@ -57,18 +70,24 @@ public enum SpecLoader {
     /// byte collection runs unspecialised on their path (its first use looks conformances up
     /// by scanning the whole binary's records).
     public static func decodeDocument<T: Decodable>(_ type: T.Type, _ data: [UInt8], file: String) throws -> T {
+        try decodeTree(type, parseDocument(data, file: file), file: file)
+    }
+
+    static func parseDocument(_ data: [UInt8], file: String) throws -> JSONValue {
         var blank = true
         for b in data where b != 0x20 && b != 0x0A && b != 0x0D && b != 0x09 {
             blank = false
             break
         }
         if blank { throw SpecError.empty(file: file) }
-        let tree: JSONValue
         do {
-            tree = try JSONParser.parse(data)
+            return try JSONParser.parse(data)
         } catch {
             throw SpecError.syntax(error, file: file)
         }
+    }
+
+    static func decodeTree<T: Decodable>(_ type: T.Type, _ tree: JSONValue, file: String) throws -> T {
         do {
             return try JSONTreeDecoder.decode(type, from: tree)
         } catch let error as DecodingError {

@@ -92,6 +92,18 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
 
     /// Creates the leaf in every hierarchy and applies `resources`. On failure, removes what it made.
     public static func create(_ rel: String, layout: CgroupLayout, resources: LinuxResources?, devices: [LinuxDevice]) throws -> VoidCgroup {
+        let cg = try makeDirectories(rel, layout: layout)
+        do {
+            try cg.apply(resources, layout: layout, devices: devices, initial: true)
+            return cg
+        } catch {
+            cg.remove()
+            throw error
+        }
+    }
+
+    /// The leaf in every hierarchy, no limits yet. On failure, removes what it made.
+    public static func makeDirectories(_ rel: String, layout: CgroupLayout) throws -> VoidCgroup {
         var cg = VoidCgroup(paths: [], freezer: nil, unified: nil)
         do {
             for h in layout.v1 {
@@ -105,7 +117,6 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
                 cg.paths.append("\(v2)/\(rel)")
                 cg.unified = "\(v2)/\(rel)"
             }
-            try cg.apply(resources, layout: layout, devices: devices, initial: true)
             return cg
         } catch {
             cg.remove()

@@ -33,9 +33,10 @@ public struct Runtime {
     }
 
     /// The bundle's config, decoded and validated, and the bundle's canonical path.
-    func load(bundle: String) throws -> (Spec, String) {
+    /// `parsed`: see `SpecLoader.load(bundle:parsed:)`.
+    func load(bundle: String, parsed: (String?) -> Void = { _ in }) throws -> (Spec, String) {
         let dir = try canonicalDirectory(bundle, field: "bundle")
-        do { return (try SpecLoader.load(bundle: dir), dir) } catch let e as SpecError { throw VoidError(e.description) }
+        do { return (try SpecLoader.load(bundle: dir, parsed: parsed), dir) } catch let e as SpecError { throw VoidError(e.description) }
     }
 
     /// What create and run hold besides the plan: the id claimed (its state dir, locked), the
@@ -47,8 +48,11 @@ public struct Runtime {
         var cgroup: VoidCgroup?
         var move: Spawner.CgroupMove?
         var error: Error?
-        private var spec: Spec?
-        private let gate = Gate()
+        private var unavailable: VoidError?
+        // Each written by this thread before its gate opens, read by the helper after.
+        private var path: String??, spec: Spec?
+        private var pathOffered = false, specOffered = false   // this thread's own bookkeeping
+        private let pathGate = Gate(), specGate = Gate()
 
         init(id: String, runtime: Runtime) {
             self.id = id
@@ -64,27 +68,52 @@ public struct Runtime {
             do { locked = try runtime.store.create(id) } catch { self.error = error }
         }
 
-        /// The void's cgroup, as the config asks, unless the id could not be claimed.
-        func make(_ spec: Spec) {
+        /// The cgroup's directories (`linux.cgroupsPath`), and the files the clone joins them
+        /// through; unless the id could not be claimed.
+        func makeDirectories(_ cgroupsPath: String?) {
             guard error == nil, locked != nil else { return }
             do {
-                cgroup = try runtime.makeCgroup(id: id, spec: spec)
+                (cgroup, unavailable) = try runtime.makeCgroupDirectories(id: id, cgroupsPath: cgroupsPath)
                 move = try Spawner.CgroupMove(cgroup, cloneIntoV2: true, back: [])
             } catch {
                 self.error = error
             }
         }
 
-        /// Hands the config to the thread waiting in `awaitSpec` (nil: there is none, give up).
-        func offer(_ spec: Spec?) {
-            self.spec = spec
-            gate.open()
+        /// The config's limits and device rules on the cgroup.
+        func finish(_ spec: Spec) {
+            guard error == nil, locked != nil else { return }
+            do {
+                cgroup = try runtime.applyCgroupLimits(cgroup, unavailable: unavailable, spec: spec)
+                if cgroup == nil { move?.close(); move = nil }
+            } catch {
+                cgroup = nil   // applyCgroupLimits removed it
+                self.error = error
+            }
         }
 
-        func awaitSpec() -> Spec? {
-            gate.wait()
-            return spec
+        // The hand-over to the helper thread: first `linux.cgroupsPath`, as soon as the config
+        // has parsed; then the decoded config. `giveUp` releases what was not handed over.
+        func offerPath(_ p: String?) {
+            path = .some(p)
+            pathOffered = true
+            pathGate.open()
         }
+
+        func offerSpec(_ s: Spec) {
+            spec = s
+            specOffered = true
+            specGate.open()
+        }
+
+        func giveUp() {
+            if !pathOffered { pathOffered = true; pathGate.open() }
+            if !specOffered { specOffered = true; specGate.open() }
+        }
+
+        /// nil: given up; .some(nil): no cgroupsPath in the config.
+        func awaitPath() -> String?? { pathGate.wait(); return path }
+        func awaitSpec() -> Spec? { specGate.wait(); return spec }
 
         /// Leaves nothing behind: the cgroup removed, the state dir removed.
         func undo() {
@@ -95,10 +124,12 @@ public struct Runtime {
     }
 
     /// create's and run's set-up before the clone, in two halves that are independent: this
-    /// thread claims the id, loads the bundle and plans (the ELF closure); a second one makes
-    /// the cgroup (a dozen mkdirs and writes in cgroupfs), after reading the host's cgroup
-    /// mounts while this one claims the id and reads the config. This one then opens the files
-    /// of voidoci's own cgroups (to return to after the clone) while the other finishes.
+    /// thread loads the bundle and plans (the ELF closure); a second one claims the id and
+    /// makes the cgroup (a dozen mkdirs and writes in cgroupfs). The second claims the id and
+    /// reads the host's cgroup mounts while this one reads the config; it makes the directories
+    /// as soon as the config has parsed (they need only `linux.cgroupsPath`), and writes the
+    /// limits once it is decoded. This one, after planning, opens the files of voidoci's own
+    /// cgroups (to return to after the clone) while the other finishes.
     ///
     /// The plan is `plan(bundle:)`'s: nothing `explain` lists as dropped is refused here.
     /// Errors are those a serial run gives, in the same order: the bundle's and the plan's, then
@@ -109,21 +140,29 @@ public struct Runtime {
         try StateStore.checkID(id)
         let claim = Claim(id: id, runtime: self)
         let helper = Background.start {
+            claim.claimID()
             if claim.usesCgroups { _ = CgroupLayout.host }
-            if let spec = claim.awaitSpec() { claim.make(spec) }
+            guard let path = claim.awaitPath() else { return }
+            claim.makeDirectories(path)
+            if let spec = claim.awaitSpec() { claim.finish(spec) }
         }
         func fail(_ error: Error) -> Error {
+            claim.giveUp()
             helper?.join()
             claim.undo()
             return error
         }
-        claim.claimID()
+        if helper == nil { claim.claimID() }
         let spec: Spec, dir: String, plan: VoidPlan
-        do { (spec, dir) = try load(bundle: bundle) } catch {
-            claim.offer(nil)
+        do { (spec, dir) = try load(bundle: bundle, parsed: { if helper != nil { claim.offerPath($0) } }) } catch {
             throw fail(error)
         }
-        if helper == nil { claim.make(spec) } else { claim.offer(spec) }
+        if helper == nil {
+            claim.makeDirectories(spec.linux?.cgroupsPath)
+            claim.finish(spec)
+        } else {
+            claim.offerSpec(spec)
+        }
         do {
             plan = try Planner(spec: spec, bundle: dir, caller: caller).plan()
             try check(plan)
@@ -192,24 +231,44 @@ public struct Runtime {
         }
     }
 
-    /// The void's cgroup, unless disabled. An unprivileged caller usually cannot create one
-    /// (cgroupfs belongs to root, no systemd delegation here): the void then runs without,
-    /// unless it asks for limits, which would otherwise be silently lost.
-    func makeCgroup(id: String, spec: Spec) throws -> VoidCgroup? {
-        if cgroupManager == "disabled" { return nil }
+    /// The void's cgroup directories, unless disabled. An unprivileged caller usually cannot
+    /// create them (cgroupfs belongs to root, no systemd delegation here): then nil, and why,
+    /// for `applyCgroupLimits` to decide.
+    func makeCgroupDirectories(id: String, cgroupsPath: String?) throws -> (VoidCgroup?, VoidError?) {
+        if cgroupManager == "disabled" { return (nil, nil) }
         if systemdCgroup || cgroupManager == "systemd" {
             let running = access("/run/systemd/system", F_OK) == 0
             throw VoidError("--systemd-cgroup: \(running ? "the systemd cgroup driver is not implemented" : "systemd is not running on this host (no /run/systemd/system)"); use --cgroup-manager cgroupfs")
         }
-        let rel = try VoidCgroup.relativePath(spec.linux?.cgroupsPath, id: id)
+        let rel = try VoidCgroup.relativePath(cgroupsPath, id: id)
         do {
-            return try VoidCgroup.create(rel, layout: .host, resources: spec.linux?.resources, devices: spec.linux?.devices ?? [])
+            return (try VoidCgroup.makeDirectories(rel, layout: .host), nil)
         } catch let e as VoidError where !caller.isRealRoot && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
-            if let r = spec.linux?.resources, r.memory != nil || r.cpu != nil || r.pids != nil || r.unified != nil {
-                throw VoidError("linux.resources: limits need a cgroup, which this unprivileged caller cannot create: \(e)")
-            }
-            return nil
+            return (nil, e)
         }
+    }
+
+    /// The config's limits and device rules on the void's cgroup, which is removed if they
+    /// fail. Without a cgroup (an unprivileged caller), the void runs without one, unless the
+    /// config asks for limits, which would otherwise be silently lost.
+    func applyCgroupLimits(_ cg: VoidCgroup?, unavailable: VoidError?, spec: Spec) throws -> VoidCgroup? {
+        var why = unavailable
+        if let cg {
+            do {
+                try cg.apply(spec.linux?.resources, layout: .host, devices: spec.linux?.devices ?? [], initial: true)
+                return cg
+            } catch let e as VoidError where !caller.isRealRoot && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
+                cg.remove()
+                why = e
+            } catch {
+                cg.remove()
+                throw error
+            }
+        }
+        if let e = why, let r = spec.linux?.resources, r.memory != nil || r.cpu != nil || r.pids != nil || r.unified != nil {
+            throw VoidError("linux.resources: limits need a cgroup, which this unprivileged caller cannot create: \(e)")
+        }
+        return nil
     }
 
     // MARK: pause, resume, update, ps

@@ -129,3 +129,36 @@ import Testing
         #expect(decodeError(json)?.contains("nesting deeper than 512 levels") == true)
     }
 }
+
+/// `load(bundle:parsed:)` hands `linux.cgroupsPath` over as soon as the document parses (voidoci
+/// makes the cgroup meanwhile), and decodes exactly as `load(bundle:)` does.
+@Suite struct EarlyCgroupsPathTests {
+    func load(_ json: String) -> (calls: [String?], result: String) {
+        let dir = "/tmp/voidoci-ocib-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(dir, 0o755)
+        defer { unlink(dir + "/config.json"); rmdir(dir) }
+        let fd = open(dir + "/config.json", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = Array(json.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        var calls: [String?] = []
+        do {
+            let spec = try SpecLoader.load(bundle: dir, parsed: { calls.append($0) })
+            return (calls, "cgroupsPath=\(spec.linux?.cgroupsPath ?? "-")")
+        } catch {
+            return (calls, "\(error)")
+        }
+    }
+
+    @Test func thePathComesBeforeTheDecode() {
+        let ok = load(minimalConfig(adding: #""linux":{"cgroupsPath":"/pod/c1"}"#))
+        #expect(ok.calls == ["/pod/c1"] && ok.result == "cgroupsPath=/pod/c1")
+        let none = load(minimalConfig)
+        #expect(none.calls == [nil] && none.result == "cgroupsPath=-")
+        // Parsed but not decodable: the (absent) path is handed over, then the decode error.
+        let bad = load(minimalConfig(adding: #""linux":{"cgroupsPath":7}"#))
+        #expect(bad.calls == [nil] && bad.result == "config.json: linux.cgroupsPath: expected a string, found 7", "\(bad)")
+        // Not JSON: no hand-over at all.
+        let broken = load("{\"ociVersion\":")
+        #expect(broken.calls.isEmpty && broken.result.hasPrefix("config.json:"), "\(broken)")
+    }
+}
