@@ -7,7 +7,8 @@ syscalls that every voidoci run makes, in this order (see bench/README.md, "Phas
     execve(voidoci)                 process start
     openat(<bundle>/config.json)    startup ends: decode + plan begin
     openat(<root.path>/...)         first look into the image: the ELF closure begins
-    last pread64 before clone3      ELF closure ends: state dir, cgroup set-up begin
+    last pread64 before clone3      ELF closure ends: voidoci then opens the files of its own
+                                    cgroups and waits for the set-up thread (below)
     first open_tree                 bind sources are prepared (detached mounts of image files)
     first write to cgroup.procs     the parent moves its thread into the void's cgroups
       or tasks
@@ -20,6 +21,11 @@ syscalls that every voidoci run makes, in this order (see bench/README.md, "Phas
 
 A marker that is missing (a future voidoci that no longer makes that call) merges its phase into
 the previous one, whose label then names both; nothing is silently dropped.
+
+The state dir and the cgroup are made by a second thread of voidoci, from before the config is
+read until after the ELF closure (Runtime.planAndClaim): its syscalls overlap the first phases
+and are reported apart, as `setup_thread` (its start and end from voidoci's execve, and how
+long past the end of the ELF closure it ran: what voidoci waited for it, at most).
 """
 
 import re
@@ -121,6 +127,10 @@ def derive(text, bundle, rootfs, program):
                 return e
         return None
 
+    # voidoci's own threads (the set-up thread): they share its fd table, and are not the init.
+    threads = {e.ret for e in events if e.pid == main and e.name in ("clone3", "clone")
+               and "CLONE_THREAD" in e.args and isinstance(e.ret, int) and e.ret > 0}
+    ours = {main} | threads
     opens = {"openat", "openat2", "open"}
     cfg = first(lambda e: e.pid == main and e.name in opens and (bundle.rstrip("/") + "/config.json") in e.args)
     if cfg is None:
@@ -148,7 +158,7 @@ def derive(text, bundle, rootfs, program):
     for e in events:
         if t_clone is not None and e.t >= t_clone:
             break
-        if e.pid != main:
+        if e.pid not in ours:
             continue
         if e.name in opens and e.ret is not None and e.ret >= 0:
             fds[e.ret] = _first_string(e.args) or ""
@@ -165,7 +175,7 @@ def derive(text, bundle, rootfs, program):
     # The void's init: the process that execs the program (the last such execve).
     child_exec = None
     for e in events:
-        if e.pid != main and e.name == "execve" and f'"{program}"' in e.args:
+        if e.pid not in ours and e.name == "execve" and f'"{program}"' in e.args:
             child_exec = e
     child = child_exec.pid if child_exec else None
     t_mount = t_pivot = t_child_exit = None
@@ -185,7 +195,7 @@ def derive(text, bundle, rootfs, program):
         ("startup (exec, runtime init, arguments)", t0, main),
         ("decode + plan", t_cfg, main),
         ("ELF closure", t_img, main),
-        ("state dir + cgroup set-up", t_closure_end, main),
+        ("own cgroups' files + waiting for the set-up thread", t_closure_end, main),
         ("bind sources (open_tree)", t_bind, main),
         ("cgroup join", t_cgjoin, main),
         ("clone3 + id maps", t_clone, main),
@@ -227,8 +237,16 @@ def derive(text, bundle, rootfs, program):
             "in_syscalls_ms": round(sum(clip.values()) * 1000, 3),
             "top": [{"syscall": n, "count": c, "ms": round(s * 1000, 3)} for n, (c, s) in top],
         })
+    setup = None
+    thread_events = [e for e in events if e.pid in threads]
+    if thread_events:
+        a, b = thread_events[0].t, thread_events[-1].t + (thread_events[-1].dur or 0.0)
+        setup = {"start_ms": round((a - t0) * 1000, 3), "end_ms": round((b - t0) * 1000, 3),
+                 "ms": round((b - a) * 1000, 3), "syscalls": sum(1 for e in thread_events if e.name != "+++exit"),
+                 "past_closure_ms": round(max(0.0, b - t_closure_end) * 1000, 3) if t_closure_end else None}
     calls = [e for e in events if e.name != "+++exit"]
     return {
+        "setup_thread": setup,
         "total_ms": round((t_end - t0) * 1000, 3),
         "syscalls": len(calls),
         "syscalls_main": sum(1 for e in calls if e.pid == main),
@@ -260,9 +278,13 @@ def aggregate(traces):
             "in_syscalls_ms": round(statistics.median(p["in_syscalls_ms"] for p in col), 3),
             "top": col[len(col) // 2]["top"],
         })
+    threads = [t["setup_thread"] for t in same if t.get("setup_thread")]
+    setup = {k: round(statistics.median(x[k] for x in threads), 3) for k in ("start_ms", "end_ms", "ms", "past_closure_ms")
+             if all(x.get(k) is not None for x in threads)} if threads else None
     return {
         "traces": len(traces),
         "used": len(same),
+        "setup_thread": setup,
         "total_ms": round(statistics.median(t["total_ms"] for t in same), 3),
         "syscalls": int(statistics.median(t["syscalls"] for t in same)),
         "syscalls_main": int(statistics.median(t["syscalls_main"] for t in same)),

@@ -182,6 +182,13 @@ def markdown(R):
         L.append(f"| **total** | | {num(light.get('total_ms'))} | | {num(full.get('total_ms'))} | "
                  f"{full.get('syscalls', '–')} (voidoci {full.get('syscalls_main', '–')}, void init {full.get('syscalls_void', '–')}) | | |")
         L.append("")
+        st = light.get("setup_thread")
+        if st:
+            L.append(f"The state dir and the cgroup are made by a second thread of voidoci, overlapping the phases above "
+                     f"(light trace, medians): from {num(st.get('start_ms'))} to {num(st.get('end_ms'))} ms after voidoci's "
+                     f"execve, {num(st.get('past_closure_ms'))} ms past the end of the ELF closure (what voidoci waited "
+                     f"for it, at most).")
+            L.append("")
     anc = get(ph, "anchors", "results") or {}
     if anc:
         d = get(ph, "anchors", "derived_ms") or {}

@@ -31,7 +31,7 @@ import Testing
     static let sections = ["run", "lifecycle", "podman", "rss", "binds", "concurrency", "phases"]
     static let topLevel = ["machine", "setup", "params", "host_state", "targets", "failures", "status"]
     /// Phase markers every voidoci run makes; a missing one means bench/phases.py needs updating.
-    static let essentialPhases = ["decode + plan", "clone3 + id maps", "mounts in the void",
+    static let essentialPhases = ["decode + plan", "cgroup join", "clone3 + id maps", "mounts in the void",
                                   "pivot_root → execve (caps, seccomp)", "program (/bin/true)",
                                   "teardown (wait, cgroup + state removal)"]
 
@@ -99,6 +99,10 @@ import Testing
         if !missing.isEmpty { print("BenchSmokeTests: WARNING: phase markers not found (merged): \(missing)") }
         for p in Self.essentialPhases {
             #expect(phases.contains(p), "phase \"\(p)\" not found in the strace of voidoci run (found: \(phases)); update bench/phases.py")
+        }
+        // The set-up thread (id, cgroup) is found and timed, where the machine has two CPUs.
+        if sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 {
+            #expect((light["setup_thread"] as? [String: Any])?["ms"] != nil, "no set-up thread in the trace: \(light["setup_thread"] ?? "nil")")
         }
 
         // Host state: clean after every section and after clean-up.
