@@ -172,19 +172,23 @@ void void_gate_wait(int *gate) {
 }
 
 // pthread_join returns when the kernel clears the thread's tid, before the thread has left the
-// thread group (and its fs_struct): poll "Threads:" in /proc/self/status until it says 1.
+// thread group (and its fs_struct): poll num_threads, field 20 of /proc/self/stat (counted after
+// the ')' that ends the command name), until it says 1.
 int void_wait_single_threaded(void) {
     for (int i = 0; i < 20000; i++) {
-        char buf[4096];
-        int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        char buf[1024];
+        int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
         if (fd < 0) return 0;
         ssize_t n = read(fd, buf, sizeof buf - 1);
         close(fd);
         if (n <= 0) return 0;
         buf[n] = 0;
-        char *t = strstr(buf, "\nThreads:\t");
-        if (!t) return 0;
-        if (atoi(t + 10) == 1) return 1;
+        char *p = strrchr(buf, ')');
+        if (!p) return 0;
+        int field = 2;   // the ')' ends field 2
+        while (*p && field < 20) { if (*p == ' ') field++; p++; }
+        if (field != 20) return 0;
+        if (atoi(p) == 1) return 1;
         usleep(50);
     }
     return 0;

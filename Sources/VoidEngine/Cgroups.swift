@@ -92,7 +92,8 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
 
     /// Creates the leaf in every hierarchy and applies `resources`. On failure, removes what it made.
     public static func create(_ rel: String, layout: CgroupLayout, resources: LinuxResources?, devices: [LinuxDevice]) throws -> VoidCgroup {
-        let cg = try makeDirectories(rel, layout: layout)
+        var created: [String] = []
+        let cg = try makeDirectories(rel, layout: layout, created: &created)
         do {
             try cg.apply(resources, layout: layout, devices: devices, initial: true)
             return cg
@@ -102,24 +103,29 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
         }
     }
 
-    /// The leaf in every hierarchy, no limits yet. On failure, removes what it made.
-    public static func makeDirectories(_ rel: String, layout: CgroupLayout) throws -> VoidCgroup {
+    /// The leaf in every hierarchy, no limits yet. `created` gets every directory this call
+    /// made, parents first; a leaf that already existed is taken over, as runc does, and is not
+    /// in it. On failure, removes what it made (only that: a directory that was there before may
+    /// hold someone else's processes).
+    public static func makeDirectories(_ rel: String, layout: CgroupLayout, created: inout [String]) throws -> VoidCgroup {
         var cg = VoidCgroup(paths: [], freezer: nil, unified: nil)
+        let before = created.count
         do {
             for h in layout.v1 {
                 let dir = "\(h.mountPoint)/\(rel)"
-                try makeCgroupDir(h.mountPoint, rel, copyCpuset: h.controllers.contains("cpuset"))
+                try makeCgroupDir(h.mountPoint, rel, copyCpuset: h.controllers.contains("cpuset"), created: &created)
                 cg.paths.append(dir)
                 if h.controllers.contains("freezer") { cg.freezer = dir }
             }
             if let v2 = layout.v2 {
-                try makeCgroupDir(v2, rel, copyCpuset: false)
+                try makeCgroupDir(v2, rel, copyCpuset: false, created: &created)
                 cg.paths.append("\(v2)/\(rel)")
                 cg.unified = "\(v2)/\(rel)"
             }
             return cg
         } catch {
-            cg.remove()
+            for d in created[before...].reversed() { rmdir(d) }
+            created.removeSubrange(before...)
             throw error
         }
     }
@@ -310,11 +316,23 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
     }
 }
 
+/// Removes directories made by `makeCgroupDirectories` (given parents first), children first;
+/// a moment's retry while the kernel finishes removing tasks that just exited.
+func removeCgroupDirectories(_ dirs: [String]) {
+    for dir in dirs.reversed() {
+        for _ in 0..<200 {
+            if rmdir(dir) == 0 || errno == ENOENT || errno != EBUSY { break }
+            usleep(5000)
+        }
+    }
+}
+
 /// Makes `root/rel`. Its parents usually exist (voidoci/ from an earlier void), so the leaf is
 /// tried first; the walk from the root, which makes what is missing, only when it is not there.
-func makeCgroupDir(_ root: String, _ rel: String, copyCpuset: Bool) throws {
+func makeCgroupDir(_ root: String, _ rel: String, copyCpuset: Bool, created: inout [String]) throws {
     let leaf = "\(root)/\(rel)"
     if mkdir(leaf, 0o755) == 0 {
+        created.append(leaf)
         if copyCpuset, let slash = leaf.lastIndex(of: "/") { copyCpusetValues(from: String(leaf[..<slash]), to: leaf) }
         return
     }
@@ -327,6 +345,7 @@ func makeCgroupDir(_ root: String, _ rel: String, copyCpuset: Bool) throws {
             if errno == EEXIST { continue }
             throw VoidError("cgroup \(cur): \(errnoText(errno))", errno: errno)
         }
+        created.append(cur)
         if copyCpuset { copyCpusetValues(from: parent, to: cur) }
     }
 }

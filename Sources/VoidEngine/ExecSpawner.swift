@@ -74,7 +74,7 @@ extension Spawner {
                     keep: [childFD, opt.consoleFD] + ops.map(\.tree_fd), arena: arena)
         var pidfd: Int32 = -1
         let pid = try inCgroup(cgroupMove) { void_spawn(&child, 0, $0, &pidfd) }
-        cgroupMove?.leave()
+        cgroupMove?.close()
         close(childFD)
         if pid < 0 {
             let e = errno

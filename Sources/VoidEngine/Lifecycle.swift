@@ -48,6 +48,11 @@ public struct Runtime {
         var cgroup: VoidCgroup?
         var move: Spawner.CgroupMove?
         var error: Error?
+        /// Cgroup directories made by this create (parents first): the only ones its errors
+        /// remove. A leaf that was already there (a shared `cgroupsPath`) may hold someone
+        /// else's processes; its limits are written only once the plan has succeeded.
+        private var created: [String] = []
+        private var deferred: Spec?
         private var unavailable: VoidError?
         // Each written by this thread before its gate opens, read by the helper after.
         private var path: String??, spec: Spec?
@@ -73,21 +78,35 @@ public struct Runtime {
         func makeDirectories(_ cgroupsPath: String?) {
             guard error == nil, locked != nil else { return }
             do {
-                (cgroup, unavailable) = try runtime.makeCgroupDirectories(id: id, cgroupsPath: cgroupsPath)
+                (cgroup, unavailable) = try runtime.makeCgroupDirectories(id: id, cgroupsPath: cgroupsPath, created: &created)
                 move = try Spawner.CgroupMove(cgroup, cloneIntoV2: true, back: [])
             } catch {
                 self.error = error
             }
         }
 
-        /// The config's limits and device rules on the cgroup.
+        /// The config's limits and device rules on the cgroup; deferred (`finishDeferred`, after
+        /// the plan) when a leaf was already there.
         func finish(_ spec: Spec) {
             guard error == nil, locked != nil else { return }
+            if let cg = cgroup, cg.paths.contains(where: { !created.contains($0) }) {
+                deferred = spec
+                return
+            }
+            applyLimits(spec)
+        }
+
+        func finishDeferred() {
+            guard let spec = deferred else { return }
+            deferred = nil
+            applyLimits(spec)
+        }
+
+        private func applyLimits(_ spec: Spec) {
             do {
-                cgroup = try runtime.applyCgroupLimits(cgroup, unavailable: unavailable, spec: spec)
+                cgroup = try runtime.applyCgroupLimits(cgroup, unavailable: unavailable, spec: spec, created: created)
                 if cgroup == nil { move?.close(); move = nil }
             } catch {
-                cgroup = nil   // applyCgroupLimits removed it
                 self.error = error
             }
         }
@@ -115,10 +134,16 @@ public struct Runtime {
         func awaitPath() -> String?? { pathGate.wait(); return path }
         func awaitSpec() -> Spec? { specGate.wait(); return spec }
 
-        /// Leaves nothing behind: the cgroup removed, the state dir removed.
+        /// Leaves nothing behind: the directories this create made removed, the state dir
+        /// removed. For errors before the init runs its program (the init, if cloned, is
+        /// already killed and reaped), so there is nothing of this void's to kill; a cgroup that
+        /// was there before is left as it was.
         func undo() {
             move?.close()
-            cgroup?.remove()
+            move = nil
+            removeCgroupDirectories(created)
+            created = []
+            cgroup = nil
             locked?.remove()
         }
     }
@@ -172,7 +197,16 @@ public struct Runtime {
         let back = claim.usesCgroups ? Spawner.CgroupMove.openBack(cloneIntoV2: true) : []
         helper?.join()
         if let move = claim.move { move.adoptBack(back) } else { for fd in back { close(fd) } }
-        if let error = claim.error { throw fail(error) }
+        claim.finishDeferred()
+        if let error = claim.error {
+            // A cgroup error (the id was claimed) or "already exists" (it was not). After a
+            // cgroup error the poststop hooks run, as when create and run made the cgroup
+            // themselves.
+            let cgroupError = claim.locked != nil
+            let e = fail(error)
+            if cgroupError { runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: dir)) }
+            throw e
+        }
         return (spec, plan, dir, claim)
     }
 
@@ -234,7 +268,7 @@ public struct Runtime {
     /// The void's cgroup directories, unless disabled. An unprivileged caller usually cannot
     /// create them (cgroupfs belongs to root, no systemd delegation here): then nil, and why,
     /// for `applyCgroupLimits` to decide.
-    func makeCgroupDirectories(id: String, cgroupsPath: String?) throws -> (VoidCgroup?, VoidError?) {
+    func makeCgroupDirectories(id: String, cgroupsPath: String?, created: inout [String]) throws -> (VoidCgroup?, VoidError?) {
         if cgroupManager == "disabled" { return (nil, nil) }
         if systemdCgroup || cgroupManager == "systemd" {
             let running = access("/run/systemd/system", F_OK) == 0
@@ -242,27 +276,25 @@ public struct Runtime {
         }
         let rel = try VoidCgroup.relativePath(cgroupsPath, id: id)
         do {
-            return (try VoidCgroup.makeDirectories(rel, layout: .host), nil)
+            return (try VoidCgroup.makeDirectories(rel, layout: .host, created: &created), nil)
         } catch let e as VoidError where !caller.isRealRoot && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
             return (nil, e)
         }
     }
 
-    /// The config's limits and device rules on the void's cgroup, which is removed if they
-    /// fail. Without a cgroup (an unprivileged caller), the void runs without one, unless the
-    /// config asks for limits, which would otherwise be silently lost.
-    func applyCgroupLimits(_ cg: VoidCgroup?, unavailable: VoidError?, spec: Spec) throws -> VoidCgroup? {
+    /// The config's limits and device rules on the void's cgroup. Without a cgroup (an
+    /// unprivileged caller, or one whose limits cannot be written: the directories it made,
+    /// `created`, are then removed), the void runs without one, unless the config asks for
+    /// limits, which would otherwise be silently lost.
+    func applyCgroupLimits(_ cg: VoidCgroup?, unavailable: VoidError?, spec: Spec, created: [String]) throws -> VoidCgroup? {
         var why = unavailable
         if let cg {
             do {
                 try cg.apply(spec.linux?.resources, layout: .host, devices: spec.linux?.devices ?? [], initial: true)
                 return cg
             } catch let e as VoidError where !caller.isRealRoot && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
-                cg.remove()
+                removeCgroupDirectories(created)
                 why = e
-            } catch {
-                cg.remove()
-                throw error
             }
         }
         if let e = why, let r = spec.linux?.resources, r.memory != nil || r.cpu != nil || r.pids != nil || r.unified != nil {

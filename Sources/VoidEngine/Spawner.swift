@@ -178,7 +178,7 @@ public enum Spawner {
                 + (e == EPERM || e == ENOSPC ? " (are unprivileged user namespaces allowed? see /proc/sys/user/max_user_namespaces)" : ""), errno: e)
         }
         let spawned = Spawned(pid: pid, pidfd: pidfd, syncFD: parentFD)
-        defer { cgroupMove?.leave() }
+        defer { cgroupMove?.close() }
         do {
             try writeIDMaps(plan, pid: pid)
             if let adj = plan.oomScoreAdj {
@@ -188,7 +188,7 @@ public enum Spawner {
             }
             var go: UInt8 = 1
             try sys("releasing the void's init") { write(parentFD, &go, 1) }
-            cgroupMove?.leave()   // while the init sets up
+            cgroupMove?.close()   // while the init sets up
             while let report = try readReport(parentFD) {
                 if report.step == Int32(VOID_STEP_READY.rawValue) { return spawned }
                 if report.step == Int32(VOID_STEP_HOOKS_PAUSE.rawValue), let hooks = opt.onPause {
@@ -276,10 +276,13 @@ public enum Spawner {
             return fd
         }
 
-        /// Back to voidoci's own cgroups (best effort), and the fds closed. Idempotent.
+        private var left = false
+
+        /// Back to voidoci's own cgroups (best effort), once.
         func leave() {
+            if left { return }
+            left = true
             for fd in back { _ = write(fd, "0", 1) }
-            close()
         }
 
         func close() {
@@ -294,8 +297,9 @@ public enum Spawner {
     }
 
     /// Runs `body` (the clone) inside the void's cgroup; `body` gets the fd for CLONE_INTO_CGROUP.
-    /// If the clone worked, this thread is still in the void's v1 cgroups: the caller leaves
-    /// (`move.leave()`) once the child is released, since the child waits on what comes first.
+    /// voidoci's thread leaves right after the clone, before anything else: while it is inside,
+    /// a v1 memory cgroup charges voidoci's own memory to the void (a tight limit could OOM it).
+    /// The files stay open for the caller to close (`move.close()`) once the child is released.
     static func inCgroup(_ move: CgroupMove?, _ body: (Int32) -> pid_t) throws -> pid_t {
         guard let move else { return body(-1) }
         for fd in move.into where write(fd, "0", 1) < 0 {
@@ -304,11 +308,9 @@ public enum Spawner {
             throw VoidError.sys("moving into the void's cgroup", errno: e)
         }
         let pid = body(move.cgroupFD)
-        if pid < 0 {
-            let e = errno
-            move.leave()
-            errno = e
-        }
+        let e = errno
+        move.leave()
+        errno = e
         return pid
     }
 

@@ -105,6 +105,48 @@ import Testing
         #expect(access(mem, F_OK) != 0 && access(v2, F_OK) != 0, "run removes the leaves")
     }
 
+    /// create makes the cgroup while it plans; a create that then fails (its program is not in
+    /// the image, a terminal without a console socket, a field that does not decode) must leave
+    /// a cgroup that was already there, with another void in it, exactly as it was.
+    @Test func aFailedCreateLeavesASharedCgroupAlone() throws {
+        try #require(Self.layout["pids"] != nil, "needs the v1 pids controller")
+        let shared = "voidoci-test-\(getpid())/shared\(UUID().uuidString.prefix(4))"
+        let a = TestBundle(args: ["/bin/sleep", "60"]) { c in
+            var l = c["linux"] as! [String: Any]
+            l["cgroupsPath"] = "/" + shared
+            l["resources"] = ["pids": ["limit": 42]]
+            c["linux"] = l
+        }
+        defer {
+            a.close()
+            for (_, m) in Self.layout { rmdir("\(m)/voidoci-test-\(getpid())") }
+        }
+        let (_, pid) = try start(a)
+        let pids = "\(Self.layout["pids"]!)/\(shared)"
+        #expect(read("\(pids)/pids.max") == "42")
+        let breakages: [(String, (inout [String: Any]) -> Void)] = [
+            ("program missing", { c in var p = c["process"] as! [String: Any]; p["args"] = ["/no/such/program"]; c["process"] = p }),
+            ("terminal without console socket", { c in var p = c["process"] as! [String: Any]; p["terminal"] = true; c["process"] = p }),
+            ("undecodable field", { c in var p = c["process"] as! [String: Any]; p["user"] = ["uid": "0", "gid": 0]; c["process"] = p }),
+        ]
+        for (what, breakIt) in breakages {
+            let b = TestBundle(args: ["/bin/true"]) { c in
+                var l = c["linux"] as! [String: Any]
+                l["cgroupsPath"] = "/" + shared
+                l["resources"] = ["pids": ["limit": 7]]
+                c["linux"] = l
+                breakIt(&c)
+            }
+            defer { b.close() }
+            let r = b.voidociReaped(["create", "--bundle", b.dir, TestBundle.newID()])
+            #expect(r.status != 0, "\(what): \(r)")
+            #expect(Host.alive(pid), "\(what): the other void's init was killed")
+            #expect(read("\(pids)/pids.max") == "42", "\(what): limits written into the shared cgroup")
+            #expect((read("\(pids)/cgroup.procs") ?? "").split(separator: "\n").contains("\(pid)"), "\(what): shared cgroup gone")
+            #expect(b.stateEntries().isEmpty, "\(what): state left: \(b.stateEntries())")
+        }
+    }
+
     @Test func pauseAndResume() throws {
         let b = TestBundle(args: ["/bin/sleep", "60"])
         defer { b.close() }

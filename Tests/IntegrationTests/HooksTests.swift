@@ -164,6 +164,25 @@ import Testing
         #expect(LifeProbe.state(h.b, id) == nil)
     }
 
+    /// A cgroup that cannot be made fails create after the id was claimed: poststop runs, as it
+    /// does for every failure from there on; "already exists" (no claim) runs nothing.
+    @Test func cgroupFailureRunsPoststopButExistsDoesNot() throws {
+        let h = HookBundle(.root)
+        defer { h.close() }
+        h.setHooks(["prestart": [h.hook("prestart")], "poststop": [h.hook("poststop")]])
+        let id = "hk\(LifeProbe.uid())"
+        let c = h.b.voidociReaped(["--systemd-cgroup", "create", "--bundle", h.b.dir, id])
+        #expect(c.status != 0 && c.stderr.contains("systemd"), "\(c)")
+        #expect(h.order == ["poststop"], "\(h.order)")
+        #expect(LifeProbe.entries(h.b.stateRoot).isEmpty, "state left: \(LifeProbe.entries(h.b.stateRoot))")
+        let ok = h.b.voidociReaped(["create", "--bundle", h.b.dir, id])
+        #expect(ok.status == 0, "\(ok)")
+        let again = h.b.voidociReaped(["create", "--bundle", h.b.dir, id])
+        #expect(again.status != 0 && again.stderr.contains("already exists"), "\(again)")
+        #expect(h.order == ["poststop", "prestart"], "\(h.order)")
+        #expect(h.b.voidociReaped(["delete", "--force", id]).status == 0)
+    }
+
     @Test(arguments: ["createRuntime", "createContainer"])
     func hookOutlivingItsTimeoutIsKilledAndFailsCreate(stage: String) throws {
         let h = HookBundle(.root)
