@@ -107,6 +107,9 @@ int void_openpty(int *master, int *slave, char *name, size_t len) {
 }
 
 int void_unshare(int flags) { return (int)syscall(SYS_unshare, flags); }
+int void_rename_noreplace(const char *from, const char *to) {
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */);
+}
 
 // The void's root tmpfs made by a privileged voidoci in its own user namespace: owned (uid=,
 // gid=) by the void's host ids, so the void can fill it, while host root (podman cp) can still

@@ -68,6 +68,21 @@ public struct StateStore: Sendable {
         try StateStore.checkID(id)
         try mkdirs(root)
         let dir = directory(id)
+        // Made under a name no id can have ('~'), locked, then renamed into place without
+        // replacing: whoever finds the id's directory finds it locked, and waits for its state.
+        let tmp = "\(root)/~\(getpid())-\(UInt32.random(in: 0...UInt32.max))~"
+        if mkdir(tmp, 0o700) == 0 {
+            let fd = Glibc.open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if fd < 0 { let e = errno; rmdir(tmp); throw VoidError.sys("open", tmp, errno: e) }
+            flock(fd, LOCK_EX)
+            if void_rename_noreplace(tmp, dir) == 0 { return LockedContainer(id: id, dir: dir, fd: fd) }
+            let e = errno
+            close(fd)
+            rmdir(tmp)
+            if e == EEXIST { throw VoidError("container \(id) already exists: file exists", errno: EEXIST) }
+            if e != EINVAL && e != ENOSYS { throw VoidError.sys("rename", dir, errno: e) }
+            // A file system without RENAME_NOREPLACE: the directory itself, locked right after.
+        }
         if mkdir(dir, 0o700) < 0 {
             if errno == EEXIST { throw VoidError("container \(id) already exists: file exists", errno: EEXIST) }
             throw VoidError.sys("mkdir", dir)
@@ -103,7 +118,7 @@ public struct StateStore: Sendable {
         var out: [String] = []
         while let e = readdir(d) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { out.append(name) }
+            if name != "." && name != ".." && !name.contains("~") { out.append(name) }
         }
         return out.sorted()
     }

@@ -107,6 +107,26 @@ import Testing
         #expect(store.list() == [".hidden", "...", "plain"].sorted())
     }
 
+    /// create makes the id's directory under a '~' name no id can have, locks it, and renames it
+    /// into place (so a reader never locks it before its creator: that window cannot be forced
+    /// here, LifecycleTests.stateDuringCreateWaitsAndSeesCreated races for it). Here: the end
+    /// state, locked, with no temporary name left.
+    @Test func createAppearsLockedAndLeavesNoTemporaryName() throws {
+        let dir = Self.tempDir()
+        defer { _ = shell("rm -rf '\(dir)'") }
+        let store = StateStore(root: dir)
+        let c = try store.create("one")
+        let fd = open("\(dir)/one", O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        #expect(flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK, "the new id's directory must be locked")
+        #expect(throws: VoidError.self) { try store.create("one") }
+        c.unlock()
+        #expect(flock(fd, LOCK_SH | LOCK_NB) == 0)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        #expect(names == ["one"], "\(names)")
+        #expect(store.list() == ["one"])
+    }
+
     /// `--root` given as a relative path (runc makes it absolute): the state directory is
     /// created relative to the working directory, never at the file system's root.
     @Test(.enabled(if: FileManager.default.currentDirectoryPath != "/"))

@@ -175,6 +175,7 @@ int void_last_cap(void);
 int void_prctl_subreaper(void);
 int void_memfd(const char *name);
 int void_unshare(int flags);
+int void_rename_noreplace(const char *from, const char *to);
 int void_make_tmpfs(uint32_t uid, uint32_t gid);
 int void_openpty(int *master, int *slave, char *name, size_t len);
 
