@@ -6,7 +6,8 @@
 #
 # As root (it runs real voids). Builds voidoci without an order (.build-order/), runs it under
 # trace-functions.c (a breakpoint on every function entry) for run, create, start, state, kill,
-# delete and --version on a /bin/true bundle, and writes the union of the functions hit.
+# delete and --version on a /bin/true bundle, and run with podman's config, and writes the union
+# of the functions hit.
 # Rerun it after changes to the hot path; a stale order only costs memory, never correctness.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -37,11 +38,33 @@ cat >"$tmp/bundle/config.json" <<'JSON'
  "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}]}}
 JSON
 
+# And the config podman writes (../shared/reference/podman-samples, kept in the tests' fixtures):
+# its mounts, masked paths, capabilities, rlimits, seccomp profile and limits run code the
+# minimal bundle does not. Host paths of its binds are replaced by files made here.
+mkdir -p "$tmp/pod/files"
+cp -a "$tmp/bundle/rootfs" "$tmp/pod/rootfs"
+python3 - "$tmp/pod" Tests/OCIBundleTests/Fixtures/podman-rootful-config.json <<'PY'
+import json, os, sys
+d, sample = sys.argv[1], sys.argv[2]
+c = json.load(open(sample))
+c["root"] = {"path": "rootfs"}
+c["process"]["args"] = ["/bin/true"]
+c["process"]["terminal"] = False
+c["linux"].pop("cgroupsPath", None)
+for m in c["mounts"]:
+    if m.get("type") == "bind" or "bind" in m.get("options", []) or "rbind" in m.get("options", []):
+        src = os.path.join(d, "files", m["destination"].strip("/").replace("/", "_"))
+        open(src, "w").close()
+        m["source"] = src
+json.dump(c, open(os.path.join(d, "config.json"), "w"))
+PY
+
 trace() {  # trace NAME ARGS...
   local name=$1; shift
   "$tmp/trace-functions" "$tmp/symbols" "$tmp/$name.hits" "$bin" --root "$tmp/state" "$@" >/dev/null
 }
 trace run run --bundle "$tmp/bundle" order-run
+trace run-podman run --bundle "$tmp/pod" order-pod
 trace create create --bundle "$tmp/bundle" --pid-file "$tmp/pid" order-life
 trace state state order-life
 trace start start order-life
@@ -54,6 +77,6 @@ trace delete-force delete --force order-kill
 "$tmp/trace-functions" "$tmp/symbols" "$tmp/version.hits" "$bin" --version >/dev/null
 
 out=scripts/order/voidoci.order
-cat "$tmp"/{run,create,state,start,delete,kill,delete-force,version}.hits | awk '!seen[$0]++' >"$out.new"
+cat "$tmp"/{run,create,state,start,delete,kill,delete-force,version,run-podman}.hits | awk '!seen[$0]++' >"$out.new"
 mv "$out.new" "$out"
 echo "make-order: $(wc -l <"$out") functions in $out"
