@@ -28,15 +28,23 @@ import Testing
         return (id, Int32(read("\(b.dir)/pid") ?? "") ?? 0)
     }
 
+    /// A bundle running `args` with `linux.cgroupsPath` /`path` and these limits.
+    func bundle(_ args: [String], cgroupsPath path: String, resources: [String: Any],
+                edit: @escaping (inout [String: Any]) -> Void = { _ in }) -> TestBundle {
+        TestBundle(args: args) { c in
+            var l = c["linux"] as! [String: Any]
+            l["cgroupsPath"] = "/" + path
+            l["resources"] = resources
+            c["linux"] = l
+            edit(&c)
+        }
+    }
+
     @Test func limitsAreAppliedAndTheLeafIsRemoved() throws {
         try #require(Self.layout["memory"] != nil, "needs the v1 memory controller (hybrid host)")
         let leaf = "voidoci-test-\(getpid())/c\(UUID().uuidString.prefix(4))"
-        let b = TestBundle(args: ["/bin/sleep", "60"]) { c in
-            var l = c["linux"] as! [String: Any]
-            l["cgroupsPath"] = "/" + leaf
-            l["resources"] = ["memory": ["limit": 67_108_864], "pids": ["limit": 42], "cpu": ["shares": 512, "quota": 50000, "period": 100000]]
-            c["linux"] = l
-        }
+        let b = bundle(["/bin/sleep", "60"], cgroupsPath: leaf,
+                       resources: ["memory": ["limit": 67_108_864], "pids": ["limit": 42], "cpu": ["shares": 512, "quota": 50000, "period": 100000]])
         defer {
             b.close()
             for (_, m) in Self.layout { rmdir("\(m)/voidoci-test-\(getpid())") }
@@ -111,12 +119,7 @@ import Testing
     @Test func aFailedCreateLeavesASharedCgroupAlone() throws {
         try #require(Self.layout["pids"] != nil, "needs the v1 pids controller")
         let shared = "voidoci-test-\(getpid())/shared\(UUID().uuidString.prefix(4))"
-        let a = TestBundle(args: ["/bin/sleep", "60"]) { c in
-            var l = c["linux"] as! [String: Any]
-            l["cgroupsPath"] = "/" + shared
-            l["resources"] = ["pids": ["limit": 42]]
-            c["linux"] = l
-        }
+        let a = bundle(["/bin/sleep", "60"], cgroupsPath: shared, resources: ["pids": ["limit": 42]])
         defer {
             a.close()
             for (_, m) in Self.layout { rmdir("\(m)/voidoci-test-\(getpid())") }
@@ -130,13 +133,7 @@ import Testing
             ("undecodable field", { c in var p = c["process"] as! [String: Any]; p["user"] = ["uid": "0", "gid": 0]; c["process"] = p }),
         ]
         for (what, breakIt) in breakages {
-            let b = TestBundle(args: ["/bin/true"]) { c in
-                var l = c["linux"] as! [String: Any]
-                l["cgroupsPath"] = "/" + shared
-                l["resources"] = ["pids": ["limit": 7]]
-                c["linux"] = l
-                breakIt(&c)
-            }
+            let b = bundle(["/bin/true"], cgroupsPath: shared, resources: ["pids": ["limit": 7]], edit: breakIt)
             defer { b.close() }
             let r = b.voidociReaped(["create", "--bundle", b.dir, TestBundle.newID()])
             #expect(r.status != 0, "\(what): \(r)")
