@@ -101,18 +101,25 @@ public enum SpecLoader {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SpecError.system("open", path, errno: errno) }
         defer { close(fd) }
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        guard let data = readToEnd(fd) else { throw SpecError.system("read", path, errno: errno) }
+        return data
+    }
+}
+
+/// Everything left to read on `fd`, through a 4 KiB stack buffer, so a small file (a config,
+/// state, a proc or cgroup file) costs no large zero-filled allocation; nil with errno set when
+/// a read fails. voidoci's other small-file reads use it too (VoidEngine's `readSmallBytes`).
+public func readToEnd(_ fd: Int32) -> [UInt8]? {
+    var out: [UInt8] = []
+    let ok = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buf -> Bool in
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count == 0 { return data }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw SpecError.system("read", path, errno: errno)
-            }
-            data.append(contentsOf: buffer[..<count])
+            let n = read(fd, buf.baseAddress, buf.count)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            if n == 0 { return true }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[..<n]))
         }
     }
+    return ok ? out : nil
 }
 
 /// `strerror` with a lower-case first letter, the form Go (and so podman) uses:

@@ -1,4 +1,5 @@
 import Glibc
+import OCIBundle
 
 /// Who runs voidoci: decides the id maps a void gets (VOID.md, "user namespace").
 public struct Caller: Sendable {
@@ -40,22 +41,13 @@ public func readSmallFile(_ path: String) throws -> String {
     String(decoding: try readSmallBytes(path), as: UTF8.self)
 }
 
-/// The same, as bytes: read through a 4 KiB stack buffer, so a short proc or cgroup file costs
-/// no large zero-filled allocation (one page fault per 4 KiB of it, on the hot path).
+/// The same, as bytes (OCIBundle's `readToEnd`: no large zero-filled buffer).
 public func readSmallBytes(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { throw VoidError.sys("open", path) }
     defer { close(fd) }
-    var out: [UInt8] = []
-    try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buf in
-        while true {
-            let n = read(fd, buf.baseAddress, buf.count)
-            if n < 0 { if errno == EINTR { continue }; throw VoidError.sys("read", path) }
-            if n == 0 { break }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[..<n]))
-        }
-    }
-    return out
+    guard let bytes = readToEnd(fd) else { throw VoidError.sys("read", path) }
+    return bytes
 }
 
 /// Writes a file atomically: a temporary `.name.tmp` in the same directory, then rename, so a
