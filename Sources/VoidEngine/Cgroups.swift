@@ -98,7 +98,7 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
             try cg.apply(resources, layout: layout, devices: devices, initial: true)
             return cg
         } catch {
-            cg.remove()
+            removeCgroupDirectories(created)
             throw error
         }
     }
@@ -124,16 +124,9 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
             }
             return cg
         } catch {
-            for d in created[before...].reversed() { rmdir(d) }
+            removeCgroupDirectories(Array(created[before...]))
             created.removeSubrange(before...)
             throw error
-        }
-    }
-
-    /// Moves `pid` (0: the caller) into every directory of the cgroup.
-    public func join(_ pid: Int32 = 0) throws {
-        for dir in paths {
-            try writeCgroupFile("\(dir)/cgroup.procs", "\(pid)")
         }
     }
 
@@ -171,11 +164,6 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
             }
         }
         return out
-    }
-
-    /// Best effort: a directory we cannot return to is no reason to fail a void.
-    public static func moveBack(to dirs: [String]) {
-        for d in dirs { try? writeCgroupFile("\(d)/cgroup.procs", "0") }
     }
 
     public func pids() -> [Int32] {
@@ -316,7 +304,7 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
     }
 }
 
-/// Removes directories made by `makeCgroupDirectories` (given parents first), children first;
+/// Removes directories made by `makeCgroupDir` (given parents first), children first;
 /// a moment's retry while the kernel finishes removing tasks that just exited.
 func removeCgroupDirectories(_ dirs: [String]) {
     for dir in dirs.reversed() {
