@@ -79,7 +79,7 @@ public struct Runtime {
             guard error == nil, locked != nil else { return }
             do {
                 (cgroup, unavailable) = try runtime.makeCgroupDirectories(id: id, cgroupsPath: cgroupsPath, created: &created)
-                move = try Spawner.CgroupMove(cgroup, cloneIntoV2: true, back: [])
+                move = try Spawner.CgroupMove(cgroup, cloneIntoV2: true, openingBack: false)
             } catch {
                 self.error = error
             }
@@ -277,9 +277,14 @@ public struct Runtime {
         let rel = try VoidCgroup.relativePath(cgroupsPath, id: id)
         do {
             return (try VoidCgroup.makeDirectories(rel, layout: .host, created: &created), nil)
-        } catch let e as VoidError where !caller.isRealRoot && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
+        } catch let e as VoidError where lacksDelegation(e) {
             return (nil, e)
         }
+    }
+
+    /// What an unprivileged caller gets from cgroupfs without delegation.
+    private func lacksDelegation(_ e: VoidError) -> Bool {
+        !caller.isRealRoot && [EACCES, EPERM, EROFS].contains(e.errno ?? 0)
     }
 
     /// The config's limits and device rules on the void's cgroup. Without a cgroup (an
@@ -292,7 +297,7 @@ public struct Runtime {
             do {
                 try cg.apply(spec.linux?.resources, layout: .host, devices: spec.linux?.devices ?? [], initial: true)
                 return cg
-            } catch let e as VoidError where !caller.isRealRoot && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
+            } catch let e as VoidError where lacksDelegation(e) {
                 removeCgroupDirectories(created)
                 why = e
             }

@@ -225,14 +225,10 @@ public enum Spawner {
         private(set) var back: [Int32] = []
         private(set) var cgroupFD: Int32 = -1   // the v2 leaf for CLONE_INTO_CGROUP, or -1
 
-        /// `back`: the files of the cgroups to return to, if the caller opened them ahead
-        /// (`openBack`); this takes them over, and closes them if it throws.
-        init?(_ cg: VoidCgroup?, cloneIntoV2: Bool, back: [Int32]? = nil) throws {
-            guard let cg else {
-                for fd in back ?? [] { Glibc.close(fd) }
-                return nil
-            }
-            if let back { self.back = back }
+        /// `openingBack` false: the files of the cgroups to return to come later (`adoptBack`),
+        /// opened by another thread.
+        init?(_ cg: VoidCgroup?, cloneIntoV2: Bool, openingBack: Bool = true) throws {
+            guard let cg else { return nil }
             do {
                 for d in cg.paths {
                     let v2 = d == cg.unified
@@ -243,7 +239,7 @@ public enum Spawner {
                         into.append(try Self.openFile(d, v2 ? "cgroup.procs" : "tasks"))
                     }
                 }
-                if back == nil { self.back = Self.openBack(cloneIntoV2: cloneIntoV2) }
+                if openingBack { back = Self.openBack(cloneIntoV2: cloneIntoV2) }
             } catch {
                 close()
                 throw error

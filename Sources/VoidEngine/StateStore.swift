@@ -68,6 +68,7 @@ public struct StateStore: Sendable {
         try StateStore.checkID(id)
         try mkdirs(root)
         let dir = directory(id)
+        let exists = VoidError("container \(id) already exists: file exists", errno: EEXIST)
         // Made under a name no id can have ('~'), locked, then renamed into place without
         // replacing: whoever finds the id's directory finds it locked, and waits for its state.
         let tmp = "\(root)/~\(getpid())-\(UInt32.random(in: 0...UInt32.max))~"
@@ -79,12 +80,12 @@ public struct StateStore: Sendable {
             let e = errno
             close(fd)
             rmdir(tmp)
-            if e == EEXIST { throw VoidError("container \(id) already exists: file exists", errno: EEXIST) }
+            if e == EEXIST { throw exists }
             if e != EINVAL && e != ENOSYS { throw VoidError.sys("rename", dir, errno: e) }
             // A file system without RENAME_NOREPLACE: the directory itself, locked right after.
         }
         if mkdir(dir, 0o700) < 0 {
-            if errno == EEXIST { throw VoidError("container \(id) already exists: file exists", errno: EEXIST) }
+            if errno == EEXIST { throw exists }
             throw VoidError.sys("mkdir", dir)
         }
         let fd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
