@@ -2,6 +2,8 @@ import ArgumentParser
 import Glibc
 import VoidEngine
 
+/// Before anything else: which fds the caller passed (`preserved`).
+let callerFDs = countCallerFDs()
 let args = Array(CommandLine.arguments.dropFirst())
 do {
     let (g, rest) = try GlobalOptions.parse(args)

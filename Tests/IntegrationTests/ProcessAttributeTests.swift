@@ -273,6 +273,38 @@ import Testing
         #expect(VoidCheck.lines(r.stdout) == ["0", "1", "2", "3", "through fd 3"], "fd 4 is not preserved: \(r)")
     }
 
+    /// Attack (issue 10): `--preserve-fds N` beyond the fds the caller has open handed voidoci's
+    /// own descriptors (image root, bundle, cgroup directories, state lock) to the void, and a
+    /// huge N hung voidoci or killed it with SIGILL. Only the caller's fds may pass: anything
+    /// more is an error naming the flag, before anything is made.
+    @Test(arguments: As.allCases)
+    func preserveFdsPassesOnlyTheCallersFds(who: As) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let b = VoidCheck.busybox("ls -l /proc/$$/fd/", as: who)
+        defer { b.close() }
+        b.grantProc()
+        let cases: [(n: String, env: [String: String])] = [
+            ("8", [:]), ("1000000000", [:]), ("2147483645", [:]), ("9223372036854775807", [:]),
+            ("0", ["LISTEN_FDS": "5"]), ("1", ["LISTEN_FDS": "9223372036854775807"]),
+        ]
+        for c in cases {
+            let id = "pfd\(UUID().uuidString.prefix(6))"
+            var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+            for (k, v) in c.env { env[k] = v }
+            let r = Shell.run(["/bin/bash", "-c", "exec 3</dev/null; exec \"$@\"", "bash"]
+                                  + b.voidociArgv(["run", "--preserve-fds", c.n, "--bundle", b.dir, id]),
+                              env: env, timeout: 30)
+            #expect(r.status == 1 && r.stdout.isEmpty, "--preserve-fds \(c.n) \(c.env): an error, and the void never runs: \(r)")
+            #expect(r.stderr.contains("--preserve-fds \(c.n)") && r.stderr.contains("is not open"), "\(r)")
+            #expect(Host.entries(b.stateRoot).isEmpty, "state left by \(c): \(Host.entries(b.stateRoot))")
+        }
+        // A value that is not a count is refused, not trapped on.
+        let r = Shell.run(["/bin/bash", "-c", "exec \"$@\"", "bash"]
+                              + b.voidociArgv(["run", "--bundle", b.dir, "pfd\(UUID().uuidString.prefix(6))"]),
+                          env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LISTEN_FDS": "-3"], timeout: 30)
+        #expect(r.status == 1 && r.stderr.contains("LISTEN_FDS=-3"), "\(r)")
+    }
+
     // MARK: oomScoreAdj, umask
 
     @Test(arguments: As.allCases)
