@@ -153,31 +153,30 @@ def derive(text, bundle, rootfs, program):
                  before=t_clone) if after_closure is not None else None
     t_bind = bind.t if bind else None
 
-    # The parent's first write into a cgroup.procs or tasks file it opened: the cgroup join.
-    fds, t_cgjoin = {}, None
-    for e in events:
-        if t_clone is not None and e.t >= t_clone:
-            break
-        if e.pid not in ours:
-            continue
-        if e.name in opens and e.ret is not None and e.ret >= 0:
-            fds[e.ret] = _first_string(e.args) or ""
-        elif e.name == "close":
-            m = FIRST_INT.match(e.args)
-            if m:
-                fds.pop(int(m.group(1)), None)
-        elif e.name == "write" and after_closure is not None and e.t >= after_closure:
-            m = FIRST_INT.match(e.args)
-            if m and fds.get(int(m.group(1)), "").endswith(("/cgroup.procs", "/tasks")):
-                t_cgjoin = e.t
-                break
-
     # The void's init: the process that execs the program (the last such execve).
     child_exec = None
     for e in events:
         if e.pid not in ours and e.name == "execve" and f'"{program}"' in e.args:
             child_exec = e
     child = child_exec.pid if child_exec else None
+
+    # The cgroup join: the init's first write into a cgroup.procs or tasks file, which voidoci
+    # opened before the clone (the init inherits the fd numbers) and never writes itself.
+    fds, t_cgjoin = {}, None
+    for e in events:
+        if e.pid in ours and (t_clone is None or e.t < t_clone):
+            if e.name in opens and e.ret is not None and e.ret >= 0:
+                fds[e.ret] = _first_string(e.args) or ""
+            elif e.name == "close":
+                m = FIRST_INT.match(e.args)
+                if m:
+                    fds.pop(int(m.group(1)), None)
+        elif child is not None and e.pid == child and e.name == "write":
+            m = FIRST_INT.match(e.args)
+            if m and fds.get(int(m.group(1)), "").endswith(("/cgroup.procs", "/tasks")):
+                t_cgjoin = e.t
+                break
+
     t_mount = t_pivot = t_child_exit = None
     if child is not None:
         m = first(lambda e: e.pid == child and e.name in MOUNT_CALLS)
@@ -197,8 +196,8 @@ def derive(text, bundle, rootfs, program):
         ("ELF closure", t_img, main),
         ("own cgroups' files + waiting for the set-up thread", t_closure_end, main),
         ("bind sources (open_tree)", t_bind, main),
-        ("cgroup join", t_cgjoin, main),
-        ("clone3 + id maps", t_clone, main),
+        ("clone3", t_clone, main),
+        ("cgroup join (by the init) + id maps", t_cgjoin, child),
         ("mounts in the void", t_mount, child),
         ("pivot_root → execve (caps, seccomp)", t_pivot, child),
         ("program (/bin/true)", child_exec.t if child_exec else None, child),

@@ -273,6 +273,17 @@ static void set_ids_and_caps(void) {
 
 __attribute__((noreturn)) static void finish_process(void);
 
+// Into the void's cgroups, through the files voidoci opened (see cvoid.h, cgroup_fds).
+static void join_cgroups(void) {
+    for (int i = 0; i < C->n_cgroup_fds; i++) {
+        ssize_t n;
+        do { n = write(C->cgroup_fds[i], "0", 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) fail(VOID_STEP_CGROUP, i);
+        close(C->cgroup_fds[i]);
+    }
+    if (C->unshare_cgroupns) CHECK(syscall(SYS_unshare, CLONE_NEWCGROUP), VOID_STEP_CGROUPNS, -1);
+}
+
 static void close_unkept_fds(void) {
     unsigned int from = 3;
     for (int i = 0; i < C->n_keep_fds; i++) {
@@ -290,6 +301,7 @@ static void close_unkept_fds(void) {
 __attribute__((noreturn)) static void exec_child_main(void) {
     close(C->parent_fd);
     close_unkept_fds();
+    join_cgroups();
     CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
     CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
     int rootfd = (int)syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_CLOEXEC | O_DIRECTORY);
@@ -316,6 +328,7 @@ __attribute__((noreturn)) static void exec_child_main(void) {
 
 __attribute__((noreturn)) static void child_main(void) {
     close_unkept_fds();
+    join_cgroups();
     // The parent writes setgroups/uid_map/gid_map, then one byte; until then we have no ids.
     char go;
     ssize_t n;
@@ -472,6 +485,11 @@ __attribute__((noreturn)) static void finish_process(void) {
     void_reset_signals();
 
     report(VOID_STEP_READY, 0, -1);
+    if (C->wait_commit) {
+        char b;
+        do { n = read(C->sync_fd, &b, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) _exit(126);
+    }
     if (C->exec_fifo_fd >= 0) {
         // Blocks until `start` writes one byte into the fifo.
         char b;

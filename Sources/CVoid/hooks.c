@@ -7,8 +7,10 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,6 +19,17 @@
 #endif
 
 static const struct void_hook *H;
+static int creator_fd = -1;  // a pidfd of voidoci, made just before the clone
+__attribute__((noreturn)) static void hook_fail(int kind);
+
+// A hook dies with voidoci (issue 10): the kernel sends SIGKILL when voidoci's thread exits;
+// and if voidoci died before that was set, its pidfd already reads as exited. (pdeathsig is
+// reset by a change of credentials, so it is set after the last one, right before execve.)
+static void die_with_voidoci(void) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) hook_fail(VOID_HOOK_EXEC);
+    struct pollfd p = {.fd = creator_fd, .events = POLLIN, .revents = 0};
+    if (creator_fd >= 0 && poll(&p, 1, 0) > 0) _exit(127);
+}
 
 static void hook_report(int kind, int err, int pid) {
     struct void_hook_report r = {.kind = kind, .err = err, .pid = pid};
@@ -42,6 +55,7 @@ __attribute__((noreturn)) static void hook_exec(void) {
     if (H->exec_fd >= 0 && H->exec_fd_inherit && fcntl(H->exec_fd, F_SETFD, 0) < 0) hook_fail(VOID_HOOK_EXEC);
 
     void_reset_signals();
+    die_with_voidoci();
 
     if (H->exec_fd >= 0)
         syscall(SYS_execveat, H->exec_fd, "", (char *const *)H->argv, (char *const *)H->envp, AT_EMPTY_PATH);
@@ -84,12 +98,17 @@ pid_t void_hook_spawn(const struct void_hook *hook, int *pidfd) {
     args.flags = CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)&fd;
     args.exit_signal = SIGCHLD;
+    creator_fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
     pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
     if (pid == 0) {
         H = hook;
         if (hook->join_pidfd >= 0) hook_join();
         hook_exec();
     }
+    int e = errno;
+    if (creator_fd >= 0) close(creator_fd);
+    creator_fd = -1;
+    errno = e;
     if (pid > 0 && pidfd) *pidfd = fd;
     return pid;
 }

@@ -27,16 +27,20 @@ public struct CgroupLayout: Sendable {
     /// host may have hundreds of mounts; strings are made only for the cgroup ones.
     static func parse(mountinfo: [UInt8]) -> CgroupLayout {
         var layout = CgroupLayout(v1: [], v2: nil)
+        // A hierarchy mounted twice (a bind of it elsewhere) is one hierarchy: its first mount
+        // only, or the void's leaf would be made, and found existing, twice.
+        var devices: [String] = []
         mountinfo.withUnsafeBufferPointer { p in
             var start = 0
             while start < p.count {
                 var end = start
                 while end < p.count && p[end] != UInt8(ascii: "\n") { end += 1 }
-                var mountPoint = 0..<0, type = 0..<0, superOptions = 0..<0
+                var mountPoint = 0..<0, device = 0..<0, type = 0..<0, superOptions = 0..<0
                 var index = 0, dash = -1, i = start
                 while i < end {
                     var j = i
                     while j < end && p[j] != UInt8(ascii: " ") { j += 1 }
+                    if index == 2 { device = i..<j }
                     if index == 4 { mountPoint = i..<j }
                     if dash < 0 && index > 5 && j == i + 1 && p[i] == UInt8(ascii: "-") { dash = index }
                     if dash >= 0 && index == dash + 1 { type = i..<j }
@@ -48,8 +52,14 @@ public struct CgroupLayout: Sendable {
                 func text(_ r: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: p[r]), as: UTF8.self) }
                 guard dash >= 0, index > dash + 3, type.count >= 6 else { continue }
                 let fstype = text(type)
-                if fstype == "cgroup2" { layout.v2 = text(mountPoint) }
-                guard fstype == "cgroup" else { continue }
+                guard fstype == "cgroup2" || fstype == "cgroup" else { continue }
+                let dev = text(device)
+                guard !devices.contains(dev) else { continue }
+                devices.append(dev)
+                if fstype == "cgroup2" {
+                    if layout.v2 == nil { layout.v2 = text(mountPoint) }
+                    continue
+                }
                 var controllers: [String] = []
                 var k = superOptions.lowerBound
                 while k < superOptions.upperBound {
@@ -79,15 +89,29 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
     public var unified: String?         // the v2 dir, or nil
 
     /// `linux.cgroupsPath` ("/a/b" from each hierarchy's root; a relative path likewise, as
-    /// runc's cgroupfs driver does), else /voidoci/ID.
+    /// runc's cgroupfs driver does), else voidoci/ID. Normalised ("." and empty components
+    /// dropped), so that no spelling ("/.", ".", "//.") names a hierarchy's root: voidoci kills,
+    /// freezes and removes through this path, and the root holds every process of the host.
     public static func relativePath(_ cgroupsPath: String?, id: String) throws -> String {
         guard let p = cgroupsPath, !p.isEmpty else { return "voidoci/\(id)" }
         if p.contains(":") && !p.hasPrefix("/") {
             throw VoidError("linux.cgroupsPath \(p): the systemd form slice:prefix:name needs --systemd-cgroup, which voidoci does not support here (no systemd): use --cgroup-manager cgroupfs and a path")
         }
-        let parts = p.split(separator: "/").map(String.init)
-        guard !parts.contains(".."), !parts.isEmpty else { throw VoidError("linux.cgroupsPath \(p): must be a path without \"..\"") }
+        guard !p.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            throw VoidError("linux.cgroupsPath \(StateJSON.quote(p)): a control character in a cgroup path")
+        }
+        let parts = p.split(separator: "/").map(String.init).filter { $0 != "." }
+        guard !parts.contains("..") else { throw VoidError("linux.cgroupsPath \(p): must be a path without \"..\"") }
+        guard !parts.isEmpty else {
+            throw VoidError("linux.cgroupsPath \(p): names the root cgroup of every hierarchy, which holds the whole host; give the void a cgroup of its own (e.g. /voidoci/ID)")
+        }
         return parts.joined(separator: "/")
+    }
+
+    /// The leaf directory of `rel` in every hierarchy of `layout` (v1 ones first, then v2):
+    /// what `makeDirectories` makes, in that order.
+    public static func leaves(_ rel: String, layout: CgroupLayout) -> [String] {
+        layout.v1.map { "\($0.mountPoint)/\(rel)" } + (layout.v2.map { ["\($0)/\(rel)"] } ?? [])
     }
 
     /// Creates the leaf in every hierarchy and applies `resources`. On failure, removes what it made.
@@ -104,9 +128,10 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
     }
 
     /// The leaf in every hierarchy, no limits yet. `created` gets every directory this call
-    /// made, parents first; a leaf that already existed is taken over, as runc does, and is not
-    /// in it. On failure, removes what it made (only that: a directory that was there before may
-    /// hold someone else's processes).
+    /// made, parents first. The leaf must be new: voidoci only ever kills, freezes, updates or
+    /// removes a cgroup it made itself, and one that exists may hold another container's
+    /// processes and limits (runc would take it over). Parents may exist (voidoci/ is shared by
+    /// every void); their limits are never touched. On failure, removes what it made (only that).
     public static func makeDirectories(_ rel: String, layout: CgroupLayout, created: inout [String]) throws -> VoidCgroup {
         var cg = VoidCgroup(paths: [], freezer: nil, unified: nil)
         let before = created.count
@@ -181,6 +206,20 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
                 usleep(5000)
             }
         }
+    }
+
+    /// How often the kernel's OOM killer acted in the void's memory cgroup (v1
+    /// memory.oom_control, v2 memory.events: "oom_kill N").
+    public func oomKills() -> Int {
+        for d in paths {
+            for f in ["memory.oom_control", "memory.events"] {
+                guard let text = try? readSmallFile("\(d)/\(f)") else { continue }
+                for line in text.split(separator: "\n") where line.hasPrefix("oom_kill ") {
+                    return Int(line.dropFirst(9)) ?? 0
+                }
+            }
+        }
+        return 0
     }
 
     // MARK: freezer
@@ -315,26 +354,34 @@ func removeCgroupDirectories(_ dirs: [String]) {
     }
 }
 
-/// Makes `root/rel`. Its parents usually exist (voidoci/ from an earlier void), so the leaf is
-/// tried first; the walk from the root, which makes what is missing, only when it is not there.
+/// Makes `root/rel`, which must not exist yet. Its parents usually exist (voidoci/ from an
+/// earlier void), so the leaf is tried first; the walk from the root, which makes what is
+/// missing, only when a parent is not there.
 func makeCgroupDir(_ root: String, _ rel: String, copyCpuset: Bool, created: inout [String]) throws {
     let leaf = "\(root)/\(rel)"
+    func made(_ dir: String, parent: String) {
+        created.append(dir)
+        if copyCpuset { copyCpusetValues(from: parent, to: dir) }
+    }
+    func exists() -> VoidError {
+        VoidError("linux.cgroupsPath: the cgroup \(leaf) already exists: voidoci makes each void's cgroup itself and never takes over one it did not make (it may hold another container's processes or limits): file exists", errno: EEXIST)
+    }
     if mkdir(leaf, 0o755) == 0 {
-        created.append(leaf)
-        if copyCpuset, let slash = leaf.lastIndex(of: "/") { copyCpusetValues(from: String(leaf[..<slash]), to: leaf) }
+        if let slash = leaf.lastIndex(of: "/") { made(leaf, parent: String(leaf[..<slash])) }
         return
     }
-    if errno == EEXIST { return }
+    if errno == EEXIST { throw exists() }
     var cur = root
-    for comp in rel.split(separator: "/") {
+    let comps = rel.split(separator: "/")
+    for (i, comp) in comps.enumerated() {
         let parent = cur
         cur += "/\(comp)"
         if mkdir(cur, 0o755) < 0 {
-            if errno == EEXIST { continue }
+            if errno == EEXIST && i < comps.count - 1 { continue }
+            if errno == EEXIST { throw exists() }
             throw VoidError("cgroup \(cur): \(errnoText(errno))", errno: errno)
         }
-        created.append(cur)
-        if copyCpuset { copyCpusetValues(from: parent, to: cur) }
+        made(cur, parent: parent)
     }
 }
 

@@ -70,10 +70,13 @@ extension Spawner {
         child.setup_gid = plan.gidMap.contains { $0.containerID == 0 } ? 0 : plan.process.gid
         child.ops = UnsafeMutablePointer(mutating: arena.copy(ops))
         child.n_ops = Int32(ops.count)
+        let joins = cgroupMove?.into ?? []
+        child.cgroup_fds = arena.copy(joins)
+        child.n_cgroup_fds = Int32(joins.count)
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
-                    keep: [childFD, opt.consoleFD] + ops.map(\.tree_fd), arena: arena)
+                    keep: [childFD, opt.consoleFD] + ops.map(\.tree_fd) + joins, arena: arena)
         var pidfd: Int32 = -1
-        let pid = try inCgroup(cgroupMove) { void_spawn(&child, 0, $0, &pidfd) }
+        let pid = void_spawn(&child, 0, -1, &pidfd)
         cgroupMove?.close()
         close(childFD)
         if pid < 0 {
@@ -87,7 +90,7 @@ extension Spawner {
                 if report.step == Int32(VOID_STEP_READY.rawValue) { return spawned }
                 throw describeExec(report, plan: plan)
             }
-            throw VoidError("the exec'd process exited during set-up: \(waitStatusText(pid))")
+            throw VoidError("the exec'd process exited during set-up: \(waitStatusText(pid))" + outOfMemory(opt.cgroup))
         } catch {
             abandon(spawned)
             throw error

@@ -45,14 +45,15 @@ public struct Runtime {
         let id: String
         let runtime: Runtime
         var locked: LockedContainer?
+        /// Appended to before anything is made (`Intent`): what `delete --force` cleans up
+        /// after a create that died.
+        var intent: Intent?
         var cgroup: VoidCgroup?
         var move: Spawner.CgroupMove?
         var error: Error?
         /// Cgroup directories made by this create (parents first): the only ones its errors
-        /// remove. A leaf that was already there (a shared `cgroupsPath`) may hold someone
-        /// else's processes; its limits are written only once the plan has succeeded.
+        /// remove. (The leaf is always new: `VoidCgroup.makeDirectories`.)
         private var created: [String] = []
-        private var deferred: Spec?
         private var unavailable: VoidError?
         // Each written by this thread before its gate opens, read by the helper after.
         private var path: String??, spec: Spec?
@@ -66,49 +67,51 @@ public struct Runtime {
 
         var usesCgroups: Bool { runtime.cgroupManager != "disabled" }
 
-        /// The state dir, made and locked: from here on the id is this voidoci's. It comes
-        /// before the cgroup, so that a create that loses a race for the id never touches the
-        /// winner's cgroup.
+        /// The state dir, made and locked, and its intent opened: from here on the id is this
+        /// voidoci's. It comes before the cgroup, so that a create that loses a race for the id
+        /// never touches the winner's cgroup.
         func claimID() {
-            do { locked = try runtime.store.create(id) } catch { self.error = error }
+            do {
+                let l = try runtime.store.create(id)
+                locked = l
+                intent = try l.openIntent()
+            } catch { self.error = error }
         }
 
         /// The cgroup's directories (`linux.cgroupsPath`), and the files the clone joins them
-        /// through; unless the id could not be claimed.
+        /// through; unless the id could not be claimed. The leaves are recorded before they are
+        /// made, and recorded as made once they all are.
         func makeDirectories(_ cgroupsPath: String?) {
-            guard error == nil, locked != nil else { return }
+            guard error == nil, let intent else { return }
             do {
-                (cgroup, unavailable) = try runtime.makeCgroupDirectories(id: id, cgroupsPath: cgroupsPath, created: &created)
-                move = try Spawner.CgroupMove(cgroup, cloneIntoV2: true, openingBack: false)
+                (cgroup, unavailable) = try runtime.makeCgroupDirectories(id: id, cgroupsPath: cgroupsPath, created: &created) { leaves in
+                    var lines = ""
+                    for l in leaves { lines += "cgroup \(l)\n" }
+                    try intent.record(lines)
+                }
+                if cgroup != nil { try intent.record("cgroups-made\n") }
+                move = try Spawner.CgroupMove(cgroup, cloneIntoV2: true)
             } catch {
                 self.error = error
             }
         }
 
-        /// The config's limits and device rules on the cgroup; deferred (`finishDeferred`, after
-        /// the plan) when a leaf was already there.
+        /// The config's limits and device rules on the cgroup.
         func finish(_ spec: Spec) {
             guard error == nil, locked != nil else { return }
-            if let cg = cgroup, cg.paths.contains(where: { !created.contains($0) }) {
-                deferred = spec
-                return
-            }
-            applyLimits(spec)
-        }
-
-        func finishDeferred() {
-            guard let spec = deferred else { return }
-            deferred = nil
-            applyLimits(spec)
-        }
-
-        private func applyLimits(_ spec: Spec) {
             do {
                 cgroup = try runtime.applyCgroupLimits(cgroup, unavailable: unavailable, spec: spec, created: created)
                 if cgroup == nil { move?.close(); move = nil }
             } catch {
                 self.error = error
             }
+        }
+
+        /// Records the cloned init (`SpawnOptions.onClone`); its start time, for the state.
+        func recordInit(_ pid: pid_t) -> UInt64 {
+            let start = procStat(pid)?.1 ?? 0
+            try? intent?.record("init \(pid) \(start)\n")
+            return start
         }
 
         // The hand-over to the helper thread: first `linux.cgroupsPath`, as soon as the config
@@ -136,14 +139,14 @@ public struct Runtime {
 
         /// Leaves nothing behind: the directories this create made removed, the state dir
         /// removed. For errors before the init runs its program (the init, if cloned, is
-        /// already killed and reaped), so there is nothing of this void's to kill; a cgroup that
-        /// was there before is left as it was.
+        /// already killed and reaped), so there is nothing of this void's to kill.
         func undo() {
             move?.close()
             move = nil
             removeCgroupDirectories(created)
             created = []
             cgroup = nil
+            intent = nil
             locked?.remove()
         }
     }
@@ -153,8 +156,7 @@ public struct Runtime {
     /// makes the cgroup (a dozen mkdirs and writes in cgroupfs). The second claims the id and
     /// reads the host's cgroup mounts while this one reads the config; it makes the directories
     /// as soon as the config has parsed (they need only `linux.cgroupsPath`), and writes the
-    /// limits once it is decoded. This one, after planning, opens the files of voidoci's own
-    /// cgroups (to return to after the clone) while the other finishes.
+    /// limits once it is decoded.
     ///
     /// The plan is `plan(bundle:)`'s: nothing `explain` lists as dropped is refused here.
     /// Errors are those a serial run gives, in the same order: the bundle's and the plan's, then
@@ -194,10 +196,7 @@ public struct Runtime {
         } catch {
             throw fail(error)
         }
-        let back = claim.usesCgroups ? Spawner.CgroupMove.openBack(cloneIntoV2: true) : []
         helper?.join()
-        if let move = claim.move { move.adoptBack(back) } else { for fd in back { close(fd) } }
-        claim.finishDeferred()
         if let error = claim.error {
             // A cgroup error (the id was claimed) or "already exists" (it was not). After a
             // cgroup error the poststop hooks run, as when create and run made the cgroup
@@ -240,24 +239,22 @@ public struct Runtime {
             opt.consoleFD = console?.slave ?? -1
             opt.preserveFDs = o.preserveFDs
             opt.onPause = createTimeHooks(id: id, spec: spec, bundle: bundle, plan: plan)
+            var start: UInt64 = 0
+            opt.onClone = { start = claim.recordInit($0) }
+            opt.waitCommit = true
             let s = try Spawner.spawn(plan, opt)
             spawned = s
-            close(s.syncFD)
-            let start = procStat(s.pid)?.1 ?? 0
             var record = stateRecord(id: id, pid: s.pid, start: start, bundle: bundle, spec: spec, plan: plan)
             record.cgroup = cgroup
-            try locked.save(record)
             try saveSnapshot(locked, bundle: bundle)
+            try locked.save(record)
             if let pf = o.pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
             try console?.sendMaster()
+            try Spawner.commit(s)
+            close(s.syncFD)
             close(s.pidfd)
         } catch {
-            if let s = spawned {
-                _ = void_pidfd_send_signal(s.pidfd, SIGKILL)
-                var st: Int32 = 0
-                while waitpid(s.pid, &st, 0) < 0 && errno == EINTR {}
-                close(s.pidfd)
-            }
+            if let s = spawned { Spawner.abandon(s) }
             if let pf = o.pidFile { unlink(absolute(pf)) }
             claim.undo()
             runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: bundle))
@@ -268,13 +265,16 @@ public struct Runtime {
     /// The void's cgroup directories, unless disabled. An unprivileged caller usually cannot
     /// create them (cgroupfs belongs to root, no systemd delegation here): then nil, and why,
     /// for `applyCgroupLimits` to decide.
-    func makeCgroupDirectories(id: String, cgroupsPath: String?, created: inout [String]) throws -> (VoidCgroup?, VoidError?) {
+    /// `recording` gets the leaves before they are made.
+    func makeCgroupDirectories(id: String, cgroupsPath: String?, created: inout [String],
+                               recording: ([String]) throws -> Void) throws -> (VoidCgroup?, VoidError?) {
         if cgroupManager == "disabled" { return (nil, nil) }
         if systemdCgroup || cgroupManager == "systemd" {
             let running = access("/run/systemd/system", F_OK) == 0
             throw VoidError("--systemd-cgroup: \(running ? "the systemd cgroup driver is not implemented" : "systemd is not running on this host (no /run/systemd/system)"); use --cgroup-manager cgroupfs")
         }
         let rel = try VoidCgroup.relativePath(cgroupsPath, id: id)
+        try recording(VoidCgroup.leaves(rel, layout: .host))
         do {
             return (try VoidCgroup.makeDirectories(rel, layout: .host, created: &created), nil)
         } catch let e as VoidError where lacksDelegation(e) {
@@ -424,10 +424,12 @@ public struct Runtime {
     // MARK: delete
 
     public func delete(id: String, force: Bool) throws {
+        if force { store.removeStaleTemporaries() }
         let c: LockedContainer
-        do { c = try store.open(id) } catch let e as VoidError where e.errno == ENOENT && force {
+        do { c = try store.open(id, incomplete: force) } catch let e as VoidError where e.errno == ENOENT && force {
             return  // podman calls `delete --force` after every failed create
         }
+        guard c.isComplete else { return removeIncomplete(c) }
         let s = try c.load()
         let live = LiveStatus.of(s, fifoPath: c.fifoPath)
         if let pidfd = live.pidfd {
@@ -435,17 +437,45 @@ public struct Runtime {
             guard force else {
                 throw VoidError("container \(id) is \(live.status.rawValue): stop it first, or delete --force")
             }
-            _ = void_pidfd_send_signal(pidfd, SIGKILL)
-            // Readable once the process has exited; its parent (conmon, or us) reaps it.
-            var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&p, 1, 10_000)
-            var st: Int32 = 0
-            _ = waitpid(s.pid, &st, WNOHANG)
+            killAndWait(pidfd, pid: s.pid)
         }
         let poststop = poststopHooks(c)  // from the config snapshot, which goes with the state dir
         s.cgroup?.remove()
         c.remove()
         runPoststopHooks(poststop, HookState(s))
+    }
+
+    /// An id whose create died before saving its state: what its intent says it made (the
+    /// init, cgroup leaves) is removed, then the state dir. Nothing else: a leaf recorded as
+    /// about to be made but not as made may be someone else's (mkdir found it), so it is only
+    /// removed if empty, and nothing is killed through it. No hooks run: the create never
+    /// finished, and its failure path (which runs poststop) did not run either.
+    func removeIncomplete(_ c: LockedContainer) {
+        let r = c.readIntent()
+        if let pid = r.initPID, let start = r.initStart {
+            let fd = void_pidfd_open(pid)
+            if fd >= 0 {
+                if procStat(pid)?.1 == start { killAndWait(fd, pid: pid) }
+                close(fd)
+            }
+        }
+        if r.cgroupsMade {
+            VoidCgroup(paths: r.cgroups, freezer: nil, unified: nil).remove()
+        } else {
+            for dir in r.cgroups { rmdir(dir) }
+        }
+        c.remove()
+    }
+
+    /// SIGKILL through a pidfd, and wait (up to 10 s) until the process has exited; reaped if
+    /// it is our child.
+    func killAndWait(_ pidfd: Int32, pid: pid_t) {
+        _ = void_pidfd_send_signal(pidfd, SIGKILL)
+        // Readable once the process has exited; its parent (conmon, or us) reaps it.
+        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        _ = poll(&p, 1, 10_000)
+        var st: Int32 = 0
+        _ = waitpid(pid, &st, WNOHANG)
     }
 
     func absolute(_ p: String) -> String { absolutePath(p) }

@@ -19,16 +19,20 @@ extension Runtime {
             opt.cgroupMove = claim.move
             opt.preserveFDs = preserveFDs
             opt.onPause = createTimeHooks(id: id, spec: spec, bundle: dir, plan: plan)
+            var start: UInt64 = 0
+            opt.onClone = { start = claim.recordInit($0) }
+            opt.waitCommit = true
             let gate = try StartGate(plan.hooks)  // the init waits on it while startContainer hooks run
             opt.execFifoFD = gate?.readFD ?? -1
             // Without a console socket the process shares run's own terminal, if any.
             s = try Spawner.spawn(plan, opt)
             do {
-                var record = stateRecord(id: id, pid: s.pid, start: procStat(s.pid)?.1 ?? 0, bundle: dir, spec: spec, plan: plan)
+                var record = stateRecord(id: id, pid: s.pid, start: start, bundle: dir, spec: spec, plan: plan)
                 record.cgroup = cgroup
-                try locked.save(record)
                 try saveSnapshot(locked, bundle: dir)
+                try locked.save(record)
                 if let pf = pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
+                try Spawner.commit(s)
                 if let gate {
                     try runStartContainerHooks(plan.hooks, record, pidfd: s.pidfd)
                     try gate.open()

@@ -18,6 +18,13 @@ public struct SpawnOptions {
     /// Create-time hooks: when set, the init pauses after its mounts, before the pivot, and this
     /// runs with its pid and pidfd; a throw abandons the init (Hooks.swift).
     public var onPause: ((pid_t, Int32) throws -> Void)?
+    /// Called right after the clone, before the init is released: where create records the
+    /// init's pid (an init cloned but not yet recorded exits by itself if voidoci dies, since
+    /// it waits for the release on a socket whose other end dies with voidoci).
+    var onClone: ((pid_t) -> Void)?
+    /// The init waits, after its set-up, for `Spawner.commit` (create and run: once the state
+    /// is saved); EOF instead (voidoci died) makes it exit.
+    var waitCommit = false
 
     public init(attachPath: String, caller: Caller) {
         self.attachPath = attachPath
@@ -47,6 +54,7 @@ public enum Spawner {
         _ = void_close_range_cloexec(UInt32(3 + max(0, opt.preserveFDs)))
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
         let cgroupMove = try opt.cgroupMove ?? CgroupMove(opt.cgroup, cloneIntoV2: true)
+        defer { cgroupMove?.close() }
 
         // Host-side sources: as a privileged caller, clone each bind here, in the caller's mount
         // namespace and with its credentials, and hand the detached tree to the child.
@@ -157,19 +165,31 @@ public enum Spawner {
         child.domainname = plan.domainname.map { arena.string($0) }
         child.loopback_up = plan.namespaces.contains { $0.type == "network" && $0.path == nil } ? 1 : 0
         child.hook_pause = opt.onPause == nil ? 0 : 1
+        child.wait_commit = opt.waitCommit ? 1 : 0
+        let cgroupJoins = cgroupMove?.into ?? []
+        child.cgroup_fds = arena.copy(cgroupJoins)
+        child.n_cgroup_fds = Int32(cgroupJoins.count)
+        if !cgroupJoins.isEmpty && flags & VOID_CLONE_NEWCGROUP != 0 {
+            // The child is in voidoci's v1 cgroups until it has moved itself: its cgroup
+            // namespace is made after that, rooted at the void's cgroups.
+            flags &= ~VOID_CLONE_NEWCGROUP
+            child.unshare_cgroupns = 1
+        }
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
-                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + ops.map(\.tree_fd), arena: arena)
+                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + ops.map(\.tree_fd) + cgroupJoins, arena: arena)
 
         var pidfd: Int32 = -1
         // The child attaches the void root at its cwd: set it here, where the state dir can be
         // searched, and come back afterwards.
         let savedCwd = open(".", Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC)
         if chdir(opt.attachPath) < 0 { let e = errno; close(savedCwd); throw VoidError.sys("chdir", opt.attachPath, errno: e) }
-        let pid = try inCgroup(cgroupMove) { void_spawn(&child, flags, $0, &pidfd) }
+        let pid = void_spawn(&child, flags, cgroupMove?.cgroupFD ?? -1, &pidfd)
         let cloneErrno = errno
+        if pid > 0 { opt.onClone?(pid) }
         if savedCwd >= 0 { _ = fchdir(savedCwd); close(savedCwd) } else { _ = chdir("/") }
         errno = cloneErrno
         close(childFD)
+        cgroupMove?.close()   // the child has its own copies
         if pid < 0 {
             let e = errno
             close(parentFD)
@@ -178,7 +198,6 @@ public enum Spawner {
                 + (e == EPERM || e == ENOSPC ? " (are unprivileged user namespaces allowed? see /proc/sys/user/max_user_namespaces)" : ""), errno: e)
         }
         let spawned = Spawned(pid: pid, pidfd: pidfd, syncFD: parentFD)
-        defer { cgroupMove?.close() }
         do {
             try writeIDMaps(plan, pid: pid)
             if let adj = plan.oomScoreAdj {
@@ -188,7 +207,6 @@ public enum Spawner {
             }
             var go: UInt8 = 1
             try sys("releasing the void's init") { write(parentFD, &go, 1) }
-            cgroupMove?.close()   // while the init sets up
             while let report = try readReport(parentFD) {
                 if report.step == Int32(VOID_STEP_READY.rawValue) { return spawned }
                 if report.step == Int32(VOID_STEP_HOOKS_PAUSE.rawValue), let hooks = opt.onPause {
@@ -198,18 +216,18 @@ public enum Spawner {
                 }
                 throw describe(report, plan: plan)
             }
-            throw VoidError("the void's init exited during set-up: \(waitStatusText(pid))")
+            throw VoidError("the void's init exited during set-up: \(waitStatusText(pid))" + outOfMemory(opt.cgroup))
         } catch {
             abandon(spawned)
             throw error
         }
     }
 
-    /// Clones inside the void's cgroup. In each v1 hierarchy voidoci moves its own thread in
-    /// (writes 0 to `tasks`), clones (the child inherits the cloning thread's cgroups, and its
-    /// new cgroup namespace is rooted there) and moves the thread back, so a waiting `run` or
-    /// `exec` is not accounted to the void. The v2 leaf is handed to clone3 (CLONE_INTO_CGROUP)
-    /// and voidoci never enters it.
+    /// The files through which a new void's init (or an exec'd process) moves itself into the
+    /// void's cgroups, first thing after the clone: in each v1 hierarchy it writes 0 to `tasks`
+    /// (this thread only), and the v2 leaf is handed to clone3 (CLONE_INTO_CGROUP). voidoci never
+    /// enters the void's cgroups itself: while inside, its own memory would be charged to the
+    /// void, and a tight memory limit would have the kernel OOM-kill voidoci mid-create.
     ///
     /// Why not cgroup.procs: moving a whole process takes the kernel's cgroup_threadgroup_rwsem
     /// for writing, and its first writer waits for an RCU grace period, about 7 ms on the bench
@@ -217,17 +235,15 @@ public enum Spawner {
     /// into a cgroup, do not take that lock.
     ///
     /// exec has joined the void's cgroup namespace before it clones, where CLONE_INTO_CGROUP
-    /// cannot name a leaf outside it, so exec writes the v2 cgroup.procs instead (`cloneIntoV2`
-    /// false). Every file is opened up front: by then exec is in the void's mount namespace.
+    /// cannot name a leaf outside it, so its process writes the v2 cgroup.procs instead
+    /// (`cloneIntoV2` false). Every file is opened up front, in voidoci's own namespaces: the
+    /// kernel checks a write against the opener's credentials and cgroup namespace.
     /// Owns its fds: closed by `close()` (idempotent) or when the last reference goes.
     final class CgroupMove {
         private(set) var into: [Int32] = []
-        private(set) var back: [Int32] = []
         private(set) var cgroupFD: Int32 = -1   // the v2 leaf for CLONE_INTO_CGROUP, or -1
 
-        /// `openingBack` false: the files of the cgroups to return to come later (`adoptBack`),
-        /// opened by another thread.
-        init?(_ cg: VoidCgroup?, cloneIntoV2: Bool, openingBack: Bool = true) throws {
+        init?(_ cg: VoidCgroup?, cloneIntoV2: Bool) throws {
             guard let cg else { return nil }
             do {
                 for d in cg.paths {
@@ -239,31 +255,10 @@ public enum Spawner {
                         into.append(try Self.openFile(d, v2 ? "cgroup.procs" : "tasks"))
                     }
                 }
-                if openingBack { back = Self.openBack(cloneIntoV2: cloneIntoV2) }
             } catch {
                 close()
                 throw error
             }
-        }
-
-        /// Takes over `fds` as the files to return through (opened by another thread).
-        func adoptBack(_ fds: [Int32]) {
-            for fd in back { Glibc.close(fd) }
-            back = fds
-        }
-
-        /// The files that move this thread back to the cgroups it is in now (best effort: a
-        /// directory it cannot return to is no reason to fail a void).
-        static func openBack(cloneIntoV2: Bool) -> [Int32] {
-            let layout = CgroupLayout.host
-            let v2Root = layout.v2.map { $0 + "/" }
-            var back: [Int32] = []
-            for d in VoidCgroup.current(layout: layout) {
-                let v2 = v2Root.map { (d + "/").hasPrefix($0) } ?? false
-                if v2 && cloneIntoV2 { continue }
-                if let fd = try? Self.openFile(d, v2 ? "cgroup.procs" : "tasks") { back.append(fd) }
-            }
-            return back
         }
 
         static func openFile(_ dir: String, _ file: String) throws -> Int32 {
@@ -272,42 +267,27 @@ public enum Spawner {
             return fd
         }
 
-        private var left = false
-
-        /// Back to voidoci's own cgroups (best effort), once.
-        func leave() {
-            if left { return }
-            left = true
-            for fd in back { _ = write(fd, "0", 1) }
-        }
-
         func close() {
-            for fd in into + back { Glibc.close(fd) }
+            for fd in into { Glibc.close(fd) }
             if cgroupFD >= 0 { Glibc.close(cgroupFD) }
             into = []
-            back = []
             cgroupFD = -1
         }
 
         deinit { close() }
     }
 
-    /// Runs `body` (the clone) inside the void's cgroup; `body` gets the fd for CLONE_INTO_CGROUP.
-    /// voidoci's thread leaves right after the clone, before anything else: while it is inside,
-    /// a v1 memory cgroup charges voidoci's own memory to the void (a tight limit could OOM it).
-    /// The files stay open for the caller to close (`move.close()`) once the child is released.
-    static func inCgroup(_ move: CgroupMove?, _ body: (Int32) -> pid_t) throws -> pid_t {
-        guard let move else { return body(-1) }
-        for fd in move.into where write(fd, "0", 1) < 0 {
-            let e = errno
-            move.leave()
-            throw VoidError.sys("moving into the void's cgroup", errno: e)
-        }
-        let pid = body(move.cgroupFD)
-        let e = errno
-        move.leave()
-        errno = e
-        return pid
+    /// Tells an init that waits for it (`SpawnOptions.waitCommit`) that it is recorded.
+    public static func commit(_ s: Spawned) throws {
+        var b: UInt8 = 1
+        try sys("handing the void over to its state") { write(s.syncFD, &b, 1) }
+    }
+
+    /// Why an init died during set-up, when the kernel's OOM killer did it (a memory limit too
+    /// small for even the set-up): "" otherwise.
+    static func outOfMemory(_ cg: VoidCgroup?) -> String {
+        guard let n = cg?.oomKills(), n > 0 else { return "" }
+        return ": out of memory: the kernel's OOM killer ended it in the void's cgroup (linux.resources.memory.limit is too small)"
     }
 
     /// The process half of the child's instructions, the same for a void's init and for exec.

@@ -94,8 +94,10 @@ public struct StateStore: Sendable {
         return LockedContainer(id: id, dir: dir, fd: fd)
     }
 
-    /// Opens and locks an existing id; waits while another command holds it.
-    public func open(_ id: String, exclusive: Bool = true) throws -> LockedContainer {
+    /// Opens and locks an existing id; waits while another command holds it. `incomplete`:
+    /// also an id whose create died before saving its state (the directory holds what it was
+    /// about to make, `Intent`), for `delete --force` to clean up.
+    public func open(_ id: String, exclusive: Bool = true, incomplete: Bool = false) throws -> LockedContainer {
         try StateStore.checkID(id)
         let dir = directory(id)
         let fd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -106,11 +108,29 @@ public struct StateStore: Sendable {
         while flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0 && errno == EINTR {}
         // The holder before us may have deleted it (or a create failed): it is gone then.
         var st = stat()
-        if fstat(fd, &st) < 0 || st.st_nlink == 0 || access("\(dir)/state.json", F_OK) < 0 {
+        if fstat(fd, &st) < 0 || st.st_nlink == 0 {
             close(fd)
             throw VoidError("container \(id) does not exist", errno: ENOENT)
         }
-        return LockedContainer(id: id, dir: dir, fd: fd)
+        let c = LockedContainer(id: id, dir: dir, fd: fd)
+        if !incomplete && !c.isComplete {
+            throw VoidError("container \(id) does not exist (a create of it was interrupted: delete --force removes what it left)", errno: ENOENT)
+        }
+        return c
+    }
+
+    /// Removes temporary directories (`create`'s `~PID-RAND~`) whose creator is gone: a create
+    /// killed between making one and renaming it into place leaves it, empty, under no id.
+    public func removeStaleTemporaries() {
+        guard let d = opendir(root) else { return }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix("~"), name.hasSuffix("~"), name.count > 2,
+                  let pid = Int32(name.dropFirst().prefix { $0 != "-" }), pid > 0 else { continue }
+            if Glibc.kill(pid, 0) == 0 || errno == EPERM { continue }   // its creator may still be at work
+            rmdir("\(root)/\(name)")
+        }
     }
 
     public func list() -> [String] {
@@ -156,10 +176,78 @@ public final class LockedContainer {
         try writeFileAtomically(statePath, s.json.render(), mode: 0o600)
     }
 
+    /// Whether the create finished: its state is saved.
+    public var isComplete: Bool { access(statePath, F_OK) == 0 }
+
     /// Removes everything in the directory, then the directory. Called with the lock held.
+    /// state.json goes first (from then on the id reads as incomplete, and a `delete --force`
+    /// after a crash here finishes from the intent), the intent last.
     public func remove() {
-        for f in ["exec.fifo", "state.json", ".state.json.tmp", "config.json", ".config.json.tmp"] { unlink("\(dir)/\(f)") }
+        unlink(statePath)
+        var names: [String] = []
+        if let d = opendir(dir) {
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." && name != Intent.name { names.append(name) }
+            }
+            closedir(d)
+        }
+        for name in names { unlink("\(dir)/\(name)") }
+        unlink("\(dir)/\(Intent.name)")
         rmdir(dir)
+    }
+
+    /// Opens the id's intent for appending (create: before it makes anything).
+    func openIntent() throws -> Intent {
+        let f = openat(fd, Intent.name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        if f < 0 { throw VoidError.sys("open", "\(dir)/\(Intent.name)") }
+        return Intent(fd: f)
+    }
+
+    /// What a create that died had recorded (empty when nothing).
+    func readIntent() -> Intent.Record {
+        Intent.parse((try? readSmallFile("\(dir)/\(Intent.name)")) ?? "")
+    }
+}
+
+/// What a create is about to make, written in the id's state directory *before* it makes it,
+/// so that `delete --force` can remove it whatever instruction voidoci died at (docs/security.md).
+/// One line per fact, appended with one write each:
+///   `cgroup DIR`    a leaf this create is about to mkdir (all of them, in one write);
+///   `cgroups-made`  every listed leaf was made by this create (so it may kill through them);
+///   `init PID START` the init is cloned: its pid and start time (against pid reuse).
+/// Once state.json is saved it says all of this again; the intent stays until delete.
+final class Intent {
+    static let name = "intent"
+    let fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+
+    func record(_ lines: String) throws {
+        var text = lines
+        let (n, count) = text.withUTF8 { (write(fd, $0.baseAddress, $0.count), $0.count) }
+        if n != count { throw VoidError.sys("recording the create in its state directory") }
+    }
+
+    struct Record: Equatable {
+        var cgroups: [String] = []
+        var cgroupsMade = false
+        var initPID: Int32?
+        var initStart: UInt64?
+    }
+
+    static func parse(_ text: String) -> Record {
+        var r = Record()
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("cgroup /") { r.cgroups.append(String(line.dropFirst(7))) }
+            else if line == "cgroups-made" { r.cgroupsMade = true }
+            else if line.hasPrefix("init ") {
+                let f = line.split(separator: " ")
+                if f.count == 3, let p = Int32(f[1]), p > 0, let st = UInt64(f[2]) { r.initPID = p; r.initStart = st }
+            }
+        }
+        return r
     }
 }
 

@@ -31,7 +31,7 @@ import Testing
     static let sections = ["run", "lifecycle", "podman", "rss", "binds", "concurrency", "phases"]
     static let topLevel = ["machine", "setup", "params", "host_state", "targets", "failures", "status"]
     /// Phase markers every voidoci run makes; a missing one means bench/phases.py needs updating.
-    static let essentialPhases = ["decode + plan", "cgroup join", "clone3 + id maps", "mounts in the void",
+    static let essentialPhases = ["decode + plan", "clone3", "cgroup join (by the init) + id maps", "mounts in the void",
                                   "pivot_root → execve (caps, seccomp)", "program (/bin/true)",
                                   "teardown (wait, cgroup + state removal)"]
 

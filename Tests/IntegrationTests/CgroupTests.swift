@@ -187,4 +187,89 @@ import Testing
         let lim = b.run()
         #expect(lim.status != 0 && lim.stderr.contains("linux.resources"), "\(lim)")
     }
+
+    /// Attack (issue 10): `linux.cgroupsPath` "/." (or ".", "//.") resolved to the root of every
+    /// hierarchy: `ps` then listed every host process and `delete --force` SIGKILLed them all.
+    /// "voidoci" (the parent every void shares), or a leaf another void is in, was taken over,
+    /// its limits rewritten and left behind. A void's cgroup must be a leaf its create made.
+    /// (Should a create here ever succeed, the test removes it by hand: never delete --force.)
+    @Test func cgroupsPathCannotNameTheRootOrACgroupItDidNotMake() throws {
+        try #require(Self.layout["pids"] != nil, "needs the v1 pids controller")
+        let pidsRoot = Self.layout["pids"]!
+        // Another void, so that "voidoci" is a parent with a leaf in it.
+        let other = TestBundle(args: ["/bin/sleep", "60"])
+        defer { other.close() }
+        let (otherID, otherPID) = try start(other)
+        let parentMax = read("\(pidsRoot)/voidoci/pids.max")
+        // An empty cgroup that someone else made.
+        let foreign = "voidoci-test-\(getpid())/foreign\(UUID().uuidString.prefix(4))"
+        for (_, m) in Self.layout { _ = Shell.run(["mkdir", "-p", "\(m)/\(foreign)"]) }
+        defer {
+            for (_, m) in Self.layout { rmdir("\(m)/\(foreign)"); rmdir("\(m)/voidoci-test-\(getpid())") }
+        }
+        let canary = Process()
+        canary.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        canary.arguments = ["60"]
+        try canary.run()
+        defer { kill(canary.processIdentifier, SIGKILL); canary.waitUntilExit() }
+
+        for path in ["/.", ".", "//.", "/./", "voidoci", "/voidoci", "/voidoci/\(otherID)", foreign, "/a\nb"] {
+            let b = bundle(["/bin/true"], cgroupsPath: "", resources: ["pids": ["limit": 5]]) { c in
+                var l = c["linux"] as! [String: Any]
+                l["cgroupsPath"] = path
+                c["linux"] = l
+            }
+            defer { _ = Shell.run(["rm", "-rf", b.dir]) }
+            let id = TestBundle.newID("root")
+            let env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+            let r = Shell.runReaped([Env.bin, "--root", b.stateRoot, "create", "--bundle", b.dir, "--pid-file", "\(b.dir)/pid", id], env: env)
+            if r.status == 0 {
+                // Remove what the old behaviour made without killing through the cgroup.
+                if let p = Int32(read("\(b.dir)/pid") ?? "") { kill(p, SIGKILL) }
+                _ = Shell.run(["rm", "-rf", "\(b.stateRoot)/\(id)"])
+            }
+            #expect(r.status == 1 && r.stderr.contains("linux.cgroupsPath"), "cgroupsPath \(path): \(r)")
+            #expect(b.stateEntries().isEmpty, "cgroupsPath \(path): state left: \(b.stateEntries())")
+            #expect(canary.isRunning && Host.alive(otherPID), "cgroupsPath \(path): a process that is not the void's was killed")
+            #expect(read("\(pidsRoot)/pids.max") == nil, "the root cgroup has no limits to write")
+            #expect(read("\(pidsRoot)/voidoci/pids.max") == parentMax, "cgroupsPath \(path): the shared parent's limit was rewritten")
+            #expect(read("\(pidsRoot)/voidoci/\(otherID)/pids.max") == "max", "cgroupsPath \(path): another void's limit was rewritten")
+            #expect(read("\(pidsRoot)/\(foreign)/pids.max") == "max", "cgroupsPath \(path): a foreign cgroup's limit was rewritten")
+        }
+        #expect(access("\(pidsRoot)/\(foreign)", F_OK) == 0, "a cgroup voidoci did not make was removed")
+    }
+
+    /// Attack (issue 10): with a tiny memory limit, voidoci's own thread sat in the void's
+    /// memory cgroup while it cloned, and the kernel OOM-killed voidoci, leaving a dozen cgroup
+    /// directories and a state dir. Only the void may be charged, and killed: create succeeds
+    /// (or fails cleanly, naming the cause); the void's program is the one the OOM killer ends.
+    @Test func aTinyMemoryLimitKillsTheVoidNeverVoidoci() throws {
+        try #require(Self.layout["memory"] != nil, "needs the v1 memory controller")
+        let mem = Self.layout["memory"]!
+        let leaf = "voidoci-test-\(getpid())/oom\(UUID().uuidString.prefix(4))"
+        let b = bundle(["/bin/sh", "-c", "echo started; x=$(cat /bin/sh /bin/sh /bin/sh); echo survived"],
+                       cgroupsPath: leaf, resources: ["memory": ["limit": 65_536]])
+        defer {
+            b.close()
+            for (_, m) in Self.layout { rmdir("\(m)/voidoci-test-\(getpid())") }
+        }
+        for round in 0..<3 {
+            let id = TestBundle.newID("oom")
+            let c = b.voidociReaped(["create", "--bundle", b.dir, id])
+            #expect(c.status == 0 || (c.status == 1 && c.stderr.contains("out of memory")), "round \(round): voidoci itself must not be killed: \(c)")
+            if c.status == 0 {
+                #expect(b.voidociReaped(["start", id]).status == 0)
+                #expect(Host.waitUntil(10) { b.voidociReaped(["state", id]).stdout.contains("\"stopped\"") }, "round \(round): the void ends")
+                let oom = read("\(mem)/\(leaf)/memory.oom_control") ?? ""
+                #expect(oom.contains("oom_kill ") && !oom.contains("oom_kill 0"), "round \(round): the OOM killer acted in the void's cgroup: \(oom)")
+                #expect(b.voidociReaped(["delete", id]).status == 0)
+            }
+            #expect(b.stateEntries().isEmpty, "round \(round): state left: \(b.stateEntries())")
+            #expect(access("\(mem)/\(leaf)", F_OK) != 0, "round \(round): the leaf is removed")
+        }
+        // run reports the kill in its exit status, as a shell does (128 + SIGKILL).
+        let r = b.voidociReaped(["run", "--bundle", b.dir, TestBundle.newID("oomrun")])
+        #expect((r.status == 137 || (r.status == 1 && r.stderr.contains("out of memory"))) && !r.stdout.contains("survived"), "\(r)")
+        #expect(b.stateEntries().isEmpty && access("\(mem)/\(leaf)", F_OK) != 0)
+    }
 }

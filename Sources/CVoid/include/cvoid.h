@@ -57,6 +57,19 @@ struct void_child {
     int32_t exec_fifo_fd;   // read end (O_RDWR) of the exec fifo; -1: exec right away (run)
 
     int32_t exec_mode;      // 1: a process exec'd into a running void whose namespaces voidoci joined
+    // Files the child writes "0" into first thing, moving itself into the void's cgroups (v1
+    // `tasks`; for exec also v2 `cgroup.procs`), opened by voidoci. voidoci itself never enters
+    // them: nothing of its own is charged to the void, so a tight memory limit kills the void,
+    // never voidoci. Their permission is the opener's (voidoci's), checked at write.
+    const int32_t *cgroup_fds;
+    int32_t n_cgroup_fds;
+    // 1: after the moves, unshare the cgroup namespace, so it is rooted at the void's cgroups
+    // (clone3 ran without CLONE_NEWCGROUP, while the child was still in voidoci's v1 cgroups).
+    int32_t unshare_cgroupns;
+    // 1: after READY, wait for one byte on sync_fd before going on: voidoci has recorded the
+    // void (its state), so `delete --force` finds it. EOF instead: voidoci died before that, and
+    // the child exits; no init outlives a create that did not finish.
+    int32_t wait_commit;
     // 1: after the mounts (and the cwd), before the pivot, report VOID_STEP_HOOKS_PAUSE and wait
     // for one byte on sync_fd: voidoci runs the create-time hooks (prestart, createRuntime,
     // createContainer) meanwhile. 0 (no such hooks): no pause.
@@ -154,6 +167,8 @@ enum void_step {
     VOID_STEP_EXEC = 40,
     VOID_STEP_CLOSE_FDS = 41,
     VOID_STEP_HOOKS_PAUSE = 42,   // not a failure: waiting for the create-time hooks (hook_pause)
+    VOID_STEP_CGROUP = 43,        // index: which of cgroup_fds
+    VOID_STEP_CGROUPNS = 44,
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`
