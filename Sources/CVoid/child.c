@@ -115,7 +115,8 @@ static void do_bind(int rootfd, int imagefd, const struct void_op *op, int i) {
         int src = op->in_image
             ? void_openat2(imagefd, op->source, O_PATH | O_CLOEXEC, 0,
                            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-            : void_openat2(AT_FDCWD, op->source, O_PATH | O_CLOEXEC, 0, RESOLVE_NO_MAGICLINKS);
+            : void_openat2(AT_FDCWD, op->source, O_PATH | O_CLOEXEC, 0,
+                           op->no_symlinks ? RESOLVE_NO_SYMLINKS : RESOLVE_NO_MAGICLINKS);
         CHECK(src, VOID_STEP_OPEN_SOURCE, i);
         tree = void_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
                                            (op->recursive ? AT_RECURSIVE : 0));

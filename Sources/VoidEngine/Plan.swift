@@ -56,6 +56,10 @@ public struct PlannedMount: Equatable, Sendable {
     public var destination: String     // absolute inside the void
     public var source: String          // host path, image path, link text or fs source
     public var sourceInImage = false
+    /// A host source that must be opened without following any symlink: a relative
+    /// `mounts[].source`, joined to the (canonical) bundle directory, whose rootfs is the
+    /// image's (docs/security.md).
+    public var sourceNoSymlinks = false
     public var isDir = false
     public var recursive = false
     public var flags: [String] = []    // ro, nosuid, nodev, noexec, relatime, ...

@@ -68,6 +68,7 @@ public enum Spawner {
             op.source = arena.string(m.source)
             op.tree_fd = -1
             op.in_image = m.sourceInImage ? 1 : 0
+            op.no_symlinks = m.sourceNoSymlinks ? 1 : 0
             op.is_dir = m.isDir ? 1 : 0
             op.recursive = m.recursive ? 1 : 0
             op.attr_set = attrBits(m.flags, forBind: m.kind == .bind)
@@ -391,7 +392,8 @@ public enum Spawner {
     static func hostTree(_ m: PlannedMount, imageFD: Int32, attrs: UInt64) throws -> Int32 {
         let src = m.sourceInImage
             ? void_openat2(imageFD, m.source, VOID_O_PATH | UInt64(O_CLOEXEC), 0, VOID_RESOLVE_IN_ROOT | VOID_RESOLVE_NO_MAGICLINKS)
-            : void_openat2(AT_FDCWD, m.source, VOID_O_PATH | UInt64(O_CLOEXEC), 0, VOID_RESOLVE_NO_MAGICLINKS)
+            : void_openat2(AT_FDCWD, m.source, VOID_O_PATH | UInt64(O_CLOEXEC), 0,
+                           m.sourceNoSymlinks ? VOID_RESOLVE_NO_SYMLINKS : VOID_RESOLVE_NO_MAGICLINKS)
         if src < 0 {
             let what = m.sourceInImage ? "\(m.source) in the image" : m.source
             throw VoidError("mount \(m.destination) (\(m.origin.text)): open \(what): \(errnoText(errno))", errno: errno)

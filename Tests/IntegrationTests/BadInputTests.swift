@@ -128,6 +128,45 @@ import Testing
         refused(b, token: token, needles: ["mounts[0].destination", ".."])
     }
 
+    /// A relative `mounts[].source` is the bundle's (docs/security.md): joined to the bundle
+    /// directory and opened without following any symlink. Through a link in the image's
+    /// rootfs (`rootfs/evil -> /host/dir`, or a relative one climbing out) it would bind a host
+    /// directory the config never named.
+    @Test(arguments: As.allCases)
+    func relativeMountSourceThroughAnImageSymlinkIsRefused(who: As) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let (b, token) = bundle(who)
+        defer { b.close() }
+        let rootfs = LifeProbe.copyRootfs(b, from: Env.busyboxRootfs)
+        let secret = "/tmp/voidoci-test-\(getpid())-secret-\(LifeProbe.uid())"   // outside the bundle
+        mkdir(secret, 0o755)
+        defer { _ = Shell.run(["rm", "-rf", secret]) }
+        FileManager.default.createFile(atPath: "\(secret)/secret", contents: Data("host secret\n".utf8))
+        chmod("\(secret)/secret", 0o644)
+        symlink(secret, "\(rootfs)/evil")
+        symlink("../../\(URL(fileURLWithPath: secret).lastPathComponent)", "\(rootfs)/climb")
+        symlink("evil", "\(rootfs)/indirect")
+        for source in ["rootfs/evil", "rootfs/climb", "rootfs/indirect/secret", "./rootfs/evil"] {
+            b.edit { c in
+                c["mounts"] = [["destination": "/data", "type": "bind", "source": source, "options": ["rbind", "ro"]]]
+            }
+            let r = refused(b, token: token, needles: ["mounts[0].source", source])
+            #expect(r.stderr.contains("symlink"), "\(source): \(r.stderr)")
+        }
+        // Without a link on the way, a relative source is bound from the bundle.
+        mkdir("\(b.dir)/data", 0o755)
+        FileManager.default.createFile(atPath: "\(b.dir)/data/f", contents: Data("from the bundle\n".utf8))
+        chmod("\(b.dir)/data/f", 0o644)
+        b.edit { c in
+            c["mounts"] = [["destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro"]]]
+            var p = c["process"] as! [String: Any]
+            p["args"] = ["/bin/sh", "-c", "cat /data/f"]
+            c["process"] = p
+        }
+        let ok = b.run()
+        #expect(ok.status == 0 && ok.stdout == "from the bundle\n", "\(ok)")
+    }
+
     @Test(arguments: As.allCases)
     func symlinkInMountDestination(who: As) throws {
         try #require(who == .root || Env.hasTestUser)

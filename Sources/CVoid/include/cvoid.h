@@ -30,6 +30,7 @@ struct void_op {
     const char *dest;       // relative to the void root, no leading '/', never "..", e.g. "usr/bin/sh"
     const char *source;     // see void_op_kind
     int32_t in_image;       // bind: source is resolved inside the image root (RESOLVE_IN_ROOT)
+    int32_t no_symlinks;    // bind: a host source opened without following any symlink (RESOLVE_NO_SYMLINKS)
     int32_t is_dir;         // bind: the source is a directory (create a dir, not a file, at dest)
     int32_t recursive;      // bind: rbind (AT_RECURSIVE)
     int32_t tree_fd;        // bind: a detached tree the parent already cloned and configured, or -1
@@ -215,7 +216,7 @@ extern const uint64_t VOID_MOUNT_ATTR_RDONLY, VOID_MOUNT_ATTR_NOSUID, VOID_MOUNT
     VOID_MOUNT_ATTR_NOEXEC, VOID_MOUNT_ATTR_NOATIME, VOID_MOUNT_ATTR_STRICTATIME,
     VOID_MOUNT_ATTR_NODIRATIME, VOID_MOUNT_ATTR_NOSYMFOLLOW, VOID_MOUNT_ATTR_RELATIME;
 extern const unsigned int VOID_OPEN_TREE_CLONE, VOID_AT_RECURSIVE, VOID_AT_EMPTY_PATH;
-extern const uint64_t VOID_O_PATH, VOID_RESOLVE_IN_ROOT, VOID_RESOLVE_NO_MAGICLINKS;
+extern const uint64_t VOID_O_PATH, VOID_RESOLVE_IN_ROOT, VOID_RESOLVE_NO_MAGICLINKS, VOID_RESOLVE_NO_SYMLINKS;
 extern const uint64_t VOID_MS_PRIVATE;
 
 #ifdef __cplusplus
