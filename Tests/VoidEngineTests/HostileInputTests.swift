@@ -129,3 +129,25 @@ struct HostileInputTests {
         expectThrows("signal \(text)") { _ = try Signals.parse(text) }
     }
 }
+
+/// Found by FuzzTests (seed 12345, case 2309): an annotation value holding a newline made a
+/// two-line error.
+@Suite struct OneLineErrorTests {
+    @Test(arguments: [("org.voidoci.mounts", "x\nE"), ("org.voidoci.rootfs", "a\nb"), ("org.voidoci.x\ny", "1"),
+                      ("org.voidoci.expose", "rel\native"), ("org.voidoci.expose", "/a/\r/../b"), ("org.voidoci.root-id", "1\n2")])
+    func annotationErrors(_ key: String, _ value: String) {
+        do {
+            _ = try VoidGrants(annotations: [key: value])
+            Issue.record("\(key)=\(value.debugDescription) accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(!text.contains("\n") && !text.contains("\r"), "\(text.debugDescription)")
+        }
+    }
+
+    @Test func printableEscapesOnlyWhatBreaksALine() {
+        #expect(printable("plain \"quoted\" é 🙂") == "plain \"quoted\" é 🙂")
+        #expect(printable("a\nb\u{1B}c\td") == "a\\nb\\u{1B}c\\td")
+        #expect(!printable("x\u{2028}y\u{85}z").unicodeScalars.contains { $0 == "\u{2028}" || $0 == "\u{85}" })
+    }
+}
