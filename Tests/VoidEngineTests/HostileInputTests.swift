@@ -151,3 +151,31 @@ struct HostileInputTests {
         #expect(!printable("x\u{2028}y\u{85}z").unicodeScalars.contains { $0 == "\u{2028}" || $0 == "\u{85}" })
     }
 }
+
+/// A library search whose cost an image sets: every DT_NEEDED is looked up in every DT_RPATH
+/// directory, so 200 names × 200,000 RPATH entries would keep create busy for minutes.
+@Suite(.timeLimit(.minutes(1)))
+struct LookupBudgetTests {
+    @Test func rpathTimesNeededIsBounded() throws {
+        let tree = ImageTree()
+        defer { tree.remove() }
+        let names = (0..<200).map { "lib\($0).so" }
+        tree.write("/lib/ld.so", ELFBuilder().bytes())
+        tree.write("/lib/real.so", ELFBuilder().bytes())
+        for name in names { tree.symlink("/lib/\(name)", to: "real.so") }
+        var program = ELFBuilder()
+        program.interpreter = "/lib/ld.so"
+        program.needed = names
+        program.rpath = String(repeating: "/nowhere:", count: 200_000) + "/lib"
+        tree.write("/bin/prog", program.bytes())
+        let root = try ImageRoot(path: tree.path)
+        let resolver = ImageResolver(root: root, env: [])
+        let exe = try resolver.findExecutable("/bin/prog", cwd: "/")
+        do {
+            _ = try resolver.closure(for: exe)
+            Issue.record("a closure of \(names.count) × 200001 lookups was computed")
+        } catch let error as ImageError {
+            #expect(error.description.contains("library search"), "\(error)")
+        }
+    }
+}
