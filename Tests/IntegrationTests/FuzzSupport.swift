@@ -127,12 +127,18 @@ indirect enum JSON {
 private struct JSONReader {
     let bytes: [UInt8]
     var i = 0
+    /// Cases nest up to 100,000 levels: past this the reader gives up (nil) instead of
+    /// overflowing the test's stack. voidoci refuses anything past 512 anyway.
+    var depth = 0
     var current: UInt8? { i < bytes.count ? bytes[i] : nil }
 
     mutating func space() { while let c = current, c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09 { i += 1 } }
 
     mutating func value() -> JSON? {
         space()
+        depth += 1
+        defer { depth -= 1 }
+        if depth > 1000 { return nil }
         switch current {
         case UInt8(ascii: "{"):
             i += 1
