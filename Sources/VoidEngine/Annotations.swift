@@ -24,21 +24,23 @@ public struct VoidGrants: Equatable, Sendable {
 
     public init(annotations: [String: String]) throws {
         for (key, value) in annotations.sorted(by: { $0.key < $1.key }) where key.hasPrefix("org.voidoci.") {
-            func bad(_ why: String) -> VoidError { VoidError("annotation \(key)=\"\(value)\": \(why)") }
+            // Keys and values come from whoever wrote the bundle: escaped, so that an error stays
+            // one line whatever they hold.
+            func bad(_ why: String) -> VoidError { VoidError("annotation \(printable(key))=\(value.debugDescription): \(why)") }
             switch key {
             case "org.voidoci.rootfs":
                 guard let m = RootfsMode(rawValue: value) else { throw bad("expected none, ro or rw") }
                 rootfs = m
             case "org.voidoci.expose":
                 expose = try Self.list(value).map { p in
-                    guard p.hasPrefix("/") else { throw bad("\(p): not an absolute path") }
-                    guard !p.split(separator: "/").contains("..") else { throw bad("\(p): contains \"..\"") }
+                    guard p.hasPrefix("/") else { throw bad("\(printable(p)): not an absolute path") }
+                    guard !p.split(separator: "/").contains("..") else { throw bad("\(printable(p)): contains \"..\"") }
                     return p
                 }
             case "org.voidoci.mounts":
                 for t in Self.list(value) {
                     guard Self.kernelFilesystems.contains(t) else {
-                        throw bad("unknown type \(t) (one of \(Self.kernelFilesystems.joined(separator: ", ")))")
+                        throw bad("unknown type \(printable(t)) (one of \(Self.kernelFilesystems.joined(separator: ", ")))")
                     }
                     mounts.insert(t)
                 }
@@ -57,7 +59,7 @@ public struct VoidGrants: Equatable, Sendable {
                 guard u != 0, g != 0 else { throw bad("must be an unprivileged id, not 0") }
                 rootID = (u, g)
             default:
-                throw VoidError("annotation \(key): unknown voidoci annotation (known: org.voidoci.rootfs, expose, mounts, dev, listen, root-id)")
+                throw VoidError("annotation \(printable(key)): unknown voidoci annotation (known: org.voidoci.rootfs, expose, mounts, dev, listen, root-id)")
             }
         }
     }
@@ -65,6 +67,26 @@ public struct VoidGrants: Equatable, Sendable {
     static func list(_ value: String) -> [String] {
         value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
     }
+}
+
+/// `text` with each control or line-separating character escaped as in a Swift literal (`\n`,
+/// `\u{1B}`), everything else as is: error messages quote values from the bundle and must stay
+/// one line (podman and conmon read the error as a line).
+public func printable(_ text: String) -> String {
+    var out = ""
+    for u in text.unicodeScalars {
+        if u.properties.generalCategory == .control || u == "\u{2028}" || u == "\u{2029}" {
+            switch u {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: out += "\\u{\(String(u.value, radix: 16, uppercase: true))}"
+            }
+        } else {
+            out.unicodeScalars.append(u)
+        }
+    }
+    return out
 }
 
 extension Substring {

@@ -188,7 +188,12 @@ public struct Planner {
     func withHome(_ env: [String], uid: UInt32, image: ImageRoot?) -> [String] {
         if env.contains(where: { $0.hasPrefix("HOME=") }) { return env }
         var home = "/"
-        if let image, let text = readImageFile(image, "/etc/passwd") {
+        // The image's passwd is untrusted: read like every other image file (ImageRoot: resolved
+        // inside the root, O_NONBLOCK, a regular file only, 1 MiB at most). Anything else (a
+        // FIFO, a device, a directory, a link leading nowhere in the image) counts as no passwd
+        // and HOME is "/", as runc does when it cannot read the file.
+        if let image, let bytes = try? image.readFile("/etc/passwd", limit: 1 << 20) {
+            let text = String(decoding: bytes, as: UTF8.self)
             for line in text.split(separator: "\n") {
                 let f = line.split(separator: ":", omittingEmptySubsequences: false)
                 if f.count >= 6, UInt32(f[2]) == uid, !f[5].isEmpty { home = String(f[5]); break }
@@ -376,11 +381,17 @@ public struct Planner {
         }
         var flags: [String] = []
         var fsOptions: [PlannedMount.FSOption] = []
-        for o in options {
+        for (k, o) in options.enumerated() {
             if Self.attrFlags.contains(o) { flags.append(o); continue }
             if Self.ignoredFlags.contains(o) || Self.propagation.contains(o) { continue }
-            let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = o.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let key = kv[0], value = kv.count == 2 ? kv[1] : nil
+            // "" or "=value" names no option: an error rather than a guess, as the kernel would
+            // refuse "=value" anyway (and a bind's unknown option is only dropped because a bind
+            // passes no options to any filesystem).
+            guard !key.isEmpty else {
+                throw VoidError("\(field).options[\(k)]: \(o.debugDescription) has no name (expected NAME or NAME=VALUE)")
+            }
             // uid=/gid= options name ids inside; the kernel refuses ids the namespace cannot map.
             if (key == "uid" || key == "gid"), let v = value, let id = UInt32(v),
                !(key == "uid" ? ids.mapsUID(id) : ids.mapsGID(id)) {
@@ -404,22 +415,6 @@ public struct Planner {
 /// (".." was refused by validation.)
 func normalizedPath(_ p: String) -> String {
     FilePath(p).lexicallyNormalized().string
-}
-
-/// A small file of the image, opened as if the image were "/" (never outside it).
-func readImageFile(_ image: ImageRoot, _ path: String, limit: Int = 1 << 20) -> String? {
-    let fd = void_openat2(image.fd, path, UInt64(O_RDONLY | O_CLOEXEC), 0, VOID_RESOLVE_IN_ROOT | VOID_RESOLVE_NO_MAGICLINKS)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 16384)
-    while out.count < limit {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return String(decoding: out, as: UTF8.self)
 }
 
 /// realpath + "is a directory", with an error that names the field.

@@ -65,7 +65,12 @@ public enum SeccompCompiler {
             var conds: [scmp_arg_cmp] = []
             for (k, a) in (rule.args ?? []).enumerated() {
                 guard let op = operators[a.op.rawValue] else { throw VoidError("\(field).args[\(k)].op: unknown operator \(a.op.rawValue)") }
-                conds.append(scmp_arg_cmp(arg: UInt32(a.index), op: op, datum_a: a.value, datum_b: a.valueTwo ?? 0))
+                // Validation refuses an index past 5 first; checked here too, since UInt32(_:)
+                // traps on a value read from a config instead of failing.
+                guard a.index < 6, let index = UInt32(exactly: a.index) else {
+                    throw VoidError("\(field).args[\(k)].index: \(a.index) is out of range (a system call has arguments 0...5)")
+                }
+                conds.append(scmp_arg_cmp(arg: index, op: op, datum_a: a.value, datum_b: a.valueTwo ?? 0))
             }
             // Conditions on the same argument cannot be ANDed by libseccomp: as runc does, each
             // becomes a rule of its own (OR).
@@ -93,6 +98,7 @@ public enum SeccompCompiler {
         let r = seccomp_export_bpf(ctx, fd)
         if r < 0 { throw VoidError("linux.seccomp: exporting the filter: \(errnoText(-r))") }
         let size = lseek(fd, 0, SEEK_END)
+        guard size >= 0 else { throw VoidError.sys("lseek", "seccomp filter") }
         var bytes = [UInt8](repeating: 0, count: Int(size))
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n == size else { throw VoidError.sys("read", "seccomp filter") }

@@ -21,9 +21,11 @@ public enum Signals {
         for (base, value, sign) in [("RTMIN", rtmin, Int32(1)), ("RTMAX", rtmax, Int32(-1))] where name.hasPrefix(base) {
             let rest = name.dropFirst(base.count)
             if rest.isEmpty { return value }
+            // The offset is the caller's text: "RTMIN+2147483647" must be out of range, not an
+            // overflow trap, so the sum is taken in 64 bits (an Int32 offset cannot overflow it).
             if let off = Int32(rest.dropFirst()), (sign > 0 ? rest.first == "+" : rest.first == "-"),
-               case let n = value + sign * off, n >= rtmin, n <= rtmax {
-                return n
+               case let n = Int64(value) + Int64(sign) * Int64(off), n >= Int64(rtmin), n <= Int64(rtmax) {
+                return Int32(n)
             }
         }
         throw VoidError("signal \(s): unknown signal name")

@@ -75,7 +75,9 @@ func runtime() -> Runtime {
 /// Reports an error the way podman reads it: plain text on stderr (conmon forwards it), and
 /// with --log-format=json exactly one JSON object in the --log file. Then exits 1.
 func fail(_ error: Error) -> Never {
-    let msg = (error as? VoidError)?.description ?? "\(error)"
+    // One line whatever the message quotes from the bundle (a path or value holding a newline):
+    // podman and conmon read the error as a line.
+    let msg = printable((error as? VoidError)?.description ?? "\(error)")
     writeErr("voidoci: \(msg)\n")
     if let path = globals.log {
         let line: String

@@ -49,6 +49,10 @@ struct Result: CustomStringConvertible {
     var status: Int32
     var stdout: String
     var stderr: String
+    /// Set by `Shell.runReaped`: the signal that ended the process (`status` is then 128+N,
+    /// which an exit status can equal), and whether it was killed for outliving the timeout.
+    var signal: Int32? = nil
+    var timedOut = false
     var description: String { "status \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
@@ -214,17 +218,19 @@ extension Shell {
         let rc = posix_spawn(&pid, argv[0], &fa, &attr, cargv, cenv)
         if rc != 0 { return Result(status: -1, stdout: "", stderr: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
         var st: Int32 = 0
+        var timedOut = false
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let w = waitpid(pid, &st, WNOHANG)
             if w == pid || (w < 0 && errno != EINTR) { break }
-            if Date() > deadline { kill(pid, SIGKILL) }
+            if Date() > deadline { timedOut = true; kill(pid, SIGKILL) }
             usleep(2000)
         }
         let status: Int32 = st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
         let o = FileManager.default.contents(atPath: base + ".o") ?? Data()
         let e = FileManager.default.contents(atPath: base + ".e") ?? Data()
-        return Result(status: status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Result(status: status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self),
+                      signal: st & 0x7f == 0 ? nil : st & 0x7f, timedOut: timedOut)
     }
 }
 

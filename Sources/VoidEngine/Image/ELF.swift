@@ -84,7 +84,8 @@ private struct ELFFile {
 
     /// Bytes at a file offset, from the first page when they are in it.
     func bytes(at offset: UInt64, count: UInt64, limit: UInt64) throws -> [UInt8] {
-        guard count <= limit, offset <= UInt64(Int.max) - count else { throw ELFInfo.malformed("size \(count)") }
+        guard count <= limit else { throw ELFInfo.malformed("size \(count) at offset \(offset) (at most \(limit))") }
+        guard offset <= UInt64(Int.max) - count else { throw ELFInfo.malformed("offset \(offset) past any file") }
         let (o, c) = (Int(offset), Int(count))
         if o + c <= head.count { return Array(head[o..<(o + c)]) }
         let got = try ImageRoot.pread(fd, offset: o, count: c)
@@ -105,7 +106,11 @@ private struct ELFFile {
             phnum = try Self.int(sh0, is64 ? 44 : 28, 4)
         }
         guard phentsize >= (is64 ? 56 : 32) else { throw ELFInfo.malformed("e_phentsize \(phentsize)") }
-        let table = try bytes(at: phoff, count: phnum * phentsize, limit: 1 << 20)
+        // Both are at most 32 bits wide, so the product cannot overflow; checked all the same,
+        // as every sum and product of values read from the file is.
+        let (tableSize, tableOverflow) = phnum.multipliedReportingOverflow(by: phentsize)
+        guard !tableOverflow else { throw ELFInfo.malformed("e_phnum \(phnum) × e_phentsize \(phentsize)") }
+        let table = try bytes(at: phoff, count: tableSize, limit: 1 << 20)
         var segments: [Segment] = []
         for i in 0..<Int(phnum) {
             let p = i * Int(phentsize)
@@ -143,7 +148,13 @@ private struct ELFFile {
         guard let load = segments.first(where: {
             $0.type == Self.ptLoad && strtab >= $0.vaddr && strtab - $0.vaddr < $0.filesz
         }) else { throw ELFInfo.malformed("DT_STRTAB 0x\(String(strtab, radix: 16)) outside every PT_LOAD") }
-        let strings = try bytes(at: load.offset + (strtab - load.vaddr), count: strsz, limit: 16 << 20)
+        // strtab - vaddr cannot wrap (strtab >= vaddr above), but the sum with p_offset can:
+        // both come from the file.
+        let (stringsAt, stringsOverflow) = load.offset.addingReportingOverflow(strtab - load.vaddr)
+        guard !stringsOverflow else {
+            throw ELFInfo.malformed("DT_STRTAB 0x\(String(strtab, radix: 16)) in a PT_LOAD at file offset 0x\(String(load.offset, radix: 16)) lies past any file")
+        }
+        let strings = try bytes(at: stringsAt, count: strsz, limit: 16 << 20)
         func string(_ offset: UInt64) throws -> String {
             guard offset < UInt64(strings.count) else { throw ELFInfo.malformed("string offset \(offset)") }
             return String(decoding: strings[Int(offset)...].prefix { $0 != 0 }, as: UTF8.self)

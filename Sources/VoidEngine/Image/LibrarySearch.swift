@@ -116,6 +116,22 @@ final class LibrarySearch {
 
     // MARK: Searching
 
+    /// Directories considered so far in this closure, against `lookupBudget`.
+    private var lookups = 0
+    /// The image sets the cost of a search: each DT_NEEDED is looked for in every RPATH,
+    /// RUNPATH and LD_LIBRARY_PATH entry, so 60,000 names against a 16 MiB string table of
+    /// "/x:" entries would keep `create` busy for hours. A real program needs a few thousand
+    /// lookups (a hundred libraries × a few dozen directories); 200,000 is far past that.
+    static let lookupBudget = 200_000
+
+    private func spend(_ n: Int, for name: String) throws {
+        lookups += n
+        guard lookups <= Self.lookupBudget else {
+            throw ImageError("library search for \(name): more than \(Self.lookupBudget) directory lookups in one closure (an RPATH or DT_NEEDED list no loader could finish): \(ImageError.errnoText(ELOOP))",
+                             errno: ELOOP)
+        }
+    }
+
     func find(_ name: String, loader: Int, objects: [Object], flavor: Flavor) throws -> Found {
         let l = objects[loader]
         let main = objects[0]
@@ -166,6 +182,7 @@ final class LibrarySearch {
                 next = objects[index].loader
             }
         }
+        try spend(dirs.count, for: name)
         for entry in dirs {
             if let found = try probe(name, in: entry.dir, main: main, flavor: flavor) {
                 return Found(location: found.0, info: found.1, via: entry.via, fromExecutableOrigin: entry.exeOrigin)
