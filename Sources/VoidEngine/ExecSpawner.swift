@@ -11,7 +11,8 @@ extension Spawner {
         defer { arena.free() }
         var fdsToClose: [Int32] = []
         defer { for fd in fdsToClose { close(fd) } }
-        _ = void_close_range_cloexec(UInt32(3 + max(0, opt.preserveFDs)))
+        try checkPreserveFDs(opt.preserveFDs)
+        _ = void_close_range_cloexec(UInt32(3 + opt.preserveFDs))
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
         let cgroupMove = try CgroupMove(opt.cgroup, cloneIntoV2: false)
 

@@ -343,11 +343,24 @@ public struct Planner {
         }
         if m.isBind {
             guard var src = m.source, !src.isEmpty else { throw VoidError("\(field).source: missing for a bind mount") }
-            if !src.hasPrefix("/") { src = "\(bundle)/\(src)" }
+            // An absolute source is a host path the config's writer chose, symlinks and all. A
+            // relative one is the bundle's, whose rootfs is the image's: joined to the canonical
+            // bundle directory and never through a symlink, so an image's link cannot redirect a
+            // host mount (docs/security.md). The spawn opens it the same way again.
+            let relative = !src.hasPrefix("/")
+            if relative { src = "\(bundle)/\(src)" }
             var st = stat()
-            guard stat(src, &st) == 0 else {
-                throw VoidError("\(field).source: \(src): \(errnoText(errno))", errno: errno)
+            let fd = void_openat2(AT_FDCWD, src, VOID_O_PATH | UInt64(O_CLOEXEC), 0,
+                                  relative ? VOID_RESOLVE_NO_SYMLINKS : VOID_RESOLVE_NO_MAGICLINKS)
+            guard fd >= 0, fstat(fd, &st) == 0 else {
+                let e = errno
+                if fd >= 0 { close(fd) }
+                if relative && e == ELOOP {
+                    throw VoidError("\(field).source: \(m.source ?? ""): a relative source is taken from the bundle and may not pass through a symlink (the bundle's rootfs is the image's): \(errnoText(e))", errno: e)
+                }
+                throw VoidError("\(field).source: \(src): \(errnoText(e))", errno: e)
             }
+            close(fd)
             var flags: [String] = []
             for o in options {
                 if Self.attrFlags.contains(o) { flags.append(o) }
@@ -360,7 +373,7 @@ public struct Planner {
                     dropped.append(Dropped(path: "\(field).options", reason: "\(o): not supported for a bind"))
                 }
             }
-            return PlannedMount(kind: .bind, destination: m.destination, source: src,
+            return PlannedMount(kind: .bind, destination: m.destination, source: src, sourceNoSymlinks: relative,
                                 isDir: (st.st_mode & S_IFMT) == S_IFDIR, recursive: m.isRecursiveBind,
                                 flags: flags, origin: .config(i))
         }

@@ -10,7 +10,7 @@ extension Spawner {
         let mount: PlannedMount? = (0..<plan.mounts.count).contains(i) ? plan.mounts[i] : nil
         let m = mount.map { "mount \($0.destination) (\($0.origin.text))" } ?? "mount"
         let text: String
-        switch UInt32(r.step) {
+        switch UInt32(truncatingIfNeeded: r.step) {
         case VOID_STEP_SETUP_IDS.rawValue: text = "switching to the void's set-up ids: \(err)"
         case VOID_STEP_HOSTNAME.rawValue: text = "hostname: sethostname: \(err)"
         case VOID_STEP_DOMAINNAME.rawValue: text = "domainname: setdomainname: \(err)"

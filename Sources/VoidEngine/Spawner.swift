@@ -49,9 +49,10 @@ public enum Spawner {
         var fdsToClose: [Int32] = []
         defer { for fd in fdsToClose { close(fd) } }
 
+        try checkPreserveFDs(opt.preserveFDs)
         // Whatever the caller leaked to us (non-CLOEXEC fds) must not reach the void: only
         // stdio and the preserved fds survive execve.
-        _ = void_close_range_cloexec(UInt32(3 + max(0, opt.preserveFDs)))
+        _ = void_close_range_cloexec(UInt32(3 + opt.preserveFDs))
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
         let cgroupMove = try opt.cgroupMove ?? CgroupMove(opt.cgroup, cloneIntoV2: true)
         defer { cgroupMove?.close() }
@@ -276,6 +277,12 @@ public enum Spawner {
         }
 
         deinit { close() }
+    }
+
+    /// The CLI checked the count against the fds the caller really passed (`preserved`); this
+    /// keeps the conversions below from trapping whatever a library caller passes.
+    static func checkPreserveFDs(_ n: Int) throws {
+        guard n >= 0 && n <= 1 << 24 else { throw VoidError("--preserve-fds \(n): out of range") }
     }
 
     /// Tells an init that waits for it (`SpawnOptions.waitCommit`) that it is recorded.

@@ -160,7 +160,7 @@ import Testing
         b.edit { c in
             c["mounts"] = [["destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro"]]]
             var p = c["process"] as! [String: Any]
-            p["args"] = ["/bin/sh", "-c", "cat /data/f"]
+            p["args"] = ["/bin/sh", "-c", "read l < /data/f; echo \"$l\""]
             c["process"] = p
         }
         let ok = b.run()

@@ -1,10 +1,8 @@
 import Foundation
 import Testing
 
-/// What the fuzz suites found in code this branch does not own (Spawner, StateStore, Lifecycle,
-/// and the --preserve-fds handling being rewritten elsewhere). Each is a known issue: the
-/// expectations state the right behaviour, and `withKnownIssue` turns into a failure the day the
-/// behaviour is right, so the wrapper is removed then and the test guards the fix.
+/// What the fuzz suites found in the lifecycle, cgroup and --preserve-fds code (issue 10), kept
+/// as the fuzzer found it: each case now guards its fix.
 @Suite(.serialized, .enabled(if: Env.isRoot))
 struct FuzzFindingsTests {
     /// Leaves of every hierarchy named voidoci/ID, removed (they are empty once the void is gone).
@@ -31,11 +29,9 @@ struct FuzzFindingsTests {
         let run = b.voidociReaped(["run", "--bundle", b.dir, id], timeout: 20)
         let delete = b.voidociReaped(["delete", "--force", id])
         #expect(delete.status == 0 && delete.signal == nil, "\(delete)")
-        withKnownIssue("reported: run is OOM-killed in the void's cgroup, and delete --force leaves the claimed id") {
-            #expect(run.signal == nil, "run: \(run)")
-            #expect(Host.entries(b.stateRoot).isEmpty, "state left: \(Host.entries(b.stateRoot))")
-            #expect(Self.cgroupsLeft(id).isEmpty, "cgroups left: \(Self.cgroupsLeft(id))")
-        }
+        #expect(run.signal == nil, "run: \(run)")
+        #expect(Host.entries(b.stateRoot).isEmpty, "state left: \(Host.entries(b.stateRoot))")
+        #expect(Self.cgroupsLeft(id).isEmpty, "cgroups left: \(Self.cgroupsLeft(id))")
     }
 
     /// `--preserve-fds` past Int32 (or past it once LISTEN_FDS is added) traps on a conversion
@@ -50,10 +46,8 @@ struct FuzzFindingsTests {
         if let listenFDs { extra["LISTEN_FDS"] = listenFDs }
         let create = b.voidociReaped(["create", "--bundle", b.dir, "--preserve-fds", count, id], extraEnv: extra)
         b.voidociReaped(["delete", "--force", id])
-        withKnownIssue("reported: --preserve-fds \(count) traps on an integer conversion") {
-            #expect(create.signal == nil, "create: \(create)")
-            #expect(create.status == 1 && create.stderr.hasPrefix("voidoci: ") && create.stderr.contains("--preserve-fds"), "\(create)")
-            #expect(Host.entries(b.stateRoot).isEmpty, "state left: \(Host.entries(b.stateRoot))")
-        }
+        #expect(create.signal == nil, "create: \(create)")
+        #expect(create.status == 1 && create.stderr.hasPrefix("voidoci: ") && create.stderr.contains("--preserve-fds"), "\(create)")
+        #expect(Host.entries(b.stateRoot).isEmpty, "state left: \(Host.entries(b.stateRoot))")
     }
 }
