@@ -308,3 +308,154 @@ enum Host {
         return cond()
     }
 }
+
+// MARK: - Host snapshots (FaultTests; for any suite that must leave the host as it found it)
+
+extension Host {
+    /// Mount points of the cgroup hierarchies (v1 controllers and the v2 one), from mountinfo.
+    static func cgroupMounts() -> [String] {
+        (read("/proc/self/mountinfo") ?? "").split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ")
+            guard let dash = f.firstIndex(of: "-"), dash + 1 < f.count,
+                  f[dash + 1] == "cgroup" || f[dash + 1] == "cgroup2" else { return nil }
+            return String(f[4])
+        }.sorted()
+    }
+
+    /// Every directory at and below `relative` in every cgroup hierarchy, as full paths.
+    static func cgroupDirs(under relative: [String]) -> Set<String> {
+        var out: Set<String> = []
+        func walk(_ dir: String) {
+            var st = stat()
+            guard lstat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { return }
+            out.insert(dir)
+            for e in entries(dir) { walk("\(dir)/\(e)") }
+        }
+        for m in cgroupMounts() { for r in relative { walk("\(m)/\(r)") } }
+        return out
+    }
+
+    /// Removes cgroup directories, children first (rmdir only: a leaf with a process stays).
+    static func removeCgroups(_ dirs: some Collection<String>) {
+        for d in dirs.sorted(by: { $0.count > $1.count }) { rmdir(d) }
+    }
+
+    /// Live processes (not this one) whose command line or environment contains a marker,
+    /// with their command line. Root reads every process's environ.
+    static func processes(mentioning markers: [String]) -> [Int32: String] {
+        let me = getpid()
+        var out: [Int32: String] = [:]
+        for p in entries("/proc").compactMap({ Int32($0) }) where p != me {
+            let cmd = (read("/proc/\(p)/cmdline") ?? "").replacingOccurrences(of: "\0", with: " ")
+            let env = read("/proc/\(p)/environ") ?? ""
+            guard markers.contains(where: { cmd.contains($0) || env.contains($0) }), alive(p) else { continue }
+            out[p] = cmd.trimmingCharacters(in: .whitespaces)
+        }
+        return out
+    }
+
+    /// This process's open fds: number → what they point at.
+    static func ownFDs() -> [String: String] {
+        var out: [String: String] = [:]
+        for fd in entries("/proc/self/fd") {
+            out[fd] = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? "?"
+        }
+        return out
+    }
+}
+
+/// What a void can leave on the host, read at one moment: the mount table (as scripts/test.sh
+/// compares it), cgroup directories under the given parents, the state root's entries (temp
+/// dirs included), processes carrying a marker, and this process's fds.
+struct HostState {
+    let mounts: [String]
+    let cgroups: Set<String>
+    let stateEntries: [String]
+    let processes: [Int32: String]
+    let fds: [String: String]
+
+    static let enginePaths = ["/var/lib/containers", "/run/containers", "/var/lib/docker", "/run/docker",
+                              "/var/lib/containerd", "/run/containerd", "/run/netns", "/run/user"]
+
+    /// `ignoring`: a cgroup directory name (a parent shared by many voids) left out.
+    init(stateRoot: String, markers: [String], cgroups relative: [String], ignoring: String? = nil) {
+        mounts = hostMounts()
+        cgroups = Host.cgroupDirs(under: relative).filter { d in ignoring.map { !d.hasSuffix("/\($0)") } ?? true }
+        stateEntries = Host.entries(stateRoot)
+        processes = Host.processes(mentioning: markers)
+        fds = Host.ownFDs()
+    }
+
+    /// What this snapshot has that `before` had not (and mounts that went away), one line each.
+    /// Mounts under `enginePaths` are left out: engines driven by other suites on the same host
+    /// mount and unmount there while a test runs.
+    func leftovers(since before: HostState, enginePaths: [String] = HostState.enginePaths) -> [String] {
+        var out: [String] = []
+        let mine = { (m: String) in !enginePaths.contains { m.hasPrefix($0 + "/") || m.hasPrefix($0 + " ") } }
+        var was = Dictionary(before.mounts.filter(mine).map { ($0, 1) }, uniquingKeysWith: +)
+        for m in mounts where mine(m) { if let n = was[m], n > 0 { was[m] = n - 1 } else { out.append("mount \(m)") } }
+        for (m, n) in was where n > 0 { out.append("mount gone: \(m)") }
+        // One line per cgroup path, naming the hierarchies it is left in.
+        var where_: [String: [String]] = [:]
+        let hierarchies = Host.cgroupMounts()
+        for d in cgroups.subtracting(before.cgroups) {
+            let m = hierarchies.filter { d.hasPrefix($0 + "/") }.max { $0.count < $1.count } ?? ""
+            where_[String(d.dropFirst(m.count)), default: []].append((m as NSString).lastPathComponent)
+        }
+        out += where_.sorted { $0.key < $1.key }.map { rel, hs in
+            "cgroup \(rel) in " + (hs.count == hierarchies.count ? "every hierarchy" : hs.sorted().joined(separator: ","))
+        }
+        out += stateEntries.filter { !before.stateEntries.contains($0) }.map { "state root entry \($0)" }
+        out += processes.keys.filter { before.processes[$0] == nil }.sorted().map { "process \($0) (\(processes[$0]!))" }
+        // libdispatch opens its event loop's fds in this process when it first needs them.
+        let dispatch = ["anon_inode:[eventfd]", "anon_inode:[eventpoll]", "anon_inode:[timerfd]"]
+        out += fds.filter { before.fds[$0.key] != $0.value && !dispatch.contains($0.value) }.sorted { $0.key < $1.key }.map { "test fd \($0.key) -> \($0.value)" }
+        return out
+    }
+}
+
+extension Shell {
+    /// Starts argv (absolute) with stdin /dev/null, stdout and stderr to `output`, every other fd
+    /// closed and default signal dispositions; the caller waits with `waitExit`.
+    static func start(_ argv: [String], env: [String: String], output: String) -> pid_t? {
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&fa, 1, 2)
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(sym, to: CloseFrom.self)(&fa, 3)
+        }
+        let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        let cenv: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { cargv.forEach { free($0) }; cenv.forEach { free($0) } }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var mask = sigset_t(), dfl = sigset_t()
+        sigemptyset(&mask)
+        sigemptyset(&dfl)
+        for sig in Int32(1)..<32 where sig != SIGKILL && sig != SIGSTOP { sigaddset(&dfl, sig) }
+        posix_spawnattr_setsigmask(&attr, &mask)
+        posix_spawnattr_setsigdefault(&attr, &dfl)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        return posix_spawn(&pid, argv[0], &fa, &attr, cargv, cenv) == 0 ? pid : nil
+    }
+
+    /// Reaps `pid` once it exits: its status (128+N for signal N), or nil if it is still
+    /// running at `deadline` (then it is left running: the caller decides).
+    static func waitExit(_ pid: pid_t, until deadline: Date, poll: () -> Void = {}) -> Int32? {
+        var st: Int32 = 0
+        while true {
+            let w = waitpid(pid, &st, WNOHANG)
+            if w == pid { return st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f) }
+            if w < 0 && errno != EINTR { return -1 }
+            if Date() > deadline { return nil }
+            poll()
+            usleep(2000)
+        }
+    }
+}
