@@ -56,9 +56,11 @@ echo "soak: FuzzTests with $FUZZ_CASES configs and images, seed $VOIDOCI_FUZZ_SE
 VOIDOCI_FUZZ_CONFIGS=$FUZZ_CASES VOIDOCI_FUZZ_IMAGES=$FUZZ_CASES \
   swift test --no-parallel --skip-build --filter FuzzTests >"$fuzzlog" 2>&1 || failed=1
 tally "$fuzzlog"
-fuzzcases=$(grep -aEo 'Test run with [0-9]+ tests?' "$fuzzlog" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+grep -a '^fault-summary:' "$fuzzlog"
+grep -a '^fuzz ' "$fuzzlog"
+fuzzcases=$(grep -aEo '^fuzz (configs|images): seed [0-9]+, [0-9]+ cases' "$fuzzlog" | grep -Eo '[0-9]+ cases' | awk '{ s += $1 } END { print s + 0 }')
 grep -aE '^✘ ' "$fuzzlog" | head -20
-((fuzzcases > 0)) || echo "soak: warning: no FuzzTests ran (not on this branch yet?)"
+((fuzzcases > 0)) || { echo "soak: FuzzTests ran no case" >&2; failed=1; }
 
 mounts >"$work/after"
 if ! diff -u "$work/before" "$work/after"; then
@@ -66,7 +68,7 @@ if ! diff -u "$work/before" "$work/after"; then
   failed=1
 fi
 
-echo "soak: runs $runs, kills injected $kills, leaks found $leaks, signal deaths $signals, hangs $hangs; fuzz tests $fuzzcases (seed $VOIDOCI_FUZZ_SEED)"
+echo "soak: runs $runs, kills injected $kills, leaks found $leaks, signal deaths $signals, hangs $hangs; fuzz cases $fuzzcases (seed $VOIDOCI_FUZZ_SEED)"
 ((leaks + signals + hangs == 0)) || failed=1
 ((failed == 0)) && echo "soak: PASS" || echo "soak: FAIL"
 exit "$failed"

@@ -260,6 +260,27 @@ enum Fuzz {
 
     /// Why one voidoci invocation is not acceptable, or nil. `program` marks `run`, whose
     /// status and stderr may be the program's (a corrupted library crashing it is fine).
+    /// Counts for `scripts/soak.sh`, printed as a `fault-summary:` line like FaultTests'.
+    final class Tally {
+        var runs = 0, leaks = 0, signals = 0, hangs = 0
+
+        /// `verdict`, counting the invocation, a signal death and a hang.
+        func verdict(_ r: Result, _ what: String, program: Bool) -> String? {
+            runs += 1
+            if r.timedOut { hangs += 1 } else if r.signal != nil { signals += 1 }
+            return Fuzz.verdict(r, what, program: program)
+        }
+
+        func leftovers(_ found: [String]) -> [String] {
+            leaks += found.count
+            return found
+        }
+
+        func summary(_ name: String) -> String {
+            "fault-summary: \(name): runs=\(runs) kills=0 leaks=\(leaks) signals=\(signals) hangs=\(hangs)"
+        }
+    }
+
     static func verdict(_ r: Result, _ what: String, program: Bool) -> String? {
         if r.timedOut { return "\(what): no answer within \(Int(timeout)) s (a hang)" }
         if let sig = r.signal {

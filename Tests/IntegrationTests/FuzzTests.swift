@@ -19,6 +19,7 @@ struct FuzzTests {
         try #require(bases.count >= 3, "base configs missing")
         var failures: [String] = []
         var runs = 0, userRuns = 0, explainOK = 0
+        let tally = Fuzz.Tally()
         for n in Fuzz.cases(Fuzz.count("VOIDOCI_FUZZ_CONFIGS", default: 500)) {
             var rng = Fuzz.rng(case: n, salt: 0xC0F1)
             var config = rng.pick(bases)
@@ -31,7 +32,7 @@ struct FuzzTests {
             var problems: [String] = []
             let explain = fx.voidoci(["explain", "--format", "json", fx.bundle])
             Fuzz.log(n, "explain", explain)
-            if let v = Fuzz.verdict(explain, "explain", program: false) { problems.append(v) }
+            if let v = tally.verdict(explain, "explain", program: false) { problems.append(v) }
             if explain.status == 0 { explainOK += 1 }
             if explain.status == 0 ? rng.chance(70) : rng.chance(10) {
                 // cgroupsPath only where this suite may make and remove cgroups.
@@ -44,10 +45,10 @@ struct FuzzTests {
                 let id = fx.id("fz", n)
                 let run = fx.voidoci(["run", "--bundle", fx.bundle, id], as: who)
                 Fuzz.log(n, "run as \(who)", run)
-                if let v = Fuzz.verdict(run, "run as \(who)", program: true) { problems.append(v) }
+                if let v = tally.verdict(run, "run as \(who)", program: true) { problems.append(v) }
                 let delete = fx.voidoci(["delete", "--force", id], as: who)
-                if let v = Fuzz.verdict(delete, "delete --force as \(who)", program: false) { problems.append(v) }
-                problems += fx.leftovers() + fx.leftoverCgroups(id: id, case: n)
+                if let v = tally.verdict(delete, "delete --force as \(who)", program: false) { problems.append(v) }
+                problems += tally.leftovers(fx.leftovers() + fx.leftoverCgroups(id: id, case: n))
                 runs += 1
                 if who == .user { userRuns += 1 }
             }
@@ -59,6 +60,7 @@ struct FuzzTests {
         fx.removeCgroups()
         let added = Set(Fuzz.mountPoints()).subtracting(baselineMounts).filter { !Fuzz.othersMount($0, ours: fx.dir) }
         #expect(added.isEmpty, "host mounts added during the suite: \(added.sorted())")
+        print(tally.summary("fuzz configs"))
         print("fuzz configs: seed \(Fuzz.seed), \(Fuzz.cases(Fuzz.count("VOIDOCI_FUZZ_CONFIGS", default: 500)).count) cases, explain accepted \(explainOK), \(runs) runs (\(userRuns) as \(Env.testUser)), \(failures.count) failures")
         #expect(failures.isEmpty, "\(failures.count) failing cases, seed \(Fuzz.seed):\n\(failures.prefix(15).joined(separator: "\n"))")
     }
@@ -70,6 +72,7 @@ struct FuzzTests {
         let baselineMounts = Set(Fuzz.mountPoints())
         var failures: [String] = []
         var runs = 0, userRuns = 0, explainOK = 0
+        let tally = Fuzz.Tally()
         for n in Fuzz.cases(Fuzz.count("VOIDOCI_FUZZ_IMAGES", default: 500)) {
             var rng = Fuzz.rng(case: n, salt: 0x1A6E)
             let target = rng.pick(ImageFuzz.Target.allCases)
@@ -79,17 +82,17 @@ struct FuzzTests {
             var problems: [String] = []
             let explain = fx.voidoci(["explain", "--format", "json", fx.bundle])
             Fuzz.log(n, "explain", explain)
-            if let v = Fuzz.verdict(explain, "explain", program: false) { problems.append(v) }
+            if let v = tally.verdict(explain, "explain", program: false) { problems.append(v) }
             if explain.status == 0 { explainOK += 1 }
             if explain.status == 0 ? rng.chance(60) : rng.chance(15) {
                 let who: As = fx.hasUser && rng.chance(20) ? .user : .root
                 let id = fx.id("fi", n)
                 let run = fx.voidoci(["run", "--bundle", fx.bundle, id], as: who)
                 Fuzz.log(n, "run as \(who)", run)
-                if let v = Fuzz.verdict(run, "run as \(who)", program: true) { problems.append(v) }
+                if let v = tally.verdict(run, "run as \(who)", program: true) { problems.append(v) }
                 let delete = fx.voidoci(["delete", "--force", id], as: who)
-                if let v = Fuzz.verdict(delete, "delete --force as \(who)", program: false) { problems.append(v) }
-                problems += fx.leftovers() + fx.leftoverCgroups(id: id, case: n)
+                if let v = tally.verdict(delete, "delete --force as \(who)", program: false) { problems.append(v) }
+                problems += tally.leftovers(fx.leftovers() + fx.leftoverCgroups(id: id, case: n))
                 runs += 1
                 if who == .user { userRuns += 1 }
             }
@@ -100,6 +103,7 @@ struct FuzzTests {
         }
         let added = Set(Fuzz.mountPoints()).subtracting(baselineMounts).filter { !Fuzz.othersMount($0, ours: fx.dir) }
         #expect(added.isEmpty, "host mounts added during the suite: \(added.sorted())")
+        print(tally.summary("fuzz images"))
         print("fuzz images: seed \(Fuzz.seed), \(Fuzz.cases(Fuzz.count("VOIDOCI_FUZZ_IMAGES", default: 500)).count) cases, explain accepted \(explainOK), \(runs) runs (\(userRuns) as \(Env.testUser)), \(failures.count) failures")
         #expect(failures.isEmpty, "\(failures.count) failing cases, seed \(Fuzz.seed):\n\(failures.prefix(15).joined(separator: "\n"))")
     }
