@@ -127,33 +127,10 @@ final class DaemonProcess {
     init(_ argv: [String], env: [String: String], log: String) throws {
         self.argv = argv
         self.log = log
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&fa, 1, 2)
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
-            _ = unsafeBitCast(sym, to: CloseFrom.self)(&fa, 3)
+        let p: pid_t
+        do { p = try Shell.spawn(argv, env: env, stdout: log, append: true, ownGroup: true) } catch {
+            throw DaemonError("\(error)")
         }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var mask = sigset_t(), dfl = sigset_t()
-        sigemptyset(&mask)
-        sigemptyset(&dfl)
-        for sig in Int32(1)..<32 where sig != SIGKILL && sig != SIGSTOP { sigaddset(&dfl, sig) }
-        posix_spawnattr_setsigmask(&attr, &mask)
-        posix_spawnattr_setsigdefault(&attr, &dfl)
-        posix_spawnattr_setpgroup(&attr, 0)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-        let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        let cenv: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { cargv.forEach { free($0) }; cenv.forEach { free($0) } }
-        var p: pid_t = 0
-        let rc = posix_spawn(&p, argv[0], &fa, &attr, cargv, cenv)
-        guard rc == 0 else { throw DaemonError("posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
         pid = p
     }
 

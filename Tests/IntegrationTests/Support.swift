@@ -190,33 +190,10 @@ extension Shell {
     static func runReaped(_ argv: [String], env: [String: String], timeout: Double = 60, blocked: [Int32] = []) -> Result {
         let base = "/tmp/voidoci-test-\(getpid())-out-\(UUID().uuidString.prefix(8))"
         defer { unlink(base + ".o"); unlink(base + ".e") }
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, base + ".o", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&fa, 2, base + ".e", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
-            _ = unsafeBitCast(sym, to: CloseFrom.self)(&fa, 3)
+        let pid: pid_t
+        do { pid = try spawn(argv, env: env, stdout: base + ".o", stderr: base + ".e", blocked: blocked) } catch {
+            return Result(status: -1, stdout: "", stderr: "\(error)")
         }
-        let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { (s: String) in strdup(s) } + [nil]
-        let cenv: [UnsafeMutablePointer<CChar>?] = env.map { (k: String, v: String) in strdup("\(k)=\(v)") } + [nil]
-        defer { cargv.forEach { free($0) }; cenv.forEach { free($0) } }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var mask = sigset_t(), dfl = sigset_t()
-        sigemptyset(&mask)
-        for sig in blocked { sigaddset(&mask, sig) }
-        sigemptyset(&dfl)
-        for sig in Int32(1)..<32 where sig != SIGKILL && sig != SIGSTOP { sigaddset(&dfl, sig) }
-        posix_spawnattr_setsigmask(&attr, &mask)
-        posix_spawnattr_setsigdefault(&attr, &dfl)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &fa, &attr, cargv, cenv)
-        if rc != 0 { return Result(status: -1, stdout: "", stderr: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
         var st: Int32 = 0
         var timedOut = false
         let deadline = Date().addingTimeInterval(timeout)
@@ -421,12 +398,25 @@ extension Shell {
     /// Starts argv (absolute) with stdin /dev/null, stdout and stderr to `output`, every other fd
     /// closed and default signal dispositions; the caller waits with `waitExit`.
     static func start(_ argv: [String], env: [String: String], output: String) -> pid_t? {
+        try? spawn(argv, env: env, stdout: output, append: true)
+    }
+
+    struct SpawnError: Error, CustomStringConvertible { let description: String }
+
+    /// posix_spawn of argv (absolute), the one way the tests start a process they reap
+    /// themselves: stdin /dev/null, stdout to `stdout` and stderr to `stderr` (nil: the same
+    /// file), every other fd closed, default signal dispositions and only `blocked` blocked
+    /// (whatever the spawning test thread had), and with `ownGroup` a process group of its own
+    /// (a terminal's ^C does not reach it).
+    static func spawn(_ argv: [String], env: [String: String], stdout: String, stderr: String? = nil,
+                      append: Bool = false, blocked: [Int32] = [], ownGroup: Bool = false) throws -> pid_t {
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
         defer { posix_spawn_file_actions_destroy(&fa) }
+        let mode = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC)
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&fa, 1, 2)
+        posix_spawn_file_actions_addopen(&fa, 1, stdout, mode, 0o600)
+        if let stderr { posix_spawn_file_actions_addopen(&fa, 2, stderr, mode, 0o600) } else { posix_spawn_file_actions_adddup2(&fa, 1, 2) }
         typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
         if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
             _ = unsafeBitCast(sym, to: CloseFrom.self)(&fa, 3)
@@ -439,13 +429,21 @@ extension Shell {
         defer { posix_spawnattr_destroy(&attr) }
         var mask = sigset_t(), dfl = sigset_t()
         sigemptyset(&mask)
+        for sig in blocked { sigaddset(&mask, sig) }
         sigemptyset(&dfl)
         for sig in Int32(1)..<32 where sig != SIGKILL && sig != SIGSTOP { sigaddset(&dfl, sig) }
         posix_spawnattr_setsigmask(&attr, &mask)
         posix_spawnattr_setsigdefault(&attr, &dfl)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if ownGroup {
+            posix_spawnattr_setpgroup(&attr, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attr, Int16(flags))
         var pid: pid_t = 0
-        return posix_spawn(&pid, argv[0], &fa, &attr, cargv, cenv) == 0 ? pid : nil
+        let rc = posix_spawn(&pid, argv[0], &fa, &attr, cargv, cenv)
+        guard rc == 0 else { throw SpawnError(description: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
+        return pid
     }
 
     /// Reaps `pid` once it exits: its status (128+N for signal N), or nil if it is still
