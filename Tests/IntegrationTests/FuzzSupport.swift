@@ -276,6 +276,18 @@ enum Fuzz {
             return found
         }
 
+        /// `run` of the fixture's bundle as `who`, then `delete --force`: what went wrong, and
+        /// what either left behind.
+        func runAndDelete(_ fx: FuzzFixture, id: String, as who: As, case n: Int) -> [String] {
+            var problems: [String] = []
+            let run = fx.voidoci(["run", "--bundle", fx.bundle, id], as: who)
+            Fuzz.log(n, "run as \(who)", run)
+            if let v = verdict(run, "run as \(who)", program: true) { problems.append(v) }
+            let delete = fx.voidoci(["delete", "--force", id], as: who)
+            if let v = verdict(delete, "delete --force as \(who)", program: false) { problems.append(v) }
+            return problems + leftovers(fx.leftovers() + fx.leftoverCgroups(id: id, case: n))
+        }
+
         func summary(_ name: String) -> String {
             "fault-summary: \(name): runs=\(runs) kills=0 leaks=\(leaks) signals=\(signals) hangs=\(hangs)"
         }

@@ -42,13 +42,7 @@ struct FuzzTests {
                     fx.writeConfig(Array(text.utf8))
                 }
                 let who: As = fx.hasUser && rng.chance(25) ? .user : .root
-                let id = fx.id("fz", n)
-                let run = fx.voidoci(["run", "--bundle", fx.bundle, id], as: who)
-                Fuzz.log(n, "run as \(who)", run)
-                if let v = tally.verdict(run, "run as \(who)", program: true) { problems.append(v) }
-                let delete = fx.voidoci(["delete", "--force", id], as: who)
-                if let v = tally.verdict(delete, "delete --force as \(who)", program: false) { problems.append(v) }
-                problems += tally.leftovers(fx.leftovers() + fx.leftoverCgroups(id: id, case: n))
+                problems += tally.runAndDelete(fx, id: fx.id("fz", n), as: who, case: n)
                 runs += 1
                 if who == .user { userRuns += 1 }
             }
@@ -86,13 +80,7 @@ struct FuzzTests {
             if explain.status == 0 { explainOK += 1 }
             if explain.status == 0 ? rng.chance(60) : rng.chance(15) {
                 let who: As = fx.hasUser && rng.chance(20) ? .user : .root
-                let id = fx.id("fi", n)
-                let run = fx.voidoci(["run", "--bundle", fx.bundle, id], as: who)
-                Fuzz.log(n, "run as \(who)", run)
-                if let v = tally.verdict(run, "run as \(who)", program: true) { problems.append(v) }
-                let delete = fx.voidoci(["delete", "--force", id], as: who)
-                if let v = tally.verdict(delete, "delete --force as \(who)", program: false) { problems.append(v) }
-                problems += tally.leftovers(fx.leftovers() + fx.leftoverCgroups(id: id, case: n))
+                problems += tally.runAndDelete(fx, id: fx.id("fi", n), as: who, case: n)
                 runs += 1
                 if who == .user { userRuns += 1 }
             }
