@@ -235,6 +235,17 @@ public struct Planner {
             caps = CapabilitySets(bounding: m(c.bounding, "bounding"), effective: m(c.effective, "effective"),
                                   permitted: m(c.permitted, "permitted"), inheritable: m(c.inheritable, "inheritable"),
                                   ambient: m(c.ambient, "ambient"))
+            // The kernel raises an ambient capability only when it is both permitted and
+            // inheritable; runc warns and goes on, crun skips it. `runc spec` itself lists
+            // ambient capabilities with no inheritable set, so this is common, not an error.
+            let unraisable = caps.ambient & ~(caps.permitted & caps.inheritable)
+            if unraisable != 0 {
+                for bit in 0..<64 where unraisable & (1 << UInt64(bit)) != 0 {
+                    let name = Capabilities.names.indices.contains(bit) ? Capabilities.names[bit] : "capability \(bit)"
+                    dropped.append(Dropped(path: "process.capabilities.ambient", reason: "\(name) is not both permitted and inheritable, so the kernel cannot raise it (runc and crun skip it too)"))
+                }
+                caps.ambient &= ~unraisable
+            }
         }
         return PlannedProcess(
             execPath: exe.requested.hasPrefix("/") ? exe.requested : exe.canonical,
