@@ -64,8 +64,11 @@ public struct VoidGrants: Equatable, Sendable {
         }
     }
 
+    /// A list-valued grant: items separated by `,` or `;`. podman splits `--annotation` values at
+    /// commas ("annotations must be formatted KEY=VALUE"), so `;` is the separator that passes
+    /// through every client unchanged (VOID.md, "Opting in").
     static func list(_ value: String) -> [String] {
-        value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        value.split(whereSeparator: { $0 == "," || $0 == ";" }).map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
     }
 }
 
