@@ -22,10 +22,11 @@
 static const struct void_child *C;
 static int devnull_fd = -1;  // the host's /dev/null, opened in the child's namespace: the source for masking files
 
-static void report(int step, int err, int index) {
+static int report(int step, int err, int index) {
     struct void_report r = {.step = step, .err = err, .index = index};
     ssize_t n;
     do { n = send(C->sync_fd, &r, sizeof r, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof r ? 0 : -1;
 }
 
 __attribute__((noreturn)) static void fail(int step, int index) {
@@ -428,7 +429,7 @@ __attribute__((noreturn)) static void child_main(void) {
     // happened (runtime-spec), so a createContainer hook joining us still sees the host's tree.
     // One byte means they succeeded; on failure voidoci kills us (EOF: it is gone).
     if (C->hook_pause) {
-        report(VOID_STEP_HOOKS_PAUSE, 0, -1);
+        if (report(VOID_STEP_HOOKS_PAUSE, 0, -1) < 0) _exit(126);
         char b;
         do { n = read(C->sync_fd, &b, 1); } while (n < 0 && errno == EINTR);
         if (n != 1) _exit(126);
@@ -485,7 +486,10 @@ __attribute__((noreturn)) static void finish_process(void) {
     // had (a test harness thread, a shell's `trap ''`): nothing of the host's state goes in.
     void_reset_signals();
 
-    report(VOID_STEP_READY, 0, -1);
+    // READY is sent after the config's seccomp filter may be in force (loaded before the
+    // capabilities are reduced): a profile that refuses send(2) must end the child here, not
+    // leave voidoci waiting for READY while the child waits for voidoci (found by fuzzing).
+    if (report(VOID_STEP_READY, 0, -1) < 0) _exit(126);
     if (C->wait_commit) {
         char b;
         do { n = read(C->sync_fd, &b, 1); } while (n < 0 && errno == EINTR);

@@ -50,4 +50,24 @@ struct FuzzFindingsTests {
         #expect(create.status == 1 && create.stderr.hasPrefix("voidoci: ") && create.stderr.contains("--preserve-fds"), "\(create)")
         #expect(Host.entries(b.stateRoot).isEmpty, "state left: \(Host.entries(b.stateRoot))")
     }
+
+    /// Seed 20261206, case 5065 (the soak): a seccomp profile that refuses send(2), loaded before
+    /// the init's capabilities are reduced (noNewPrivileges false), so the init could not send
+    /// READY; it then waited for voidoci, which waited for READY: `run` hung. Now the init
+    /// exits, and `run` and `create` fail with a message, leaving nothing.
+    @Test(arguments: ["run", "create"])
+    func aSeccompProfileThatRefusesSendDoesNotHang(_ verb: String) {
+        let b = TestBundle(args: ["/bin/true"]) { c in
+            var linux = c["linux"] as? [String: Any] ?? [:]
+            linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW",
+                                "syscalls": [["names": ["sendto", "sendmsg"], "action": "SCMP_ACT_ERRNO"]]]
+            c["linux"] = linux
+        }
+        let id = "sec\(getpid())"
+        defer { b.close(); Self.removeCgroups(id) }
+        let r = b.voidociReaped([verb, "--bundle", b.dir, id], timeout: 20)
+        #expect(!r.timedOut && r.signal == nil, "\(verb): \(r)")
+        #expect(r.status == 1 && r.stderr.contains("set-up"), "\(verb): \(r)")
+        #expect(Host.entries(b.stateRoot).isEmpty, "state left: \(Host.entries(b.stateRoot))")
+    }
 }
