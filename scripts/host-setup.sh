@@ -58,6 +58,16 @@ if ! podman info >/dev/null; then
 fi
 echo "host-setup: podman info OK"
 
+# --- rootful podman's network namespaces ---------------------------------------------------
+# The first rootful container on podman's default network makes /run/netns a shared bind mount
+# of itself (as `ip netns add` does), and it stays. That belongs to set-up: made by the test
+# suite's first run, the host mount-table check of scripts/test.sh sees it as a new mount.
+if ! mountpoint -q /run/netns; then
+  ip netns add voidoci-setup
+  ip netns delete voidoci-setup
+  echo "host-setup: /run/netns is a mount point (as podman's first network namespace makes it)"
+fi
+
 # --- unprivileged test user ----------------------------------------------------------------
 if ! id -u "$TEST_USER" >/dev/null 2>&1; then
   # SUB_*_COUNT=0: stop useradd from allocating its own 100000+ subordinate range;

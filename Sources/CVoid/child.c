@@ -387,14 +387,15 @@ __attribute__((noreturn)) static void child_main(void) {
     CHECK(move_mount_fd(rootmnt, AT_FDCWD, ".", 0), VOID_STEP_ATTACH_ROOT, -1);
     int rootfd = rootmnt;
 
-    // From here on, files are created in the void: in its tmpfs they need an owner mapped in
-    // its user namespace. (The attach path above lives in the caller's 0700 state dir: reached
-    // first.) A granted image root is the image's own filesystem instead: missing mount points
-    // are created there with the caller's ids, as runc creates them, so they come after.
-    if (!C->rootfs_mode) {
-        CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
-        CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
-    }
+    // From here on, files are created in the void: in a filesystem made in its user namespace
+    // (the tmpfs root, a granted /dev tmpfs) they need an owner mapped there, or the kernel
+    // answers EOVERFLOW (/dev/pts inside a granted /dev, with the image root granted). (The
+    // attach path above lives in the caller's 0700 state dir: reached first.) With the image
+    // root granted, a privileged voidoci has made the missing mount points (and the cwd) in the
+    // image already, as runc would, before any namespace existed; an unprivileged caller's
+    // set-up ids are its own host ids, as before.
+    CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
+    CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
 
     for (int i = 0; i < C->n_ops; i++) {
         const struct void_op *op = &C->ops[i];
@@ -420,10 +421,6 @@ __attribute__((noreturn)) static void child_main(void) {
         close(d);
     }
     if (imagefd >= 0) close(imagefd);
-    if (C->rootfs_mode) {
-        CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
-        CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
-    }
 
     // Create-time hooks run now: the namespaces exist and the mounts are made, the pivot has not
     // happened (runtime-spec), so a createContainer hook joining us still sees the host's tree.

@@ -32,4 +32,31 @@ import Testing
         let explain = b.voidoci(["explain", b.dir])
         #expect(explain.stdout.contains("process.capabilities.ambient"), "explain lists the ambient capabilities it skips: \(explain.stdout)")
     }
+
+    /// `runc spec`'s config with every grant (issue 11): its kernel filesystems, nested ones
+    /// (/dev/pts and /dev/shm inside the granted /dev tmpfs) included, and the image root. With
+    /// the image root granted, voidoci as root used to create /dev/pts in the void's /dev tmpfs
+    /// as host root, an id unmapped in the void's user namespace: EOVERFLOW.
+    @Test(arguments: As.allCases, ["none", "ro", "rw"])
+    func runcSpecWithEveryKernelFilesystemGranted(who: As, rootfs: String) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let b = TestBundle(args: ["sh"], as: who)
+        defer { b.close() }
+        try #require(Shell.run(["cp", "-a", Env.busyboxRootfs, "\(b.dir)/rootfs"]).status == 0)
+        unlink("\(b.dir)/config.json")
+        try #require(Shell.run(["/bin/sh", "-c", "cd \"$0\" && exec /usr/bin/runc spec", b.dir]).status == 0)
+        let text = try #require(FileManager.default.contents(atPath: "\(b.dir)/config.json"))
+        var c = try #require(try JSONSerialization.jsonObject(with: text) as? [String: Any])
+        var p = c["process"] as! [String: Any]
+        p["terminal"] = false
+        p["args"] = ["sh", "-c", "ls /dev/pts; [ -d /dev/shm ] && echo shm; [ -r /proc/self/status ] && echo proc; [ -d /sys/kernel ] && echo sys"]
+        c["process"] = p
+        c["annotations"] = ["org.voidoci.mounts": "proc;tmpfs;devpts;shm;mqueue;sysfs;cgroup", "org.voidoci.rootfs": rootfs]
+        if rootfs == "rw" { c["root"] = ["path": "rootfs", "readonly": false] }
+        FileManager.default.createFile(atPath: "\(b.dir)/config.json", contents: try JSONSerialization.data(withJSONObject: c))
+        // A rootless user runs its own image (it creates the missing mount points in it).
+        if who == .user { _ = Shell.run(["chown", "-R", "\(Env.testUser):", b.dir]) }
+        let r = b.run()
+        #expect(r.status == 0 && VoidCheck.lines(r.stdout) == ["ptmx", "shm", "proc", "sys"], "image root \(rootfs) as \(who): \(r)")
+    }
 }
