@@ -22,6 +22,26 @@ public struct VoidGrants: Equatable, Sendable {
 
     public init() {}
 
+    /// Every grant, with its values: what `--help` shows and what the unknown-key error lists.
+    public static let table: [(key: String, value: String, grants: String)] = [
+        ("org.voidoci.rootfs", "none|ro|rw", "the whole image root at / (default none: an empty tmpfs)"),
+        ("org.voidoci.expose", "PATH[;PATH...]", "image paths bound read-only at the same place"),
+        ("org.voidoci.mounts", "TYPE[;TYPE...]", "honour config.mounts of these types: " + kernelFilesystems.joined(separator: " ")),
+        ("org.voidoci.dev", "none|minimal", "minimal: " + minimalDevices.joined(separator: " ") + ", bound from the host"),
+        ("org.voidoci.root-id", "UID[:GID]", "voidoci as real root: the host id the void's ids map to (default 65534)"),
+        ("org.voidoci.listen", "", "not implemented yet: refused"),
+    ]
+
+    /// The table as lines for `--help`.
+    public static var help: String {
+        var out = "Grants (annotations: podman run --annotation KEY=VALUE, ctr run --annotation, or config.json;\nlists take ',' or ';', and through podman only ';'):\n"
+        for row in table {
+            let left = row.value.isEmpty ? row.key : "\(row.key)=\(row.value)"
+            out += "  " + left + String(repeating: " ", count: max(1, 38 - left.count)) + row.grants + "\n"
+        }
+        return out
+    }
+
     public init(annotations: [String: String]) throws {
         for (key, value) in annotations.sorted(by: { $0.key < $1.key }) where key.hasPrefix("org.voidoci.") {
             // Keys and values come from whoever wrote the bundle: escaped, so that an error stays
@@ -59,7 +79,7 @@ public struct VoidGrants: Equatable, Sendable {
                 guard u != 0, g != 0 else { throw bad("must be an unprivileged id, not 0") }
                 rootID = (u, g)
             default:
-                throw VoidError("annotation \(printable(key)): unknown voidoci annotation (known: org.voidoci.rootfs, expose, mounts, dev, listen, root-id)")
+                throw VoidError("annotation \(printable(key)): unknown voidoci annotation (known: \(Self.table.map(\.key).joined(separator: ", ")))")
             }
         }
     }

@@ -66,7 +66,13 @@ public struct StateStore: Sendable {
     /// Creates the directory for a new id; exactly one of two concurrent creates gets it.
     public func create(_ id: String) throws -> LockedContainer {
         try StateStore.checkID(id)
-        try mkdirs(root)
+        do {
+            try mkdirs(root)
+            if geteuid() != 0 && access(root, W_OK | X_OK) != 0 { throw VoidError.sys("access", root) }
+        } catch let e as VoidError where (e.errno == EACCES || e.errno == EPERM || e.errno == EROFS) && geteuid() != 0 {
+            // The default /run/voidoci is root's: an ordinary user needs a state directory of its own.
+            throw VoidError("state directory \(root): \(e.description): as an unprivileged user, set XDG_RUNTIME_DIR (for example /run/user/\(geteuid())) or pass --root DIR", errno: e.errno)
+        }
         let dir = directory(id)
         let exists = VoidError("container \(id) already exists: file exists", errno: EEXIST)
         // Made under a name no id can have ('~'), locked, then renamed into place without

@@ -2,7 +2,7 @@ import ArgumentParser
 import VoidEngine
 
 struct Create: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a void from a bundle; its program waits for `start`.")
+    static let configuration = CommandConfiguration(abstract: "Create a void from a bundle; its program waits for `start`.", discussion: VoidGrants.help)
 
     @Option(name: [.short, .long], help: "The bundle directory (default: the current directory).") var bundle: String = "."
     @Option(name: .long, help: "Write the init's pid here (atomically) before exiting.") var pidFile: String?

@@ -1,8 +1,9 @@
 import ArgumentParser
+import VoidEngine
 import Glibc
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create, start and wait for a void; exit with its program's status.")
+    static let configuration = CommandConfiguration(abstract: "Create, start and wait for a void; exit with its program's status.", discussion: VoidGrants.help)
     @Option(name: [.short, .long]) var bundle: String = "."
     @Option(name: .long) var pidFile: String?
     @Option(name: .long) var preserveFds: Int = 0

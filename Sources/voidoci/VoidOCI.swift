@@ -14,7 +14,8 @@ struct VoidOCI: ParsableCommand {
         discussion: """
             Global options (before the command): --root DIR, --log FILE, --log-format text|json, --log-level LEVEL,
             --debug, --systemd-cgroup, --cgroup-manager cgroupfs|systemd|disabled, --rootless true|false|auto, --version.
-            """,
+
+            """ + VoidGrants.help,
         subcommands: [Create.self, Start.self, State.self, Kill.self, Delete.self, Run.self, Exec.self, Pause.self, Resume.self, Update.self, Ps.self, Explain.self, Features.self, List.self]
     )
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VoidEngine
 
 /// The command line as podman and conmon drive it: global options before the verb, error
 /// reporting, probes, the default state directory, `explain`.
@@ -152,6 +153,46 @@ import Testing
         #expect(LifeProbe.entries(b.stateRoot).isEmpty)
         #expect(LifeProbe.waitUntil(2) { LifeProbe.processes(mentioning: b.dir).isEmpty })
         #expect(hostMounts() == before)
+    }
+
+    /// `--help`, `help create` and `run --help` list every grant with its values (issue 11).
+    @Test func helpListsTheGrants() throws {
+        for argv in [["--help"], ["help", "create"], ["run", "--help"]] {
+            let r = Shell.run([Env.bin] + argv)
+            #expect(r.status == 0, "\(argv): \(r)")
+            for row in VoidGrants.table {
+                #expect(r.stdout.contains(row.key) && (row.value.isEmpty || r.stdout.contains(row.value)), "\(argv) does not list \(row.key)=\(row.value): \(r.stdout)")
+            }
+            #expect(r.stdout.contains("';'"), "\(argv): the ';' separator is explained")
+        }
+    }
+
+    /// `list -q` and `list --format json`, as runc has them (issue 11).
+    @Test func listQuietAndJSON() throws {
+        let b = TestBundle(args: ["/bin/sleep", "60"])
+        defer { b.close() }
+        #expect(b.voidociReaped(["list", "--format", "json"]).stdout == "null\n", "no voids: null, as runc prints")
+        let id = TestBundle.newID("ls")
+        try #require(b.voidociReaped(["create", "--bundle", b.dir, id]).status == 0)
+        let q = b.voidociReaped(["list", "-q"])
+        #expect(q.status == 0 && q.stdout == "\(id)\n", "\(q)")
+        let j = b.voidociReaped(["list", "--format", "json"])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [[String: Any]], "\(j)")
+        #expect(items.count == 1 && items.first?["id"] as? String == id && items.first?["status"] as? String == "created", "\(j)")
+        #expect((items.first?["pid"] as? Int ?? 0) > 0 && items.first?["bundle"] as? String == b.dir, "\(j)")
+        let bad = b.voidociReaped(["list", "--format", "yaml"])
+        #expect(bad.status != 0 && bad.stderr.contains("--format"), "\(bad)")
+    }
+
+    /// Without root and without XDG_RUNTIME_DIR the default state directory is /run/voidoci,
+    /// which an ordinary user cannot make: the error says what to set (issue 11).
+    @Test func unprivilegedWithoutXDGRuntimeDirSaysWhatToSet() throws {
+        try #require(Env.hasTestUser)
+        let b = TestBundle(args: ["/bin/true"], as: .user)
+        defer { b.close() }
+        let r = Shell.runReaped(["/usr/bin/setpriv", "--reuid=\(Env.testUser)", "--regid=\(Env.testUser)", "--init-groups", "--",
+                                 Env.bin, "create", "--bundle", b.dir, TestBundle.newID("xdg")], env: ["PATH": "/usr/bin:/bin"])
+        #expect(r.status == 1 && r.stderr.contains("set XDG_RUNTIME_DIR") && r.stderr.contains("--root"), "\(r)")
     }
 
     @Test func unknownGlobalOptionIsNamed() throws {
