@@ -7,7 +7,7 @@ public enum Explain {
         out.append("")
         out.append("namespaces:")
         for ns in p.namespaces {
-            out.append("  \(pad(ns.type, 8)) \(ns.path.map { "joined  \($0)" } ?? "new")   (\(ns.origin))")
+            out.append("  \(pad(ns.type, 8)) \(ns.path.map { "joined  \($0)" } ?? "new")   (\(ns.origin)\(ns.path == nil ? "" : ": " + Explain.joinedGrant(ns.type)))")
         }
         out.append("")
         out.append("user ids: \(p.idNote); setgroups \(p.setgroupsAllowed ? "allowed" : "denied")")
@@ -59,13 +59,25 @@ public enum Explain {
         return out.joined(separator: "\n") + "\n"
     }
 
+    /// What joining a namespace by path grants: everything it already holds. podman's default
+    /// network is the common case: the void then has podman's interfaces and routes.
+    static func joinedGrant(_ type: String) -> String {
+        switch type {
+        case "network":
+            return "a grant: the void shares this network namespace, its interfaces and routes (podman's default network does this; podman run --network none keeps the void's network empty)"
+        case "user": return "a grant: the ids this user namespace maps"
+        default: return "a grant: the void shares what this namespace holds"
+        }
+    }
+
     public static func json(_ p: VoidPlan) -> String {
         let pr = p.process
         let j: JSON = .object([
             ("root", .object([("kind", .string(p.root.rawValue)), ("image", .string(p.imagePath)), ("readonly", .bool(p.rootReadonly))])),
             ("namespaces", .array(p.namespaces.map { ns in
                 .object([("type", .string(ns.type)), ("mode", .string(ns.path == nil ? "new" : "joined")),
-                         ("path", ns.path.map(JSON.string) ?? .null), ("origin", .string(ns.origin))])
+                         ("path", ns.path.map(JSON.string) ?? .null), ("origin", .string(ns.origin)),
+                         ("grant", ns.path == nil ? .null : .string(Explain.joinedGrant(ns.type)))])
             })),
             ("uidMappings", .array(p.uidMap.map { idmap($0) })),
             ("gidMappings", .array(p.gidMap.map { idmap($0) })),

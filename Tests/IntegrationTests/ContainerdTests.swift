@@ -39,6 +39,18 @@ extension DaemonEngineTests {
             }
         }
 
+        /// ctr's `--annotation` reaches the void; a list grant written with ';' passes through
+        /// ctr (whose flag parser splits values at commas, as podman's does).
+        @Test func listGrantsPassThroughCtrWithSemicolons() throws {
+            try ContainerdDaemon.with { d in
+                let r = d.ctr(["run", "--rm"] + d.runFlags + ["--annotation", "org.voidoci.mounts=proc;tmpfs",
+                               "--rootfs", DaemonImages.busyboxRootfs, d.id("semi"),
+                               "/bin/sh", "-c", "read l < /proc/self/comm && echo comm:$l"])
+                #expect(r.status == 0 && Daemons.lines(r.stdout) == ["comm:sh"], "\(r)\n\(d.logTail)")
+                #expect(d.leftovers().isEmpty, "\(d.leftovers())")
+            }
+        }
+
         /// containerd-shim-runc-v2 makes its socket directory with `MkdirAll("/run/containerd/s",
         /// 0600)`: on a host where containerd's state dir is elsewhere (k3s, this test's daemon),
         /// /run/containerd is then mode 0600, and runc's default root

@@ -34,6 +34,8 @@ import Testing
             #expect(text.contains("  \(ns) ") || text.contains("  \(ns)\t"), "namespace \(ns) missing")
         }
         #expect(text.contains("joined  /proc/1/ns/net"))
+        // Joining podman's network is a grant podman makes; explain says so, and how to refuse it.
+        #expect(text.contains("a grant: the void shares this network namespace") && text.contains("--network none"), "\(text)")
         for m in p.mounts {
             #expect(text.contains(m.origin.text), "origin \(m.origin.text) missing")
             #expect(text.contains(m.destination), "mount \(m.destination) missing")
