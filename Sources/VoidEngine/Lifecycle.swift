@@ -32,6 +32,14 @@ public struct Runtime {
         return (spec, plan, dir)
     }
 
+    /// The plan of a created void: its config as create read it (the snapshot in its state
+    /// directory) and its bundle, for `explain ID`.
+    public func plan(id: String) throws -> VoidPlan {
+        let c = try store.open(id, exclusive: false)
+        let s = try c.load()
+        return try Planner(spec: try snapshot(c), bundle: s.bundle, caller: caller).plan()
+    }
+
     /// The bundle's config, decoded and validated, and the bundle's canonical path.
     /// `parsed`: see `SpecLoader.load(bundle:parsed:)`.
     func load(bundle: String, parsed: (String?) -> Void = { _ in }) throws -> (Spec, String) {

@@ -63,6 +63,11 @@ public struct StateStore: Sendable {
 
     public func directory(_ id: String) -> String { "\(root)/\(id)" }
 
+    /// Whether `name` is a valid id with a state directory here.
+    public func exists(_ name: String) -> Bool {
+        (try? StateStore.checkID(name)) != nil && access(directory(name), F_OK) == 0
+    }
+
     /// Creates the directory for a new id; exactly one of two concurrent creates gets it.
     public func create(_ id: String) throws -> LockedContainer {
         try StateStore.checkID(id)

@@ -3,15 +3,18 @@ import Glibc
 import VoidEngine
 
 struct Explain: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show what a bundle's void would get, and what is dropped and why. Creates nothing.")
+    static let configuration = CommandConfiguration(abstract: "Show what a bundle's void would get, and what is dropped and why. Creates nothing.",
+                                                    discussion: "BUNDLE is a bundle directory, or the id of a created void (its config as create read it).")
     @Option(name: .long, help: "text or json") var format: String = "text"
-    @Argument(help: "The bundle directory.") var bundle: String = "."
+    @Argument(help: "The bundle directory, or a void's id.") var bundle: String = "."
     func validate() throws {
         guard format == "text" || format == "json" else { throw ValidationError("--format: \(format) (text or json)") }
     }
     func run() {
         guarded {
-            let (_, plan, _) = try runtime().plan(bundle: bundle)
+            let rt = runtime()
+            var isDir: Bool { var st = stat(); return stat(bundle, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR }
+            let plan = !isDir && rt.store.exists(bundle) ? try rt.plan(id: bundle) : try rt.plan(bundle: bundle).1
             writeOut(format == "json" ? VoidEngine.Explain.json(plan) : VoidEngine.Explain.text(plan))
         }
     }

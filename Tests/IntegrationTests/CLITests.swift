@@ -324,6 +324,25 @@ import VoidEngine
         #expect(hostMounts() == before)
     }
 
+    /// `explain ID` of a created void: its config as create read it, later edits of the bundle
+    /// ignored (issue 11). An unknown name is an error that names it.
+    @Test(arguments: As.allCases)
+    func explainOfACreatedID(who: As) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let b = explainBundle(who)
+        defer { b.close() }
+        let id = TestBundle.newID("ex")
+        try #require(b.voidociReaped(["create", "--bundle", b.dir, id]).status == 0)
+        b.edit { $0["hostname"] = "edited-after-create" }
+        let r = b.voidociReaped(["explain", id])
+        #expect(r.status == 0 && r.stdout.contains("mounts[0]") && r.stdout.contains("/bin/busybox"), "\(r)")
+        #expect(!r.stdout.contains("edited-after-create"), "explain ID reads the config create read: \(r.stdout)")
+        let j = b.voidociReaped(["explain", "--format", "json", id])
+        #expect((try? JSONSerialization.jsonObject(with: Data(j.stdout.utf8))) != nil, "\(j)")
+        let none = b.voidociReaped(["explain", "no-such-void"])
+        #expect(none.status == 1 && none.stderr.contains("no-such-void"), "\(none)")
+    }
+
     @Test(arguments: As.allCases)
     func explainJSON(who: As) throws {
         try #require(who == .root || Env.hasTestUser)
