@@ -50,6 +50,18 @@ public func readSmallBytes(_ path: String) throws -> [UInt8] {
     return bytes
 }
 
+/// The names in a directory, without "." and ".." (none when it cannot be read).
+func directoryEntries(_ path: String) -> [String] {
+    guard let d = opendir(path) else { return [] }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { out.append(name) }
+    }
+    return out
+}
+
 /// Writes a file atomically: a temporary `.name.tmp` in the same directory, then rename, so a
 /// reader (conmon reading the pid file) never sees it half-written.
 public func writeFileAtomically(_ path: String, _ contents: String, mode: mode_t = 0o644) throws {

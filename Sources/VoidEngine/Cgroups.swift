@@ -199,13 +199,7 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
     /// Kills what is left and removes the directories (children first; rmdir needs them empty).
     public func remove() {
         for pid in pids() { kill(pid, SIGKILL) }
-        for dir in paths {
-            for _ in 0..<200 {
-                if rmdir(dir) == 0 || errno == ENOENT { break }
-                if errno != EBUSY { break }
-                usleep(5000)
-            }
-        }
+        removeCgroupDirectories(paths)
     }
 
     /// How often the kernel's OOM killer acted in the void's memory cgroup (v1
@@ -343,8 +337,9 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
     }
 }
 
-/// Removes directories made by `makeCgroupDir` (given parents first), children first;
-/// a moment's retry while the kernel finishes removing tasks that just exited.
+/// Removes directories made by `makeCgroupDir` (given parents first), children first; a
+/// moment's retry while the kernel finishes removing tasks that just exited. (A void's leaves,
+/// one per hierarchy, go the same way: their order does not matter.)
 func removeCgroupDirectories(_ dirs: [String]) {
     for dir in dirs.reversed() {
         for _ in 0..<200 {

@@ -500,15 +500,11 @@ func absolutePath(_ p: String) -> String {
 
 /// Processes whose pid namespace is that of `pid` (for `kill --all`).
 func pidsInSamePidNamespace(as pid: Int32) -> [Int32] {
-    guard let target = nsLink("\(pid)", "pid"), let d = opendir("/proc") else { return [] }
-    defer { closedir(d) }
-    var out: [Int32] = []
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard let p = Int32(name), nsLink(name, "pid") == target else { continue }
-        out.append(p)
+    guard let target = nsLink("\(pid)", "pid") else { return [] }
+    return directoryEntries("/proc").compactMap { name in
+        guard let p = Int32(name), nsLink(name, "pid") == target else { return nil }
+        return p
     }
-    return out
 }
 
 /// The state JSON of the runtime spec, plus runc's `rootfs`, `created` and `owner`. Small and

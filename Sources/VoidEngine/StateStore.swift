@@ -133,10 +133,7 @@ public struct StateStore: Sendable {
     /// Removes temporary directories (`create`'s `~PID-RAND~`) whose creator is gone: a create
     /// killed between making one and renaming it into place leaves it, empty, under no id.
     public func removeStaleTemporaries() {
-        guard let d = opendir(root) else { return }
-        defer { closedir(d) }
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        for name in directoryEntries(root) {
             guard name.hasPrefix("~"), name.hasSuffix("~"), name.count > 2,
                   let pid = Int32(name.dropFirst().prefix { $0 != "-" }), pid > 0 else { continue }
             if Glibc.kill(pid, 0) == 0 || errno == EPERM { continue }   // its creator may still be at work
@@ -145,14 +142,7 @@ public struct StateStore: Sendable {
     }
 
     public func list() -> [String] {
-        guard let d = opendir(root) else { return [] }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." && !name.contains("~") { out.append(name) }
-        }
-        return out.sorted()
+        directoryEntries(root).filter { !$0.contains("~") }.sorted()
     }
 }
 
@@ -195,15 +185,7 @@ public final class LockedContainer {
     /// after a crash here finishes from the intent), the intent last.
     public func remove() {
         unlink(statePath)
-        var names: [String] = []
-        if let d = opendir(dir) {
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." && name != Intent.name { names.append(name) }
-            }
-            closedir(d)
-        }
-        for name in names { unlink("\(dir)/\(name)") }
+        for name in directoryEntries(dir) where name != Intent.name { unlink("\(dir)/\(name)") }
         unlink("\(dir)/\(Intent.name)")
         rmdir(dir)
     }
