@@ -7,7 +7,7 @@ public enum Explain {
         out.append("")
         out.append("namespaces:")
         for ns in p.namespaces {
-            out.append("  \(pad(ns.type, 8)) \(ns.path.map { "joined  \($0)" } ?? "new")   (\(ns.origin)\(ns.path == nil ? "" : ": " + Explain.joinedGrant(ns.type)))")
+            out.append("  " + namespaceLine(ns))
         }
         out.append("")
         out.append("user ids: \(p.idNote); setgroups \(p.setgroupsAllowed ? "allowed" : "denied")")
@@ -16,19 +16,7 @@ public enum Explain {
         out.append("hostname: \(p.hostname ?? "(joined uts namespace)")\(p.domainname.map { ", domainname: \($0)" } ?? "")")
         out.append("")
         out.append("mounts (in order):")
-        for m in p.mounts {
-            let what: String
-            switch m.kind {
-            case .bind: what = "bind    \(m.destination) ← \(m.sourceInImage ? "image:" : "host:")\(m.source)\(m.recursive ? " (recursive)" : "")"
-            case .symlink: what = "symlink \(m.destination) → \(m.source)"
-            case .fs: what = "\(pad(m.fstype ?? "fs", 7)) \(m.destination)\(m.fsOptions.isEmpty ? "" : " [\(m.fsOptions.map(\.text).joined(separator: ","))]")"
-            case .dir: what = "dir     \(m.destination)"
-            case .mask: what = "mask    \(m.destination) (if present)"
-            case .readonly: what = "ro      \(m.destination) (if present)"
-            }
-            let flags = m.flags.isEmpty ? "" : " {\(m.flags.joined(separator: ","))}"
-            out.append("  \(what)\(flags)   ← \(m.origin.text)")
-        }
+        for m in p.mounts { out.append("  " + mountLine(m)) }
         out.append("")
         let pr = p.process
         out.append("process:")
@@ -53,10 +41,51 @@ public enum Explain {
             for n in p.notes { out.append("  \(n)") }
             out.append("")
         }
+        if !p.unbound.isEmpty {
+            out.append("not in this void (programs often need these; grant what this one does):")
+            let width = min(30, p.unbound.map(\.path.count).max() ?? 0)
+            for u in p.unbound { out.append("  \(pad(u.path, width))  \(u.why): \(u.grant)") }
+            out.append("")
+        }
         out.append("dropped:")
         if p.dropped.isEmpty { out.append("  (nothing)") }
         for d in p.dropped { out.append("  \(d.path): \(d.reason)") }
         return out.joined(separator: "\n") + "\n"
+    }
+
+    static func namespaceLine(_ ns: PlannedNamespace) -> String {
+        "\(pad(ns.type, 8)) \(ns.path.map { "joined  \($0)" } ?? "new")   (\(ns.origin)\(ns.path == nil ? "" : ": " + Explain.joinedGrant(ns.type)))"
+    }
+
+    static func mountLine(_ m: PlannedMount) -> String {
+        let what: String
+        switch m.kind {
+        case .bind: what = "bind    \(m.destination) ← \(m.sourceInImage ? "image:" : "host:")\(m.source)\(m.recursive ? " (recursive)" : "")"
+        case .symlink: what = "symlink \(m.destination) → \(m.source)"
+        case .fs: what = "\(pad(m.fstype ?? "fs", 7)) \(m.destination)\(m.fsOptions.isEmpty ? "" : " [\(m.fsOptions.map(\.text).joined(separator: ","))]")"
+        case .dir: what = "dir     \(m.destination)"
+        case .mask: what = "mask    \(m.destination) (if present)"
+        case .readonly: what = "ro      \(m.destination) (if present)"
+        }
+        let flags = m.flags.isEmpty ? "" : " {\(m.flags.joined(separator: ","))}"
+        return "\(what)\(flags)   ← \(m.origin.text)"
+    }
+
+    /// Every decision of the plan, one line each: what `--debug` logs for create and run.
+    public static func decisions(_ p: VoidPlan) -> [String] {
+        var out: [String] = []
+        out.append("root: \(p.root == .tmpfs ? "empty tmpfs (void default)" : "image root \(p.imagePath) \(p.root == .imageRO ? "read-only" : "read-write") (org.voidoci.rootfs)")\(p.rootReadonly ? ", remounted read-only once filled (root.readonly)" : "")")
+        for ns in p.namespaces { out.append("namespace " + namespaceLine(ns).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")) }
+        out.append("user ids: \(p.idNote); setgroups \(p.setgroupsAllowed ? "allowed" : "denied"); "
+            + (p.uidMap.map { "uid \($0.containerID)→\($0.hostID)×\($0.size)" } + p.gidMap.map { "gid \($0.containerID)→\($0.hostID)×\($0.size)" }).joined(separator: ", "))
+        for m in p.mounts { out.append("mount " + mountLine(m).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")) }
+        let pr = p.process
+        out.append("process: exec \(pr.execPath); uid \(pr.uid), gid \(pr.gid); capabilities effective \(capNames(pr.capabilities.effective)), bounding \(capNames(pr.capabilities.bounding)); seccomp \(pr.seccomp.map { "\($0.syscalls?.count ?? 0) rules" } ?? "none")")
+        for h in p.hooks { out.append("hook \(h.stage.rawValue)[\(h.index)]: \(h.path)") }
+        for n in p.notes { out.append("note: \(n)") }
+        for d in p.dropped { out.append("dropped \(d.path): \(d.reason)") }
+        for u in p.unbound { out.append("not in this void: \(u.path) (\(u.why)): \(u.grant)") }
+        return out
     }
 
     /// What joining a namespace by path grants: everything it already holds. podman's default
@@ -72,6 +101,9 @@ public enum Explain {
 
     public static func json(_ p: VoidPlan) -> String {
         let pr = p.process
+        let unbound: [JSON] = p.unbound.map { u -> JSON in
+            JSON.object([("path", JSON.string(u.path)), ("why", JSON.string(u.why)), ("grant", JSON.string(u.grant))])
+        }
         let j: JSON = .object([
             ("root", .object([("kind", .string(p.root.rawValue)), ("image", .string(p.imagePath)), ("readonly", .bool(p.rootReadonly))])),
             ("namespaces", .array(p.namespaces.map { ns in
@@ -113,6 +145,7 @@ public enum Explain {
             })),
             ("notes", .array(p.notes.map(JSON.string))),
             ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
+            ("unbound", .array(unbound)),
         ])
         return j.render() + "\n"
     }

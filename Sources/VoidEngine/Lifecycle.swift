@@ -10,6 +10,9 @@ public struct Runtime {
     /// --cgroup-manager (cgroupfs, systemd, disabled) and --systemd-cgroup.
     public var cgroupManager: String?
     public var systemdCgroup = false
+    /// --debug / --log-level debug: each decision of create and run, one line each (the CLI
+    /// writes them to the --log file).
+    public var decisions: ((String) -> Void)?
     public static let ociVersion = "1.2.1"
 
     public init(store: StateStore, caller: Caller = .current()) {
@@ -201,6 +204,7 @@ public struct Runtime {
         do {
             plan = try Planner(spec: spec, bundle: dir, caller: caller).plan()
             try check(plan)
+            if let decisions { for line in Explain.decisions(plan) { decisions("\(id): \(line)") } }
         } catch {
             throw fail(error)
         }
@@ -259,6 +263,7 @@ public struct Runtime {
             if let pf = o.pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
             try console?.sendMaster()
             try Spawner.commit(s)
+            decisions?("\(id): created: init pid \(s.pid)\(cgroup.map { "; cgroup leaves \($0.paths.joined(separator: ", "))" } ?? "; no cgroup")")
             close(s.syncFD)
             close(s.pidfd)
         } catch {

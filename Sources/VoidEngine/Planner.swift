@@ -105,12 +105,14 @@ public struct Planner {
         dropped += droppedFields(process: process)
         let proc = try planProcess(process, exe: exe, ids: ids, dropped: &dropped, image: image)
 
-        return VoidPlan(
+        var plan = VoidPlan(
             imagePath: imagePath, namespaces: namespaces, uidMap: ids.uidMap, gidMap: ids.gidMap,
             setgroupsAllowed: ids.setgroups, idNote: ids.note, hostname: hostname, domainname: domainname,
             root: rootKind, rootReadonly: (rootSpec.readonly ?? false) || rootKind == .imageRO,
             mounts: mounts, process: proc, dropped: dropped, notes: notes, oomScoreAdj: process.oomScoreAdj,
             hooks: plannedHooks())
+        plan.unbound = unboundHints(image: image, root: rootKind, mounts: mounts)
+        return plan
     }
 
     // MARK: namespaces

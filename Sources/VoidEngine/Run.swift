@@ -7,8 +7,9 @@ nonisolated(unsafe) private var forwardTo: pid_t = 0
 extension Runtime {
     /// create + start + wait + delete in one process, which stays the init's parent: the
     /// user's convenience and the benchmark's entry point. Returns the exit status to use
-    /// (128+N for a signal, like a shell).
-    public func run(id: String, bundle: String, preserveFDs: Int, pidFile: String?) throws -> Int32 {
+    /// (128+N for a signal, like a shell), and what the void lacked that programs often need
+    /// (for the CLI to say when the program failed).
+    public func run(id: String, bundle: String, preserveFDs: Int, pidFile: String?) throws -> (status: Int32, unbound: [Unbound]) {
         let (spec, plan, dir, claim) = try planAndClaim(id: id, bundle: bundle)
         let locked = claim.locked!
         let cgroup = claim.cgroup
@@ -33,6 +34,7 @@ extension Runtime {
                 try locked.save(record)
                 if let pf = pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
                 try Spawner.commit(s)
+                decisions?("\(id): created: init pid \(s.pid)\(cgroup.map { "; cgroup leaves \($0.paths.joined(separator: ", "))" } ?? "; no cgroup")")
                 if let gate {
                     try runStartContainerHooks(plan.hooks, record, pidfd: s.pidfd)
                     try gate.open()
@@ -66,7 +68,7 @@ extension Runtime {
             again.remove()
             runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: dir))
         }
-        if status & 0x7f == 0 { return (status >> 8) & 0xff }
-        return 128 + (status & 0x7f)
+        if status & 0x7f == 0 { return ((status >> 8) & 0xff, plan.unbound) }
+        return (128 + (status & 0x7f), plan.unbound)
     }
 }

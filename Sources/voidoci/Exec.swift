@@ -39,7 +39,7 @@ struct Exec: ParsableCommand {
             o.consoleSocket = consoleSocket
             o.preserveFDs = try preserved(preserveFds)
             let r = try runtime().exec(id: id, o)
-            if globals.debug || ["debug", "info"].contains(globals.logLevel) {
+            if globals.debugging || globals.logLevel == "info" {
                 for m in r.added { logInfo("exec: \(m.kind.rawValue) \(m.destination)\(m.kind == .symlink ? " → \(m.source)" : "") (\(m.origin.text)), if the void lacks it") }
                 for n in r.notes { logInfo("exec: \(n)") }
             }

@@ -13,6 +13,8 @@ struct GlobalOptions {
     var systemdCgroup = false
     var cgroupManager: String?
     var rootless: String?
+    /// --debug, or --log-level debug: log every decision to --log (stderr without one).
+    var debugging: Bool { debug || logLevel == "debug" }
 
     static let valued: Set<String> = ["--root", "--log", "--log-format", "--log-level", "--cgroup-manager"]
 
@@ -39,7 +41,12 @@ struct GlobalOptions {
             case "--log-format":
                 guard value == "text" || value == "json" else { throw VoidError("global option --log-format: \(value ?? "") (text or json)") }
                 g.logFormat = value!
-            case "--log-level": g.logLevel = value ?? "error"
+            case "--log-level":
+                // logrus's levels, as runc takes them.
+                guard let v = value, ["debug", "info", "warn", "warning", "error", "fatal", "panic"].contains(v) else {
+                    throw VoidError("global option --log-level: \(value ?? "") (debug, info, warn, error, fatal or panic)")
+                }
+                g.logLevel = v
             case "--debug": g.debug = true
             case "--systemd-cgroup": g.systemdCgroup = true
             case "--cgroup-manager":
@@ -69,6 +76,7 @@ func runtime() -> Runtime {
     var rt = Runtime(store: StateStore(root: globals.root ?? StateStore.defaultRoot(environment: env)))
     rt.cgroupManager = globals.cgroupManager
     rt.systemdCgroup = globals.systemdCgroup
+    if globals.debugging { rt.decisions = { logLine("debug", $0) } }
     return rt
 }
 
@@ -97,10 +105,13 @@ func fail(_ error: Error) -> Never {
 
 /// Informational lines (what exec bound in) for the --log file, never for stdout: podman
 /// parses the log only on failure, and stdout belongs to the process.
-func logInfo(_ msg: String) {
+func logInfo(_ msg: String) { logLine("info", msg) }
+
+/// One line in runc's (logrus's) format, text or JSON as --log-format says, to the --log file.
+func logLine(_ level: String, _ msg: String) {
     let line = globals.logFormat == "json"
-        ? "{\"level\":\"info\",\"msg\":\(StateJSON.quote(msg)),\"time\":\(StateJSON.quote(rfc3339Now()))}\n"
-        : "time=\"\(rfc3339Now())\" level=info msg=\(StateJSON.quote(msg))\n"
+        ? "{\"level\":\"\(level)\",\"msg\":\(StateJSON.quote(msg)),\"time\":\(StateJSON.quote(rfc3339Now()))}\n"
+        : "time=\"\(rfc3339Now())\" level=\(level) msg=\(StateJSON.quote(msg))\n"
     guard let path = globals.log else { writeErr(line); return }
     let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
     if fd >= 0 { _ = line.withCString { write(fd, $0, strlen($0)) }; close(fd) }

@@ -15,7 +15,18 @@ struct Run: ParsableCommand {
 
     static func perform(id: String, bundle: String, pidFile: String?, preserveFds: Int) -> Never {
         var code: Int32 = 0
-        guarded { code = try runtime().run(id: id, bundle: bundle, preserveFDs: try preserved(preserveFds), pidFile: pidFile) }
+        guarded {
+            let r = try runtime().run(id: id, bundle: bundle, preserveFDs: try preserved(preserveFds), pidFile: pidFile)
+            code = r.status
+            // A program that fails in a void often failed on something it was not given: name
+            // what the void lacks, with the grant, after the program's own words.
+            if code != 0, !r.unbound.isEmpty, getenvString("VOIDOCI_NO_HINTS") == nil {
+                let hint = "\(id): the program exited with status \(code); not in this void, if it needs them: "
+                    + r.unbound.map { "\($0.path) (\($0.grant))" }.joined(separator: "; ")
+                writeErr("voidoci: \(hint) (voidoci explain says more; VOIDOCI_NO_HINTS=1 silences this)\n")
+                if globals.log != nil { logLine("warning", hint) }
+            }
+        }
         Glibc.exit(code)
     }
 }

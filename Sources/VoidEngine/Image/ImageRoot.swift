@@ -204,6 +204,13 @@ public final class ImageRoot: Sendable {
         return try ImageRoot.pread(fd, offset: 0, count: min(Int(st.st_size), limit))
     }
 
+    /// Names in a directory of the image (at most `limit`), or none when it is not one.
+    public func listDirectory(_ path: String, limit: Int = 4096) -> [String] {
+        guard let loc = try? locate(path), loc.resolved.kind == .directory,
+              let dir = try? openDirectory(loc), let names = try? list(dir) else { return [] }
+        return Array(names.prefix(limit))
+    }
+
     /// Names in a directory of the image, for ld.so.conf's `include` globs.
     func list(_ dir: Directory) throws -> [String] {
         let fd = openat(dir.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
