@@ -1,4 +1,4 @@
-/// The opt-in grants of VOID.md, parsed from `annotations`. Any `org.voidoci.*` key that is not
+/// The opt-in grants of docs/void.md, parsed from `annotations`. Any `org.voidoci.*` key that is not
 /// in this table, or a bad value, is an error naming the annotation: a typo in a grant must not
 /// silently run a void with less (or more) than was meant.
 public struct VoidGrants: Equatable, Sendable {
@@ -86,7 +86,7 @@ public struct VoidGrants: Equatable, Sendable {
 
     /// A list-valued grant: items separated by `,` or `;`. podman splits `--annotation` values at
     /// commas ("annotations must be formatted KEY=VALUE"), so `;` is the separator that passes
-    /// through every client unchanged (VOID.md, "Opting in").
+    /// through every client unchanged (docs/void.md: Opting in).
     static func list(_ value: String) -> [String] {
         value.split(whereSeparator: { $0 == "," || $0 == ";" }).map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
     }

@@ -1,7 +1,7 @@
 import Glibc
 import OCIBundle
 
-/// Who runs voidoci: decides the id maps a void gets (VOID.md, "user namespace").
+/// Who runs voidoci: decides the id maps a void gets (docs/void.md: user namespace).
 public struct Caller: Sendable {
     public var euid: UInt32
     public var egid: UInt32

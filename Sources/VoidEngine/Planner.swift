@@ -3,7 +3,7 @@ import Glibc
 import SystemPackage
 import OCIBundle
 
-/// Spec → VoidPlan: the translation rules of VOID.md in one place. Reads the image (to find the
+/// Spec → VoidPlan: the translation rules of docs/void.md in one place. Reads the image (to find the
 /// program and its libraries) and stats host paths; changes nothing.
 public struct Planner {
     public var spec: Spec

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The image files voidoci reads (VOID.md: the image is untrusted), each mutated in turn in one
+/// The image files voidoci reads (docs/void.md and docs/security.md: the image is untrusted), each mutated in turn in one
 /// copy of a small rootfs and restored after the case: passwd, the program, a library, the ELF
 /// interpreter, ld.so.cache, ld.so.conf and its include, a `#!` script.
 final class ImageFuzz {

@@ -1,7 +1,7 @@
 import Testing
 @testable import VoidEngine
 
-/// The annotation table of VOID.md: every key, good and bad values, and the error names the key.
+/// The annotation table of docs/void.md: every key, good and bad values, and the error names the key.
 @Suite struct AnnotationTests {
     static func grants(_ annotations: [String: String]) throws -> VoidGrants { try VoidGrants(annotations: annotations) }
 

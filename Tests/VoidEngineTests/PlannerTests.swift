@@ -164,7 +164,7 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
     }
 
     /// A joined user namespace brings its own maps: config mappings cannot apply, and must not
-    /// be ignored silently (VOID.md: "What voidoci cannot honour ... is reported").
+    /// be ignored silently (docs/void.md: "What voidoci cannot honour is dropped and listed").
     @Test func joinedUserNamespaceWithConfigMappingsIsReported() throws {
         let f = PlannerFixture()
         defer { f.remove() }
@@ -267,7 +267,7 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         #expect(!joinedBare.dropped.contains { $0.path == "hostname" || $0.path == "domainname" })
     }
 
-    /// VOID.md: hostname/domainname are "config value, else a constant; nothing inherited from
+    /// docs/void.md: hostname / domainname are "config value, else a constant; nothing inherited from
     /// the host". A new uts namespace starts as a copy of the host's, so a void whose config has
     /// no domainname must still be given one, or it shows the host's NIS domain name.
     @Test func newUTSNamespaceInheritsNoDomainname() throws {
