@@ -45,6 +45,9 @@ fi
 summary=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
 issues=$(grep -Eo 'with [0-9]+ issues?' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
 ((status == 0)) || ((issues > 0)) || issues=1
-echo "tests: $((summary > issues ? summary - issues : 0)) passed, $issues failed"
+# A test whose prerequisite the machine lacks is cancelled and printed as SKIPPED with the reason.
+skipped=$(grep -c '^SKIPPED ' "$log" || true)
+echo "tests: $((summary > issues ? summary - issues : 0)) passed, $issues failed; $skipped cases skipped"
+((skipped == 0)) || grep '^SKIPPED ' "$log" | sort -u | head -20
 echo "test: exit status $status"
 exit "$status"

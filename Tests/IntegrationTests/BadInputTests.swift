@@ -38,7 +38,7 @@ import Testing
 
     @Test(arguments: As.allCases, Malformed.allCases)
     func malformedConfig(who: As, kind: Malformed) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         let full = String(decoding: try JSONSerialization.data(withJSONObject: b.config, options: [.sortedKeys]), as: UTF8.self)
@@ -60,7 +60,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func missingConfigAndRoot(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         let nowhere = "\(b.dir)/no-such-rootfs"
@@ -73,7 +73,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func missingProgram(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         for prog in ["/bin/nope", "nope"] {
@@ -90,7 +90,7 @@ import Testing
     /// root.path, so the file is never found, let alone bound or run.
     @Test(arguments: As.allCases)
     func programSymlinkOutsideRootfs(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let u = LifeProbe.uid()
         let hostOnly = "/usr/bin/hostonly-\(u)"
         let marker = "/tmp/voidoci-test-\(getpid())-escaped-\(u)"
@@ -120,7 +120,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func dotDotInMountDestination(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         let src = LifeProbe.scratch(b)
@@ -134,7 +134,7 @@ import Testing
     /// directory the config never named.
     @Test(arguments: As.allCases)
     func relativeMountSourceThroughAnImageSymlinkIsRefused(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         let rootfs = LifeProbe.copyRootfs(b, from: Env.busyboxRootfs)
@@ -169,7 +169,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func symlinkInMountDestination(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         let rootfs = LifeProbe.copyRootfs(b)
@@ -192,7 +192,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func duplicateID(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         let id = "dup-\(LifeProbe.uid())"
@@ -216,7 +216,7 @@ import Testing
     @Test(arguments: As.allCases, ["org.voidoci.rootfs=maybe", "org.voidoci.dev=all", "org.voidoci.mounts=nfs",
                                    "org.voidoci.root-id=0", "org.voidoci.foo=bar"])
     func badAnnotation(who: As, pair: String) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         let eq = pair.firstIndex(of: "=")!
@@ -227,7 +227,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func unmappedAdditionalGids(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         b.edit { c in
@@ -240,7 +240,7 @@ import Testing
 
     @Test(arguments: As.allCases, ["../x", ""])
     func invalidContainerID(who: As, id: String) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         refused(b, token: token, id: id, needles: ["container id"])
@@ -249,7 +249,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func bindSourceMissing(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, token) = bundle(who)
         defer { b.close() }
         let src = "\(b.dir)/no-such-source"

@@ -11,7 +11,7 @@ import VoidEngine
 
     @Test(arguments: As.allCases)
     func globalOptionsBeforeTheVerb(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let b = sleeper(who)
         defer { b.close() }
@@ -208,7 +208,7 @@ import VoidEngine
 
     @Test(arguments: As.allCases, [true, false])
     func jsonLogOnFailure(who: As, eqForm: Bool) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(rootfs: Env.busyboxRootfs, args: ["/bin/nope"], as: who)
         defer { b.close() }
         let log = "\(LifeProbe.scratch(b))/log.json"
@@ -247,7 +247,7 @@ import VoidEngine
 
     @Test(arguments: As.allCases)
     func defaultStateDirFromXDG(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = sleeper(who)
         defer { b.close() }
         let xdg = "/tmp/voidoci-test-\(getpid())-xdg-\(LifeProbe.uid())"
@@ -300,7 +300,7 @@ import VoidEngine
 
     @Test(arguments: As.allCases)
     func explainText(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let b = explainBundle(who)
         defer { b.close() }
@@ -328,7 +328,7 @@ import VoidEngine
     /// ignored (issue 11). An unknown name is an error that names it.
     @Test(arguments: As.allCases)
     func explainOfACreatedID(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = explainBundle(who)
         defer { b.close() }
         let id = TestBundle.newID("ex")
@@ -345,7 +345,7 @@ import VoidEngine
 
     @Test(arguments: As.allCases)
     func explainJSON(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let b = explainBundle(who)
         defer { b.close() }

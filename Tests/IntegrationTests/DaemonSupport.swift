@@ -338,9 +338,9 @@ final class DockerDaemon: TestDaemon {
     /// Starts a daemon for one test and runs `body` with it; the daemon is stopped and cleaned
     /// whatever happens in `body` (see `TestDaemon.finish`).
     static func with(sourceLocation: SourceLocation = #_sourceLocation, _ body: (DockerDaemon) throws -> Void) throws {
-        try #require(geteuid() == 0, "dockerd tests run as root", sourceLocation: sourceLocation)
+        try prerequisite(geteuid() == 0, "dockerd tests run as root", sourceLocation: sourceLocation)
         for p in [Daemons.dockerd, Daemons.docker, Daemons.runtime] {
-            try #require(Daemons.executable(p), "\(p) is not installed", sourceLocation: sourceLocation)
+            try prerequisite(Daemons.executable(p), "\(p) is not installed (scripts/install-deps.sh installs it)", sourceLocation: sourceLocation)
         }
         let d = DockerDaemon()
         defer { d.finish(sourceLocation: sourceLocation) }
@@ -446,9 +446,9 @@ final class ContainerdDaemon: TestDaemon {
     }
 
     static func with(sourceLocation: SourceLocation = #_sourceLocation, _ body: (ContainerdDaemon) throws -> Void) throws {
-        try #require(geteuid() == 0, "containerd tests run as root", sourceLocation: sourceLocation)
+        try prerequisite(geteuid() == 0, "containerd tests run as root", sourceLocation: sourceLocation)
         for p in [Daemons.containerd, Daemons.ctr, "/usr/bin/containerd-shim-runc-v2", Daemons.runtime] {
-            try #require(Daemons.executable(p), "\(p) is not installed", sourceLocation: sourceLocation)
+            try prerequisite(Daemons.executable(p), "\(p) is not installed (scripts/install-deps.sh installs it)", sourceLocation: sourceLocation)
         }
         let d = ContainerdDaemon()
         defer {

@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized) struct DecisionLogTests {
     @Test(arguments: As.allCases, [["--debug", "--log-format=json"], ["--log-level", "debug"]])
     func debugLogsEveryDecisionOfCreate(who: As, flags: [String]) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(rootfs: Env.busyboxRootfs, args: ["/bin/busybox", "sleep", "1000"], as: who) { c in
             c["mounts"] = [["destination": "/proc", "type": "proc", "source": "proc"],
                            ["destination": "/scratch", "type": "tmpfs", "source": "tmpfs"]]
@@ -58,8 +58,8 @@ import Testing
     /// it runs, and nothing is named any more.
     @Test(arguments: As.allCases)
     func aFailingProgramIsToldWhatTheVoidLacks(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
-        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "python3 is installed by scripts/install-deps.sh")
+        try Env.requireUser(who)
+        try prerequisite(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "python3 is not installed (scripts/install-deps.sh installs it)")
         let stdlib = try #require(try FileManager.default.contentsOfDirectory(atPath: "/usr/lib")
             .filter { $0.range(of: #"^python3\.[0-9]+$"#, options: .regularExpression) != nil }.sorted().last)
         let b = TestBundle(args: ["python3", "-c", "print('py-ran')"], as: who)

@@ -20,7 +20,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func execBindsInAProgramTheVoidLacks(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, id, _) = try startedVoid(who)
         defer { b.close() }
         // ls is in the image, not in a void whose program is sleep.
@@ -38,7 +38,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func execJoinsEveryNamespaceAndPropagatesStatus(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (b, id, initPID) = try startedVoid(who)
         defer { b.close() }
         let r = b.voidociReaped(["exec", "--detach", "--pid-file", "\(b.dir)/epid", id, "/bin/sleep", "30"])

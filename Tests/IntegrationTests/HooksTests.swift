@@ -99,7 +99,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func createStagesRunBeforeThePivotInTheirNamespaces(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let h = HookBundle(who)
         defer { h.close() }
         h.setHooks(["prestart": [h.hook("prestart")], "createRuntime": [h.hook("createRuntime")],
@@ -145,7 +145,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func failingCreateRuntimeHookFailsCreateAndLeavesNothing(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let h = HookBundle(who)
         defer { h.close() }
         h.setHooks(["prestart": [h.hook("prestart")], "createRuntime": [h.hook("createRuntime", exit: 3)],
@@ -216,7 +216,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func startContainerRunsInTheVoidThenPoststartOutside(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         // The void's program is sh, so sh is in the void; logs are bound in at /logs.
         let h = HookBundle(who, args: ["/bin/sh", "-c", "echo program >> /logs/order; read x"])
         defer { h.close() }
@@ -252,7 +252,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func startContainerMissingInTheVoidFailsStartAndStopsTheVoid(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let h = HookBundle(who)
         defer { h.close() }
         // hook.sh exists on the host, not in the void (which holds only sleep and its libraries).
@@ -310,7 +310,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func runRunsEveryStageInOrder(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let h = HookBundle(who, args: ["/bin/sh", "-c", "echo program >> /logs/order"])
         defer { h.close() }
         h.b.edit { c in

@@ -145,7 +145,7 @@ enum LifeProbe {
 
     @Test(arguments: As.allCases)
     func createStartKillDelete(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let b = sleeperBundle(who)
         defer { b.close() }
@@ -189,7 +189,7 @@ enum LifeProbe {
 
     @Test(arguments: As.allCases)
     func stateJSON(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = sleeperBundle(who)
         defer { b.close() }
         let id = "json-\(LifeProbe.uid())"
@@ -215,7 +215,7 @@ enum LifeProbe {
 
     @Test(arguments: As.allCases)
     func wrongTransitionsFail(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let b = sleeperBundle(who)
         defer { b.close() }
@@ -269,7 +269,7 @@ enum LifeProbe {
 
     @Test(arguments: As.allCases)
     func killSignalForms(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let (b, out) = trapBundle(who)
         defer { b.close() }
@@ -324,7 +324,7 @@ enum LifeProbe {
     /// `trap ''`) must not reach the program: pid 1 with TERM blocked cannot be stopped politely.
     @Test(arguments: As.allCases)
     func programStartsWithDefaultSignalState(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = sleeperBundle(who)
         defer { b.close() }
         let id = "sigstate-\(LifeProbe.uid())"
@@ -354,7 +354,7 @@ enum LifeProbe {
 
     @Test(arguments: As.allCases)
     func initIsReparented(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let b = sleeperBundle(who)
         defer { b.close() }
@@ -376,7 +376,7 @@ enum LifeProbe {
 
     @Test(arguments: As.allCases)
     func concurrentCreateOfOneID(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let b = sleeperBundle(who)
         defer { b.close() }
@@ -409,7 +409,7 @@ enum LifeProbe {
 
     @Test(arguments: As.allCases)
     func stateDuringCreateWaitsAndSeesCreated(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let b = sleeperBundle(who)
         defer { b.close() }
@@ -442,7 +442,7 @@ enum LifeProbe {
 
     @Test(arguments: As.allCases)
     func runReturnsTheExitStatus(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let before = hostMounts()
         let b = TestBundle(rootfs: Env.busyboxRootfs, args: ["/bin/sh", "-c", "exit 7"], as: who)
         defer { b.close() }

@@ -43,8 +43,9 @@ final class Podman {
 
     /// A session; the rootless one needs root (to setpriv) and the test user.
     static func open(_ who: As) throws -> Podman {
-        try #require(Env.isRoot, "podman tests run as root (rootless ones through setpriv)")
-        if who == .user { try #require(Env.testUID != nil, "no test user \(Env.testUser)") }
+        try prerequisite(Env.isRoot, "podman tests run as root (rootless ones through setpriv)")
+        try prerequisite(FileManager.default.isExecutableFile(atPath: "/usr/bin/podman"), "podman is not installed (scripts/install-deps.sh installs it)")
+        try Env.requireUser(who)
         return Podman(who)
     }
 

@@ -23,7 +23,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func runExitsWithTheProgramsStatus(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["/bin/sh", "-c", "exit 7"], as: who)
         defer { b.close() }
         let r = b.run()
@@ -33,7 +33,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func runReportsDeathBySignalAs128PlusN(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         // The program is pid 1 of its pid namespace: a SIGKILL it sends itself is ignored by the
         // kernel, so the signal comes from the host, as `podman kill` would send it.
         let b = TestBundle(args: ["sleep", "30"], as: who)
@@ -56,7 +56,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func argsAndEnvReachTheProcess(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = VoidCheck.busybox("for a in \"$@\"; do echo \"[$a]\"; done; env | sort", as: who,
                                   extraArgs: ["sh", "a b", "  c  ", ""])
         defer { b.close() }
@@ -73,7 +73,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func processUserIsTheMappedID(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["/usr/bin/id"], as: who)
         defer { b.close() }
         b.setProcess("user", ["uid": 1000, "gid": 1000])
@@ -84,7 +84,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func unmappedAdditionalGidsFailCreate(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["/usr/bin/id"], as: who)
         defer { b.close() }
         b.setProcess("user", ["uid": 0, "gid": 0, "additionalGids": [4242]])
@@ -98,7 +98,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func rlimitsApply(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = VoidCheck.busybox("ulimit -Sn; ulimit -Hn", as: who)
         defer { b.close() }
         b.setProcess("rlimits", [["type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048]])
@@ -110,7 +110,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func capabilitiesAreTheConfiguredSets(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (f, r) = try statusFields(who, ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) { b in
             b.setProcess("capabilities", ["bounding": ["CAP_NET_BIND_SERVICE"], "effective": ["CAP_NET_BIND_SERVICE"],
                                           "permitted": ["CAP_NET_BIND_SERVICE"]])
@@ -123,7 +123,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func absentCapabilitiesMeanNone(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         // runc: no `capabilities` object is an empty one, bounding set included.
         let (f, r) = try statusFields(who, ["CapPrm", "CapEff", "CapBnd"])
         #expect(f["CapEff"] == "0000000000000000", "\(r)")
@@ -133,7 +133,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func boundingSetAloneLimitsRoot(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         // Root execs a file: its permitted set becomes the bounding set (CAP_CHOWN|CAP_KILL).
         let (f, r) = try statusFields(who, ["CapBnd", "CapEff"]) { b in
             b.setProcess("capabilities", ["bounding": ["CAP_CHOWN", "CAP_KILL"], "effective": [String](), "permitted": [String]()])
@@ -146,7 +146,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func noNewPrivileges(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let (on, r) = try statusFields(who, ["NoNewPrivs"]) { $0.setProcess("noNewPrivileges", true) }
         #expect(on["NoNewPrivs"] == "1", "\(r)")
         let (off, r2) = try statusFields(who, ["NoNewPrivs"])
@@ -157,7 +157,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func seccompErrnoRule(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let script = "mkdir /tmp/x && echo made"
         func profile(deny: Bool) -> [String: Any] {
             var p: [String: Any] = ["defaultAction": "SCMP_ACT_ALLOW"]
@@ -191,7 +191,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func podmanDefaultSeccompProfile(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let path = "/work/shared/reference/podman-samples/podman-rootful-config.json"
         let data = try #require(FileManager.default.contents(atPath: path))
         let podman = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -220,7 +220,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func onlyStdioReachesTheProcess(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         // Not the script's last command: ash would exec it in place of pid 1, and list ls's own fds.
         let b = VoidCheck.busybox("ls /proc/$$/fd; echo end", as: who)
         defer { b.close() }
@@ -235,7 +235,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func createdInitHoldsNoCallerFds(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         // Between create and start the init waits; it must not keep the fds create's caller
         // passed beyond stdio (a pipe's reader would never see EOF: Foundation's Process, a
         // shell's `$(voidoci create ...)`), only what it needs itself.
@@ -259,7 +259,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func preserveFdsPassesFd3(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = VoidCheck.busybox("ls /proc/$$/fd; cat <&3", as: who)
         defer { b.close() }
         b.grantProc()
@@ -279,7 +279,7 @@ import Testing
     /// more is an error naming the flag, before anything is made.
     @Test(arguments: As.allCases)
     func preserveFdsPassesOnlyTheCallersFds(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = VoidCheck.busybox("ls -l /proc/$$/fd/", as: who)
         defer { b.close() }
         b.grantProc()
@@ -309,7 +309,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func oomScoreAdj(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = VoidCheck.busybox("cat /proc/self/oom_score_adj", as: who)
         defer { b.close() }
         b.grantProc()
@@ -320,7 +320,7 @@ import Testing
 
     @Test(arguments: As.allCases)
     func umaskApplies(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = VoidCheck.busybox("umask; cd /tmp && touch f && ls -l f", as: who)
         defer { b.close() }
         b.setUser("umask", 63)

@@ -3,7 +3,7 @@ import Testing
 @Suite(.serialized) struct SmokeTests {
     @Test(arguments: As.allCases)
     func helloFromAVoid(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["/bin/sh", "-c", "echo hello; echo /*"], as: who)
         defer { b.close() }
         let r = b.run()

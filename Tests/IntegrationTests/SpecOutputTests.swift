@@ -10,9 +10,9 @@ import Testing
 
     @Test(arguments: As.allCases, generators)
     func unmodifiedSpecOutputRuns(who: As, generator: (tool: String, rootless: Bool)) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let tool = "/usr/bin/\(generator.tool)"
-        try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is installed by scripts/install-deps.sh")
+        try prerequisite(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is not installed (scripts/install-deps.sh installs it)")
         let b = TestBundle(args: ["sh"], as: who)
         defer { b.close() }
         let r = Shell.run(["cp", "-a", Env.busyboxRootfs, "\(b.dir)/rootfs"])
@@ -39,7 +39,7 @@ import Testing
     /// as host root, an id unmapped in the void's user namespace: EOVERFLOW.
     @Test(arguments: As.allCases, ["none", "ro", "rw"])
     func runcSpecWithEveryKernelFilesystemGranted(who: As, rootfs: String) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["sh"], as: who)
         defer { b.close() }
         try #require(Shell.run(["cp", "-a", Env.busyboxRootfs, "\(b.dir)/rootfs"]).status == 0)
@@ -78,7 +78,7 @@ import Testing
 
     @Test(arguments: As.allCases, forms)
     func specOutputRunsUnmodified(who: As, flags: [String]) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["sh"], as: who)
         defer { b.close() }
         try #require(Shell.run(["cp", "-a", Env.busyboxRootfs, "\(b.dir)/rootfs"]).status == 0)

@@ -3,6 +3,18 @@ import Testing
 
 /// Runs the real voidoci binary (VOIDOCI_BIN, else the debug build) on real bundles, as root or
 /// as the unprivileged VOIDOCI_TEST_USER. Nothing here fakes the kernel.
+/// A test's prerequisite (root, an installed tool, a test user): when it is missing the test is
+/// cancelled, which the runner reports as skipped with this reason. Only for what the machine
+/// lacks, never for what voidoci does: CI's machine has every prerequisite (scripts/setup.sh).
+func prerequisite(_ ok: Bool, _ why: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    guard !ok else { return }
+    // swift-testing 6.3's console counts a cancelled case as passed: the line below is what
+    // says it was skipped (scripts/test.sh counts these lines in its summary).
+    let name = Test.current.map { $0.displayName ?? $0.name } ?? "a test"
+    print("SKIPPED \(name) (\(sourceLocation.fileName):\(sourceLocation.line)): \(why())")
+    try Test.cancel("skipped: \(why())", sourceLocation: sourceLocation)
+}
+
 enum Env {
     static let repo: String = {
         var url = URL(fileURLWithPath: #filePath)
@@ -21,6 +33,15 @@ enum Env {
     static let testUID: UInt32? = getpwnam(testUser).map { $0.pointee.pw_uid }
     static let testGID: UInt32? = getpwnam(testUser).map { $0.pointee.pw_gid }
     static var hasTestUser: Bool { isRoot && testUID != nil }
+
+    /// A rootless case needs root (to drop to the test user) and that user: without them the case
+    /// is reported skipped, with the reason, never passed or failed.
+    static func requireUser(_ who: As, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        if who == .user {
+            try prerequisite(isRoot, "rootless cases drop from root to \(testUser): run the suite as root", sourceLocation: sourceLocation)
+            try prerequisite(testUID != nil, "no user \(testUser) (VOIDOCI_TEST_USER; scripts/host-setup.sh makes voidtest)", sourceLocation: sourceLocation)
+        }
+    }
 
     /// Rootfs images built once per test process from host binaries (scripts/make-rootfs.sh),
     /// removed when the process exits.

@@ -104,7 +104,7 @@ enum Pty {
 @Suite(.serialized) struct TerminalTests {
     @Test(arguments: As.allCases)
     func consoleSocketReceivesAWorkingPtyMaster(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = VoidCheck.busybox("[ -t 0 ] && [ -t 1 ] && echo isatty; read x; echo \"got $x\"; echo done", as: who)
         defer { b.close() }
         b.setProcess("terminal", true)
@@ -130,7 +130,7 @@ enum Pty {
 
     @Test(arguments: As.allCases)
     func terminalWithoutConsoleSocketFails(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["/bin/sh", "-c", "true"], as: who)
         defer { b.close() }
         b.setProcess("terminal", true)

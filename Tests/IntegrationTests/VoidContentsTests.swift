@@ -151,7 +151,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func rootListsOnlyTheProgramClosure(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["/bin/sh", "-c", "echo /* /.*"], as: who)
         defer { b.close() }
         let r = b.run()
@@ -162,7 +162,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func exposeGrantsExactlyThatFile(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let script = """
             while IFS= read -r l; do printf '%s\\n' "$l"; done < /etc/passwd
             [ -e /etc/group ] && echo group-visible || echo group-invisible
@@ -189,7 +189,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func hostFilesAndProcAreUnreachable(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let hostFile = "/tmp/voidoci-hostonly-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: hostFile, contents: Data("secret\n".utf8))
         chmod(hostFile, 0o644)
@@ -211,7 +211,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func grantedProcIsTheVoidsOwn(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let script = "echo pid=$$; tr '\\0' ' ' < /proc/1/cmdline; echo; [ -e /proc/self/status ] && echo status-ok; ls /proc | grep -cE '^[0-9]+$'"
         let b = VoidCheck.busybox(script, as: who)
         defer { b.close() }
@@ -231,7 +231,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func idMapsAreExactlyOneID(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["sleep", "30"], as: who)
         defer { b.close() }
         let id = TestBundle.newID()
@@ -251,7 +251,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func allEightNamespacesAreNew(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["sleep", "30"], as: who)
         defer { b.close() }
         // Listing none of them changes nothing: a void always gets all eight.
@@ -291,7 +291,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func hostnameIsConfiguredOrVoid(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let named = TestBundle(args: ["/bin/hostname"], as: who) { $0["hostname"] = "hello" }
         defer { named.close() }
         let r = named.run()
@@ -309,7 +309,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func loopbackIsUpAndAlone(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = VoidCheck.busybox("ip link show lo; echo ---; ip -o link", as: who)
         defer { b.close() }
         let r = b.run()
@@ -327,7 +327,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func rootfsReadOnlyGrantShowsTheImage(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let name = "ro-\(UUID().uuidString.prefix(8))"
         let b = TestBundle(args: ["/bin/sh", "-c", "echo /*; : > /tmp/\(name) && echo wrote"], as: who)
         defer { b.close() }
@@ -342,7 +342,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func rootfsReadWriteGrantWritesTheImage(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let name = "rw-\(UUID().uuidString.prefix(8))"
         let inImage = "\(Env.hostRootfs)/tmp/\(name)"
         defer { unlink(inImage) }
@@ -358,7 +358,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func rootReadonlyMakesTheTmpfsReadOnly(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let script = ": > /x && echo wrote"
         let rw = TestBundle(args: ["/bin/sh", "-c", script], as: who)
         defer { rw.close() }
@@ -377,7 +377,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func bindMountedDirectory(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let host = VoidCheck.hostDir(owner: VoidCheck.hostID(who), VoidCheck.hostGID(who))
         _ = FileManager.default.createFile(atPath: "\(host)/in.txt", contents: Data("from host\n".utf8))
         chmod("\(host)/in.txt", 0o644)
@@ -401,7 +401,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func bindMountedFile(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let host = VoidCheck.hostDir(owner: 0, 0)
         _ = FileManager.default.createFile(atPath: "\(host)/greeting", contents: Data("hello file\n".utf8))
         chmod("\(host)/greeting", 0o644)
@@ -415,7 +415,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func rbindCarriesSubmounts(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         // The host's /dev has devpts mounted at /dev/pts: only a recursive bind brings it along.
         #expect(FileManager.default.fileExists(atPath: "/dev/pts/ptmx"))
         let script = "[ -e /hostdev/pts/ptmx ] && echo submount || echo no-submount"
@@ -440,7 +440,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func devMinimal(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let with = VoidCheck.busybox("head -c 4 /dev/zero | wc -c; echo x > /dev/null && echo null-ok; ls /dev", as: who)
         defer { with.close() }
         with.annotate(["org.voidoci.dev": "minimal"])
@@ -458,7 +458,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func cwdIsCreated(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         let b = TestBundle(args: ["/bin/sh", "-c", "pwd; echo x > here && echo wrote"], as: who)
         defer { b.close() }
         b.setProcess("cwd", "/work/here")
@@ -470,7 +470,7 @@ enum VoidCheck {
 
     @Test(arguments: As.allCases)
     func hostMountTableUnchanged(who: As) throws {
-        try #require(who == .root || Env.hasTestUser)
+        try Env.requireUser(who)
         _ = (Env.hostRootfs, Env.busyboxRootfs)
         let host = VoidCheck.hostDir(owner: VoidCheck.hostID(who), VoidCheck.hostGID(who))
         let before = hostMounts()
