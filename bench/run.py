@@ -720,7 +720,7 @@ class Suite:
                 "results": out,
                 "ratio_to_crun": {rt: {net: ratio(out[rt][net], out["crun"][net]) for net in out[rt]} for rt in OCI},
                 # Per run, podman and conmon cost some 150-350 ms against the runtime's few: "no
-                # slower than crun" is judged against that noise (targets()).
+                # slower than crun" is judged against that noise (report.targets).
                 "slower_than_crun_p": {rt: {net: slower_p(out[rt][net].get("times_ms", []), out["crun"][net].get("times_ms", []))
                                             for net in out[rt]} for rt in OCI if rt != "crun"}}
 
@@ -1099,57 +1099,6 @@ class Suite:
                 "top_inclusive_user": [x for x in incl if not x["kernel"]][:20],
                 "top_inclusive_kernel": [x for x in incl if x["kernel"]][:12]}
 
-    # --- targets ---------------------------------------------------------------------------------
-
-    def targets(self):
-        R = self.results
-        t = []
-
-        def add(name, value, threshold, met, detail):
-            t.append({"target": name, "value": value, "threshold": threshold,
-                      "met": None if value is None else bool(met), "detail": detail})
-
-        run = R.get("run", {}).get("ratio_to_crun", {})
-        v = run.get("voidoci")
-        add("voidoci run /bin/true median ≤ 0.70 × crun", v, 0.70, v is not None and v <= 0.70, "ratio of medians")
-        lc = R.get("lifecycle", {}).get("ratio_to_crun", {}).get("voidoci", {})
-        v = lc.get("create_start_delete")
-        add("create + start + delete ≤ crun", v, 1.0, v is not None and v <= 1.0, "ratio of medians of the per-iteration sum")
-        rss = R.get("rss", {}).get("ratio_to_crun", {})
-        v = rss.get("voidoci")
-        add("peak RSS ≤ 2 × crun", v, 2.0, v is not None and v <= 2.0, "`run`, ratio of median peak RSS")
-        pod = R.get("podman", {}).get("ratio_to_crun", {}).get("voidoci", {})
-        pp = R.get("podman", {}).get("slower_than_crun_p", {}).get("voidoci", {})
-        for net in ("default", "none"):
-            v, p = pod.get(net), pp.get(net)
-            # "No slower than with crun (within noise)": met when the median is not above crun's,
-            # or when the runs give no evidence that voidoci is slower (one-sided Mann-Whitney,
-            # p >= 0.05).
-            noise = p is not None and p >= 0.05
-            add(f"podman run --rm ({'default network' if net == 'default' else '--network none'}) with voidoci ≤ with crun, within noise",
-                v, 1.0, v is not None and (v <= 1.0 or noise),
-                f"ratio of medians; one-sided Mann-Whitney p = {p} that voidoci is slower"
-                + (" (no evidence: within noise)" if v is not None and v > 1.0 and noise else ""))
-        fit = R.get("binds", {}).get("fit", {}).get("voidoci")
-        name = "binds: linear growth (voidoci; per-bind cost 100→1000 / 1→100 ≤ 2)"
-        if fit and fit.get("superlinearity") is not None:
-            add(name, fit["superlinearity"], 2.0, fit["superlinearity"] <= 2.0,
-                f"per-bind cost {fit['per_bind_ms_high']} ms (100→1000) vs {fit['per_bind_ms_low']} ms (1→100); "
-                f"≤ 2× counts as linear")
-        else:
-            add(name, None, 2.0, False, "needs sizes 1, 100 and 1000 (full run)")
-        conc = R.get("concurrency", {}).get("results", {}).get("voidoci", {})
-        if conc:
-            levels = sorted(conc, key=int)
-            fails = sum(conc[n]["failures"] for n in levels)
-            add("concurrent voids: zero failures (voidoci)", fails, 0, fails == 0, f"levels {', '.join(levels)}")
-            base = conc[levels[0]]["time_per_void_ms"].get("median")
-            top = conc[levels[-1]]["time_per_void_ms"].get("median")
-            v = round(top / base, 3) if base and top else None
-            add(f"concurrent voids: flat time per void (x{levels[-1]} ≤ 1.2 × x{levels[0]})", v, 1.2,
-                v is not None and v <= 1.2, "ratio of median time per void")
-        return t
-
     # --- driver ----------------------------------------------------------------------------------
 
     def section(self, name, fn, *args):
@@ -1294,19 +1243,12 @@ def demangle(names):
 def report_only(path, no_publish):
     with open(path) as f:
         R = json.load(f)
-    shell = Suite.__new__(Suite)
-    shell.results = R
-    R["targets"] = shell.targets()
-    with open(path, "w") as f:
-        json.dump(R, f, indent=1)
+    R["targets"] = report.targets(R)
+    report.write_json(R, path)
     out = os.path.dirname(os.path.abspath(path))
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(report.markdown(R))
-    with open(os.path.join(out, "chart.svg"), "w") as f:
-        f.write(report.svg(R))
+    report.write_rendered(R, out)
     if R.get("mode") == "full" and out == os.path.join(BENCH, "out") and not no_publish:
-        shutil.copyfile(os.path.join(out, "results.md"), os.path.join(BENCH, "results.md"))
-        shutil.copyfile(os.path.join(out, "chart.svg"), os.path.join(BENCH, "chart.svg"))
+        report.publish(out)
         log("published bench/results.md and bench/chart.svg")
     print(report.summary(R))
     return 0
@@ -1370,23 +1312,16 @@ def main():
 
     R = suite.results
     R["sections"] = SECTIONS
-    R["targets"] = suite.targets() if status != 2 else []
+    R["targets"] = report.targets(R) if status != 2 else []
     R["failures"] = suite.failures
     if status == 0 and suite.failures:
         status = 1
     R["status"] = status
-    with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump(R, f, indent=1, sort_keys=False)
+    report.write_json(R, os.path.join(a.out, "results.json"))
     if status != 2:
-        md = report.markdown(R)
-        svg = report.svg(R)
-        with open(os.path.join(a.out, "results.md"), "w") as f:
-            f.write(md)
-        with open(os.path.join(a.out, "chart.svg"), "w") as f:
-            f.write(svg)
+        report.write_rendered(R, a.out)
         if not a.smoke and not a.no_publish and not a.only:
-            shutil.copyfile(os.path.join(a.out, "results.md"), os.path.join(BENCH, "results.md"))
-            shutil.copyfile(os.path.join(a.out, "chart.svg"), os.path.join(BENCH, "chart.svg"))
+            report.publish(a.out)
             log(f"published {os.path.join(BENCH, 'results.md')} and {os.path.join(BENCH, 'chart.svg')}")
         print(report.summary(R))
     log(f"results: {os.path.join(a.out, 'results.json')}")
