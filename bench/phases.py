@@ -105,6 +105,134 @@ def _first_string(args):
     m = re.search(r'"((?:[^"\\]|\\.)*)"', args)
     return m.group(1) if m else None
 
+OPENS = {"openat", "openat2", "open"}
+
+
+def _first(events, pred, after=None, before=None):
+    for e in events:
+        if after is not None and e.t < after:
+            continue
+        if before is not None and e.t > before:
+            break
+        if pred(e):
+            return e
+    return None
+
+
+def _parent_markers(events, main, bundle, rootfs):
+    """The marker times in voidoci's own process: config read, first look into the image, end of
+    the ELF closure, first open_tree, clone3 of the init (None where missing)."""
+    cfg = _first(events, lambda e: e.pid == main and e.name in OPENS and (bundle.rstrip("/") + "/config.json") in e.args)
+    if cfg is None:
+        cfg = _first(events, lambda e: e.pid == main and e.name in OPENS and "config.json" in e.args)
+    clone = _first(events, lambda e: e.pid == main and e.name in ("clone3", "clone") and "CLONE_NEW" in e.args)
+    t_cfg = cfg.t if cfg else None
+    t_clone = clone.t if clone else None
+    img = _first(events, lambda e: e.pid == main and e.name in OPENS and rootfs in e.args,
+                 after=t_cfg, before=t_clone) if t_cfg is not None else None
+    t_img = img.t if img else None
+    t_closure_end = None
+    if t_img is not None:
+        for e in events:
+            if e.t < t_img or (t_clone is not None and e.t >= t_clone):
+                continue
+            if e.pid == main and e.name == "pread64":
+                t_closure_end = e.t + e.dur
+    after_closure = t_closure_end if t_closure_end is not None else t_img
+    bind = _first(events, lambda e: e.pid == main and e.name == "open_tree", after=after_closure,
+                  before=t_clone) if after_closure is not None else None
+    return {"cfg": t_cfg, "img": t_img, "closure_end": t_closure_end, "bind": bind.t if bind else None,
+            "clone": t_clone}
+
+
+def _cgroup_join(events, ours, child, t_clone):
+    """The init's first write into a cgroup.procs or tasks file, which voidoci opened before the
+    clone (the init inherits the fd numbers) and never writes itself."""
+    fds = {}
+    for e in events:
+        if e.pid in ours and (t_clone is None or e.t < t_clone):
+            if e.name in OPENS and e.ret is not None and e.ret >= 0:
+                fds[e.ret] = _first_string(e.args) or ""
+            elif e.name == "close":
+                m = FIRST_INT.match(e.args)
+                if m:
+                    fds.pop(int(m.group(1)), None)
+        elif child is not None and e.pid == child and e.name == "write":
+            m = FIRST_INT.match(e.args)
+            if m and fds.get(int(m.group(1)), "").endswith(("/cgroup.procs", "/tasks")):
+                return e.t
+    return None
+
+
+def _child_markers(events, ours, program, t_clone):
+    """(the init's pid, its marker times): cgroup join, first mount, pivot_root, execve of the
+    program, exit. The init is the process that execs the program (the last such execve)."""
+    child_exec = None
+    for e in events:
+        if e.pid not in ours and e.name == "execve" and f'"{program}"' in e.args:
+            child_exec = e
+    child = child_exec.pid if child_exec else None
+    t = {"cgjoin": _cgroup_join(events, ours, child, t_clone), "mount": None, "pivot": None,
+         "exec": child_exec.t if child_exec else None, "exit": None}
+    if child is not None:
+        m = _first(events, lambda e: e.pid == child and e.name in MOUNT_CALLS)
+        t["mount"] = m.t if m else None
+        p = _first(events, lambda e: e.pid == child and e.name in ("pivot_root", "chroot"))
+        t["pivot"] = p.t if p else None
+        x = _first(events, lambda e: e.pid == child and e.name == "+++exit")
+        t["exit"] = x.t if x else None
+    return child, t
+
+
+def _keep_in_order(markers):
+    """Phases whose start marker is missing or out of order merge into the previous one:
+    (kept [(label, start, pid)], missing labels)."""
+    kept, missing = [], []
+    for label, t, pid in markers:
+        if t is None or (kept and t < kept[-1][1]):
+            missing.append(label)
+            if kept:
+                kept[-1] = (kept[-1][0] + " + " + label, kept[-1][1], kept[-1][2])
+            continue
+        kept.append((label, t, pid))
+    return kept, missing
+
+
+def _phase(events, label, a, b, pid, main):
+    """One phase from a to b: its wall time, the syscalls started in it, and the time its
+    critical-path process spent inside syscalls, with the top ones."""
+    inside = [e for e in events if a <= e.t < b and e.name != "+++exit"]
+    mine = [e for e in inside if e.pid == pid]
+    # A call that outlasts the phase (the parent blocked on the init's report) counts only up to
+    # the phase's end.
+    clip = {id(e): max(0.0, min(e.t + e.dur, b) - e.t) for e in mine}
+    by = {}
+    for e in mine:
+        c, s = by.get(e.name, (0, 0.0))
+        by[e.name] = (c + 1, s + clip[id(e)])
+    top = sorted(by.items(), key=lambda kv: -kv[1][1])[:4]
+    return {
+        "phase": label,
+        "process": "voidoci" if pid == main else "void init",
+        "ms": round((b - a) * 1000, 3),
+        # Every syscall started in the phase, any process: each is one ptrace stop.
+        "syscalls": len(inside),
+        # The critical-path process only: its time inside syscalls, the rest is its own
+        # user-space work (plus, traced, the tracer's cost per stop).
+        "in_syscalls_ms": round(sum(clip.values()) * 1000, 3),
+        "top": [{"syscall": n, "count": c, "ms": round(s * 1000, 3)} for n, (c, s) in top],
+    }
+
+
+def _setup_thread(events, threads, t0, t_closure_end):
+    thread_events = [e for e in events if e.pid in threads]
+    if not thread_events:
+        return None
+    a, b = thread_events[0].t, thread_events[-1].t + (thread_events[-1].dur or 0.0)
+    return {"start_ms": round((a - t0) * 1000, 3), "end_ms": round((b - t0) * 1000, 3),
+            "ms": round((b - a) * 1000, 3), "syscalls": sum(1 for e in thread_events if e.name != "+++exit"),
+            "past_closure_ms": round(max(0.0, b - t_closure_end) * 1000, 3) if t_closure_end else None}
+
 
 def derive(text, bundle, rootfs, program):
     """Phases of one traced `voidoci run`. bundle, rootfs: absolute paths as voidoci sees them;
@@ -116,136 +244,34 @@ def derive(text, bundle, rootfs, program):
         return {"error": "trace does not start with execve"}
     main = events[0].pid
     t0 = events[0].t
-
-    def first(pred, after=None, before=None):
-        for e in events:
-            if after is not None and e.t < after:
-                continue
-            if before is not None and e.t > before:
-                break
-            if pred(e):
-                return e
-        return None
-
     # voidoci's own threads (the set-up thread): they share its fd table, and are not the init.
     threads = {e.ret for e in events if e.pid == main and e.name in ("clone3", "clone")
                and "CLONE_THREAD" in e.args and isinstance(e.ret, int) and e.ret > 0}
     ours = {main} | threads
-    opens = {"openat", "openat2", "open"}
-    cfg = first(lambda e: e.pid == main and e.name in opens and (bundle.rstrip("/") + "/config.json") in e.args)
-    if cfg is None:
-        cfg = first(lambda e: e.pid == main and e.name in opens and "config.json" in e.args)
-    clone = first(lambda e: e.pid == main and e.name in ("clone3", "clone") and "CLONE_NEW" in e.args)
-    t_cfg = cfg.t if cfg else None
-    t_clone = clone.t if clone else None
-    img = first(lambda e: e.pid == main and e.name in opens and rootfs in e.args,
-                after=t_cfg, before=t_clone) if t_cfg is not None else None
-    t_img = img.t if img else None
-    t_closure_end = None
-    if t_img is not None:
-        for e in events:
-            if e.t < t_img or (t_clone is not None and e.t >= t_clone):
-                continue
-            if e.pid == main and e.name == "pread64":
-                t_closure_end = e.t + e.dur
-    after_closure = t_closure_end if t_closure_end is not None else t_img
-    bind = first(lambda e: e.pid == main and e.name == "open_tree", after=after_closure,
-                 before=t_clone) if after_closure is not None else None
-    t_bind = bind.t if bind else None
-
-    # The void's init: the process that execs the program (the last such execve).
-    child_exec = None
-    for e in events:
-        if e.pid not in ours and e.name == "execve" and f'"{program}"' in e.args:
-            child_exec = e
-    child = child_exec.pid if child_exec else None
-
-    # The cgroup join: the init's first write into a cgroup.procs or tasks file, which voidoci
-    # opened before the clone (the init inherits the fd numbers) and never writes itself.
-    fds, t_cgjoin = {}, None
-    for e in events:
-        if e.pid in ours and (t_clone is None or e.t < t_clone):
-            if e.name in opens and e.ret is not None and e.ret >= 0:
-                fds[e.ret] = _first_string(e.args) or ""
-            elif e.name == "close":
-                m = FIRST_INT.match(e.args)
-                if m:
-                    fds.pop(int(m.group(1)), None)
-        elif child is not None and e.pid == child and e.name == "write":
-            m = FIRST_INT.match(e.args)
-            if m and fds.get(int(m.group(1)), "").endswith(("/cgroup.procs", "/tasks")):
-                t_cgjoin = e.t
-                break
-
-    t_mount = t_pivot = t_child_exit = None
-    if child is not None:
-        m = first(lambda e: e.pid == child and e.name in MOUNT_CALLS)
-        t_mount = m.t if m else None
-        p = first(lambda e: e.pid == child and e.name in ("pivot_root", "chroot"))
-        t_pivot = p.t if p else None
-        x = first(lambda e: e.pid == child and e.name == "+++exit")
-        t_child_exit = x.t if x else None
-    end = first(lambda e: e.pid == main and e.name == "+++exit")
+    pm = _parent_markers(events, main, bundle, rootfs)
+    child, cm = _child_markers(events, ours, program, pm["clone"])
+    end = _first(events, lambda e: e.pid == main and e.name == "+++exit")
     t_end = end.t if end else events[-1].t
-
-    # Each phase with the process on its critical path: the parent until the void's init
-    # starts mounting, the init until it exits, the parent again for the teardown.
-    markers = [
+    # Each phase with the process on its critical path: the parent until the void's init starts
+    # mounting, the init until it exits, the parent again for the teardown.
+    kept, missing = _keep_in_order([
         ("startup (exec, runtime init, arguments)", t0, main),
-        ("decode + plan", t_cfg, main),
-        ("ELF closure", t_img, main),
-        ("own cgroups' files + waiting for the set-up thread", t_closure_end, main),
-        ("bind sources (open_tree)", t_bind, main),
-        ("clone3", t_clone, main),
-        ("cgroup join (by the init) + id maps", t_cgjoin, child),
-        ("mounts in the void", t_mount, child),
-        ("pivot_root → execve (caps, seccomp)", t_pivot, child),
-        ("program (/bin/true)", child_exec.t if child_exec else None, child),
-        ("teardown (wait, cgroup + state removal)", t_child_exit, main),
-    ]
-    # Merge phases whose start marker is missing or out of order into the previous one.
-    kept, missing = [], []
-    for label, t, pid in markers:
-        if t is None or (kept and t < kept[-1][1]):
-            missing.append(label)
-            if kept:
-                kept[-1] = (kept[-1][0] + " + " + label, kept[-1][1], kept[-1][2])
-            continue
-        kept.append((label, t, pid))
-    phases = []
-    for i, (label, a, pid) in enumerate(kept):
-        b = kept[i + 1][1] if i + 1 < len(kept) else t_end
-        inside = [e for e in events if a <= e.t < b and e.name != "+++exit"]
-        mine = [e for e in inside if e.pid == pid]
-        # A call that outlasts the phase (the parent blocked on the init's report) counts only
-        # up to the phase's end.
-        clip = {id(e): max(0.0, min(e.t + e.dur, b) - e.t) for e in mine}
-        by = {}
-        for e in mine:
-            c, s = by.get(e.name, (0, 0.0))
-            by[e.name] = (c + 1, s + clip[id(e)])
-        top = sorted(by.items(), key=lambda kv: -kv[1][1])[:4]
-        phases.append({
-            "phase": label,
-            "process": "voidoci" if pid == main else "void init",
-            "ms": round((b - a) * 1000, 3),
-            # Every syscall started in the phase, any process: each is one ptrace stop.
-            "syscalls": len(inside),
-            # The critical-path process only: its time inside syscalls, the rest is its own
-            # user-space work (plus, traced, the tracer's cost per stop).
-            "in_syscalls_ms": round(sum(clip.values()) * 1000, 3),
-            "top": [{"syscall": n, "count": c, "ms": round(s * 1000, 3)} for n, (c, s) in top],
-        })
-    setup = None
-    thread_events = [e for e in events if e.pid in threads]
-    if thread_events:
-        a, b = thread_events[0].t, thread_events[-1].t + (thread_events[-1].dur or 0.0)
-        setup = {"start_ms": round((a - t0) * 1000, 3), "end_ms": round((b - t0) * 1000, 3),
-                 "ms": round((b - a) * 1000, 3), "syscalls": sum(1 for e in thread_events if e.name != "+++exit"),
-                 "past_closure_ms": round(max(0.0, b - t_closure_end) * 1000, 3) if t_closure_end else None}
+        ("decode + plan", pm["cfg"], main),
+        ("ELF closure", pm["img"], main),
+        ("own cgroups' files + waiting for the set-up thread", pm["closure_end"], main),
+        ("bind sources (open_tree)", pm["bind"], main),
+        ("clone3", pm["clone"], main),
+        ("cgroup join (by the init) + id maps", cm["cgjoin"], child),
+        ("mounts in the void", cm["mount"], child),
+        ("pivot_root → execve (caps, seccomp)", cm["pivot"], child),
+        ("program (/bin/true)", cm["exec"], child),
+        ("teardown (wait, cgroup + state removal)", cm["exit"], main),
+    ])
+    phases = [_phase(events, label, a, kept[i + 1][1] if i + 1 < len(kept) else t_end, pid, main)
+              for i, (label, a, pid) in enumerate(kept)]
     calls = [e for e in events if e.name != "+++exit"]
     return {
-        "setup_thread": setup,
+        "setup_thread": _setup_thread(events, threads, t0, pm["closure_end"]),
         "total_ms": round((t_end - t0) * 1000, 3),
         "syscalls": len(calls),
         "syscalls_main": sum(1 for e in calls if e.pid == main),

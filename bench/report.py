@@ -1,64 +1,76 @@
-"""The README-facing outputs of a benchmark run: a Markdown table and a hand-written SVG chart
-(no third-party modules), both from results.json alone."""
+"""The results of a benchmark run: the targets judged from them, results.json, the Markdown
+tables (results.md), a few lines for the terminal, and the copy of the README-facing files
+into bench/. The chart is chart.py; both render from results.json alone."""
 
-import math
+import json
+import os
+import shutil
 
-RT_COLORS = {"voidoci": "#2563eb", "crun": "#ea580c", "runc": "#16a34a", "bwrap": "#9333ea", "floor": "#6b7280"}
-RT_NAMES = {"floor": "unshare (floor)", "bwrap": "bwrap", "voidoci": "voidoci", "crun": "crun", "runc": "runc"}
-STEP_COLORS = {"create": "#1e3a8a", "start": "#3b82f6", "wait": "#93c5fd", "delete": "#94a3b8"}
-PHASE_COLORS = ["#0f172a", "#7c3aed", "#db2777", "#ea580c", "#ca8a04", "#dc2626", "#16a34a", "#0891b2",
-                "#2563eb", "#64748b", "#a3a3a3", "#84cc16", "#f472b6"]
-ALL = ["floor", "bwrap", "voidoci", "crun", "runc"]
-OCI = ["voidoci", "crun", "runc"]
+import chart
+from fmt import ALL, OCI, cell, get, machine_line, num, rcell, target_value
 
-
-# --- formatting ----------------------------------------------------------------------------------
-
-def num(x, digits=None):
-    if x is None:
-        return "–"
-    if digits is None:
-        digits = 0 if abs(x) >= 100 else 1 if abs(x) >= 10 else 2
-    return f"{x:.{digits}f}"
+BENCH = os.path.dirname(os.path.abspath(__file__))
 
 
-def cell(s, scale=1.0, spread=True):
-    """'median (p10–p90)' of a stats dict."""
-    if not s or not s.get("n"):
-        return "–"
-    m = s["median"] * scale
-    if not spread or s["n"] < 3:
-        return num(m)
-    return f"{num(m)} ({num(s['p10'] * scale)}–{num(s['p90'] * scale)})"
+# --- targets -------------------------------------------------------------------------------------
+
+def targets(R):
+    """Every target with its measured value, threshold and whether it is met (None: no value)."""
+    t = []
+
+    def add(name, value, threshold, met, detail):
+        t.append({"target": name, "value": value, "threshold": threshold,
+                  "met": None if value is None else bool(met), "detail": detail})
+
+    v = R.get("run", {}).get("ratio_to_crun", {}).get("voidoci")
+    add("voidoci run /bin/true median ≤ 0.70 × crun", v, 0.70, v is not None and v <= 0.70, "ratio of medians")
+    v = (R.get("lifecycle", {}).get("ratio_to_crun", {}).get("voidoci", {})).get("create_start_delete")
+    add("create + start + delete ≤ crun", v, 1.0, v is not None and v <= 1.0, "ratio of medians of the per-iteration sum")
+    v = R.get("rss", {}).get("ratio_to_crun", {}).get("voidoci")
+    add("peak RSS ≤ 2 × crun", v, 2.0, v is not None and v <= 2.0, "`run`, ratio of median peak RSS")
+    _podman_targets(R, add)
+    _binds_target(R, add)
+    _concurrency_targets(R, add)
+    return t
 
 
-def rcell(r):
-    return "–" if r is None else f"{r:.2f}×"
+def _podman_targets(R, add):
+    pod = R.get("podman", {}).get("ratio_to_crun", {}).get("voidoci", {})
+    pp = R.get("podman", {}).get("slower_than_crun_p", {}).get("voidoci", {})
+    for net in ("default", "none"):
+        v, p = pod.get(net), pp.get(net)
+        # "No slower than with crun (within noise)": met when the median is not above crun's, or
+        # when the runs give no evidence that voidoci is slower (one-sided Mann-Whitney, p >= 0.05).
+        noise = p is not None and p >= 0.05
+        add(f"podman run --rm ({'default network' if net == 'default' else '--network none'}) with voidoci ≤ with crun, within noise",
+            v, 1.0, v is not None and (v <= 1.0 or noise),
+            f"ratio of medians; one-sided Mann-Whitney p = {p} that voidoci is slower"
+            + (" (no evidence: within noise)" if v is not None and v > 1.0 and noise else ""))
 
 
-def get(d, *path):
-    for p in path:
-        if not isinstance(d, dict) or p not in d:
-            return None
-        d = d[p]
-    return d
+def _binds_target(R, add):
+    fit = R.get("binds", {}).get("fit", {}).get("voidoci")
+    name = "binds: linear growth (voidoci; per-bind cost 100→1000 / 1→100 ≤ 2)"
+    if fit and fit.get("superlinearity") is not None:
+        add(name, fit["superlinearity"], 2.0, fit["superlinearity"] <= 2.0,
+            f"per-bind cost {fit['per_bind_ms_high']} ms (100→1000) vs {fit['per_bind_ms_low']} ms (1→100); "
+            f"≤ 2× counts as linear")
+    else:
+        add(name, None, 2.0, False, "needs sizes 1, 100 and 1000 (full run)")
 
 
-def machine_line(R):
-    m = R.get("machine", {})
-    v = m.get("versions", {})
-    parts = [f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB",
-             f"{m.get('os', '?')}, kernel {m.get('kernel', '?')}, cgroups {m.get('cgroups', '?')}"]
-    if m.get("virtualization"):
-        parts[0] += f" ({m['virtualization']})"
-    tools = [f"voidoci {(v.get('voidoci') or '?').replace('voidoci version ', '')}"
-             + (f" ({v['voidoci_commit']})" if v.get("voidoci_commit") else "")]
-    for t in ("crun", "runc", "bwrap", "podman", "hyperfine"):
-        if v.get(t):
-            tools.append(v[t].replace(" version", ""))
-    la = m.get("loadavg_start")
-    load = f"load average {la[0]:.2f} at start" if la else ""
-    return "; ".join(parts), ", ".join(tools), load
+def _concurrency_targets(R, add):
+    conc = R.get("concurrency", {}).get("results", {}).get("voidoci", {})
+    if not conc:
+        return
+    levels = sorted(conc, key=int)
+    fails = sum(conc[n]["failures"] for n in levels)
+    add("concurrent voids: zero failures (voidoci)", fails, 0, fails == 0, f"levels {', '.join(levels)}")
+    base = conc[levels[0]]["time_per_void_ms"].get("median")
+    top = conc[levels[-1]]["time_per_void_ms"].get("median")
+    v = round(top / base, 3) if base and top else None
+    add(f"concurrent voids: flat time per void (x{levels[-1]} ≤ 1.2 × x{levels[0]})", v, 1.2,
+        v is not None and v <= 1.2, "ratio of median time per void")
 
 
 # --- Markdown ------------------------------------------------------------------------------------
@@ -74,18 +86,32 @@ def markdown(R):
              "ratio column is voidoci / crun. Same bundle (config.json and a copy of the same image), "
              "same program (`/bin/true`) for every runtime.")
     L.append("")
-
-    # targets
     L.append("| target | measured | goal | met |")
     L.append("|---|---|---|---|")
     for t in R.get("targets", []):
-        v = t["value"]
-        vs = "–" if v is None else (f"{v:.2f}×" if isinstance(v, float) else str(v))
         met = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
-        L.append(f"| {t['target']} | {vs} | {t['threshold']} | {met} |")
+        L.append(f"| {t['target']} | {target_value(t['value'])} | {t['threshold']} | {met} |")
     L.append("")
+    side_by_side(L, R)
+    hs = R.get("host_state", {})
+    if hs:
+        L.append("")
+        L.append(f"Host state after every section and after clean-up: **{'clean' if hs.get('clean') else 'NOT clean'}** "
+                 "(no leftover process, mount, cgroup, state directory or podman container). "
+                 f"Failed runs: {len(R.get('failures', []))}.")
+    L.append("")
+    inside(L, R)
+    if R.get("failures"):
+        L.append("Failures:")
+        L.append("")
+        for f in R["failures"]:
+            L.append(f"- {f}")
+        L.append("")
+    return "\n".join(L)
 
-    # side by side
+
+def side_by_side(L, R):
+    """The table of every measurement, one column per contender."""
     L.append("| measurement | unshare floor | bwrap | voidoci | crun | runc | voidoci / crun |")
     L.append("|---|---|---|---|---|---|---|")
 
@@ -108,15 +134,28 @@ def markdown(R):
     if pod:
         for net, label in (("default", "`podman run --rm` (ms)"), ("none", "`podman run --rm --network none` (ms)")):
             row(label, ["–", "–"] + [cell(pod[k][net]) for k in OCI], get(R, "podman", "ratio_to_crun", "voidoci", net))
+    _rss_rows(R, row)
+    _scaling_rows(R, row)
+    sc = get(R, "phases", "strace_c") or {}
+    if sc:
+        row("syscalls per `run` (strace -c -f)", ["–", "–"] + [str(get(sc, k, "total_calls_median") or "–") for k in OCI], None)
+
+
+def _rss_rows(R, row):
     rss = get(R, "rss", "results") or {}
-    if rss:
-        row("peak RSS of `run` (MiB)", [cell(get(rss, k, "run"), 1 / 1024, False) for k in ALL], get(R, "rss", "ratio_to_crun", "voidoci"))
-        for step in ("create", "start", "delete"):
-            r = None
-            a, b = get(rss, "voidoci", step), get(rss, "crun", step)
-            if a and b and a.get("n") and b.get("n"):
-                r = a["median"] / b["median"]
-            row(f"peak RSS of `{step}` (MiB)", ["–", "–"] + [cell(get(rss, k, step), 1 / 1024, False) for k in OCI], r)
+    if not rss:
+        return
+    row("peak RSS of `run` (MiB)", [cell(get(rss, k, "run"), 1 / 1024, False) for k in ALL], get(R, "rss", "ratio_to_crun", "voidoci"))
+    for step in ("create", "start", "delete"):
+        r = None
+        a, b = get(rss, "voidoci", step), get(rss, "crun", step)
+        if a and b and a.get("n") and b.get("n"):
+            r = a["median"] / b["median"]
+        row(f"peak RSS of `{step}` (MiB)", ["–", "–"] + [cell(get(rss, k, step), 1 / 1024, False) for k in OCI], r)
+
+
+def _scaling_rows(R, row):
+    """binds and concurrency."""
     binds = get(R, "binds", "results") or {}
     if binds:
         for n in get(R, "binds", "sizes"):
@@ -134,20 +173,13 @@ def markdown(R):
                 cells.append(cell(c["time_per_void_ms"]) + (f" **{f} failed**" if f else ", 0 failed"))
             row(f"{n} concurrent: time per void (ms)", ["–", "–"] + cells,
                 get(R, "concurrency", "ratio_to_crun", "voidoci", str(n)))
-    sc = get(R, "phases", "strace_c") or {}
-    if sc:
-        row("syscalls per `run` (strace -c -f)", ["–", "–"] + [str(get(sc, k, "total_calls_median") or "–") for k in OCI], None)
-    hs = R.get("host_state", {})
-    if hs:
-        L.append("")
-        L.append(f"Host state after every section and after clean-up: **{'clean' if hs.get('clean') else 'NOT clean'}** "
-                 "(no leftover process, mount, cgroup, state directory or podman container). "
-                 f"Failed runs: {len(R.get('failures', []))}.")
-    L.append("")
 
-    # phases
+
+def inside(L, R):
+    """Inside `voidoci run`: the untraced breakdown, the strace phases, the anchors, the cgroup
+    join probe, syscall totals and the CPU profile."""
     ph = R.get("phases", {})
-    light, full = ph.get("light", {}), ph.get("full", {})
+    light = ph.get("light", {})
     ub = ph.get("untraced_breakdown") or {}
     if light.get("phases") or ub:
         L.append("### Inside `voidoci run`: where the time goes")
@@ -162,83 +194,98 @@ def markdown(R):
         L.append(f"| **`voidoci run`, untraced median** | **{num(ub['total_ms'])}** | |")
         L.append("")
     if light.get("phases"):
-        w = ph.get("wall_ms", {})
-        L.append("Phases from strace, cut at marker syscalls (method in bench/README.md). *light*: "
-                 "`strace --seccomp-bpf` stopping on the marker syscalls only; *full*: every syscall traced. "
-                 f"Tracing stretches a run (untraced {num(get(w, 'untraced', 'median'))} ms, under strace with no "
-                 f"syscall stopped {num(get(w, 'strace_trace_none', 'median'))} ms, light "
-                 f"{num(get(w, 'strace_light', 'median'))} ms): read these as shares and counts. "
-                 "Process: the one on the critical path in that phase.")
-        L.append("")
-        L.append("| phase | process | light trace (ms) | share | full trace (ms) | syscalls (full) | in syscalls (full, ms) | top syscalls (full: count, ms) |")
-        L.append("|---|---|---|---|---|---|---|---|")
-        fmap = {p["phase"]: p for p in full.get("phases", [])}
-        tot = sum(p["ms"] for p in light["phases"]) or 1
-        for p in light["phases"]:
-            f = fmap.get(p["phase"], {})
-            top = ", ".join(f"{t['syscall']}×{t['count']} {num(t['ms'])}" for t in f.get("top", [])[:3])
-            L.append(f"| {p['phase']} | {p.get('process', '')} | {num(p['ms'])} | {100 * p['ms'] / tot:.0f} % | "
-                     f"{num(f.get('ms'))} | {f.get('syscalls', '–')} | {num(f.get('in_syscalls_ms'))} | {top} |")
-        L.append(f"| **total** | | {num(light.get('total_ms'))} | | {num(full.get('total_ms'))} | "
-                 f"{full.get('syscalls', '–')} (voidoci {full.get('syscalls_main', '–')}, void init {full.get('syscalls_void', '–')}) | | |")
-        L.append("")
-        st = light.get("setup_thread")
-        if st:
-            L.append(f"The state dir and the cgroup are made by a second thread of voidoci, overlapping the phases above "
-                     f"(light trace, medians): from {num(st.get('start_ms'))} to {num(st.get('end_ms'))} ms after voidoci's "
-                     f"execve, {num(st.get('past_closure_ms'))} ms past the end of the ELF closure (what voidoci waited "
-                     f"for it, at most).")
-            L.append("")
-    anc = get(ph, "anchors", "results") or {}
-    if anc:
-        d = get(ph, "anchors", "derived_ms") or {}
-        L.append("Untraced anchors (hyperfine, nothing attached): "
-                 f"`voidoci --version` {cell(anc.get('voidoci --version'))} ms (crun {cell(anc.get('crun --version'))}, "
-                 f"runc {cell(anc.get('runc --version'))}): exec, dynamic linking, Swift runtime start-up, argument parsing. "
-                 f"`voidoci explain --format json` {cell(anc.get('voidoci explain'))} ms, so decode + plan + ELF closure "
-                 f"(and encoding the plan as JSON) ≈ {num(d.get('decode + plan + ELF closure (explain - version)'))} ms. "
-                 f"`voidoci run` {cell(anc.get('voidoci run'))} ms, so state, cgroups, clone, mounts, exec and teardown ≈ "
-                 f"{num(d.get('state, cgroups, clone, mounts, exec, teardown (run - explain)'))} ms.")
-        L.append("")
-    cg = ph.get("cgroup_attach") or {}
-    if cg.get("first_write_ms"):
-        L.append(f"The kernel's price of a cgroup join here (untraced, {cg['hierarchy']}): writing a pid into "
-                 f"`cgroup.procs` after 100 ms of quiet takes {cell(cg['first_write_ms'])} ms (an RCU grace period on "
-                 f"cgroup v1), a second write right after {cell(cg['immediately_after_ms'])} ms. crun and runc pay it for every container."
-                 + (f" Moving only the caller's own thread through `tasks`, as voidoci does, takes {cell(cg['own_thread_via_tasks_ms'])} ms."
-                    if cg.get("own_thread_via_tasks_ms") else ""))
-        L.append("")
+        _phase_table(L, ph)
+    _anchors(L, ph)
+    _cgroup_join(L, ph)
+    sc = get(R, "phases", "strace_c") or {}
     if sc.get("voidoci"):
         L.append("Syscalls of one `run` (`strace -c -f`), most time-consuming first: " + "; ".join(
             f"**{k}** {sc[k]['total_calls']} calls ({sc[k]['total_errors']} failed): " + ", ".join(
                 f"{s['syscall']} {s['calls']}" for s in sc[k]["syscalls"][:6]) for k in OCI if k in sc) + ".")
         L.append("")
-    perf = ph.get("perf", {})
-    if perf.get("samples"):
-        L.append(f"CPU profile of `voidoci run` (perf, {perf['runs']} runs, {perf['samples']} samples at "
-                 f"{perf['frequency_hz']} Hz: ≈{num(perf['cpu_ms_per_run'])} ms CPU per run): kernel "
-                 f"{num(perf['kernel_percent'])} %, user {num(perf['user_percent'])} %. User time by module (% of all "
-                 "samples): " + ", ".join(f"{m['module']} {num(m['percent'])}" for m in perf.get("user_by_module", [])[:7]) + ".")
-        L.append("")
-        tops = [s for s in perf.get("top_self", []) if not s["kernel"]][:6]
-        ktops = [s for s in perf.get("top_self", []) if s["kernel"]][:6]
-        incl = perf.get("top_inclusive_user", [])[:10]
-        if tops:
-            L.append("- top user symbols (self): " + "; ".join(f"`{s['symbol'][:80]}` {num(s['percent'])} %" for s in tops))
-        if ktops:
-            L.append("- top kernel symbols (self): " + "; ".join(f"`{s['symbol'][:50]}` {num(s['percent'])} %" for s in ktops))
-        if incl:
-            L.append("- inclusive (user functions and everything they call): " +
-                     "; ".join(f"`{s['symbol'][:70]}` {num(s['children_percent'])} %" for s in incl))
-        L.append("")
-    if R.get("failures"):
-        L.append("Failures:")
-        L.append("")
-        for f in R["failures"]:
-            L.append(f"- {f}")
-        L.append("")
-    return "\n".join(L)
+    _perf(L, ph.get("perf", {}))
 
+
+def _phase_table(L, ph):
+    light, full = ph.get("light", {}), ph.get("full", {})
+    w = ph.get("wall_ms", {})
+    L.append("Phases from strace, cut at marker syscalls (method in bench/README.md). *light*: "
+             "`strace --seccomp-bpf` stopping on the marker syscalls only; *full*: every syscall traced. "
+             f"Tracing stretches a run (untraced {num(get(w, 'untraced', 'median'))} ms, under strace with no "
+             f"syscall stopped {num(get(w, 'strace_trace_none', 'median'))} ms, light "
+             f"{num(get(w, 'strace_light', 'median'))} ms): read these as shares and counts. "
+             "Process: the one on the critical path in that phase.")
+    L.append("")
+    L.append("| phase | process | light trace (ms) | share | full trace (ms) | syscalls (full) | in syscalls (full, ms) | top syscalls (full: count, ms) |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    fmap = {p["phase"]: p for p in full.get("phases", [])}
+    tot = sum(p["ms"] for p in light["phases"]) or 1
+    for p in light["phases"]:
+        f = fmap.get(p["phase"], {})
+        top = ", ".join(f"{t['syscall']}×{t['count']} {num(t['ms'])}" for t in f.get("top", [])[:3])
+        L.append(f"| {p['phase']} | {p.get('process', '')} | {num(p['ms'])} | {100 * p['ms'] / tot:.0f} % | "
+                 f"{num(f.get('ms'))} | {f.get('syscalls', '–')} | {num(f.get('in_syscalls_ms'))} | {top} |")
+    L.append(f"| **total** | | {num(light.get('total_ms'))} | | {num(full.get('total_ms'))} | "
+             f"{full.get('syscalls', '–')} (voidoci {full.get('syscalls_main', '–')}, void init {full.get('syscalls_void', '–')}) | | |")
+    L.append("")
+    st = light.get("setup_thread")
+    if st:
+        L.append(f"The state dir and the cgroup are made by a second thread of voidoci, overlapping the phases above "
+                 f"(light trace, medians): from {num(st.get('start_ms'))} to {num(st.get('end_ms'))} ms after voidoci's "
+                 f"execve, {num(st.get('past_closure_ms'))} ms past the end of the ELF closure (what voidoci waited "
+                 f"for it, at most).")
+        L.append("")
+
+
+def _anchors(L, ph):
+    anc = get(ph, "anchors", "results") or {}
+    if not anc:
+        return
+    d = get(ph, "anchors", "derived_ms") or {}
+    L.append("Untraced anchors (hyperfine, nothing attached): "
+             f"`voidoci --version` {cell(anc.get('voidoci --version'))} ms (crun {cell(anc.get('crun --version'))}, "
+             f"runc {cell(anc.get('runc --version'))}): exec, dynamic linking, Swift runtime start-up, argument parsing. "
+             f"`voidoci explain --format json` {cell(anc.get('voidoci explain'))} ms, so decode + plan + ELF closure "
+             f"(and encoding the plan as JSON) ≈ {num(d.get('decode + plan + ELF closure (explain - version)'))} ms. "
+             f"`voidoci run` {cell(anc.get('voidoci run'))} ms, so state, cgroups, clone, mounts, exec and teardown ≈ "
+             f"{num(d.get('state, cgroups, clone, mounts, exec, teardown (run - explain)'))} ms.")
+    L.append("")
+
+
+def _cgroup_join(L, ph):
+    cg = ph.get("cgroup_attach") or {}
+    if not cg.get("first_write_ms"):
+        return
+    L.append(f"The kernel's price of a cgroup join here (untraced, {cg['hierarchy']}): writing a pid into "
+             f"`cgroup.procs` after 100 ms of quiet takes {cell(cg['first_write_ms'])} ms (an RCU grace period on "
+             f"cgroup v1), a second write right after {cell(cg['immediately_after_ms'])} ms. crun and runc pay it for every container."
+             + (f" Moving only the caller's own thread through `tasks`, as voidoci does, takes {cell(cg['own_thread_via_tasks_ms'])} ms."
+                if cg.get("own_thread_via_tasks_ms") else ""))
+    L.append("")
+
+
+def _perf(L, perf):
+    if not perf.get("samples"):
+        return
+    L.append(f"CPU profile of `voidoci run` (perf, {perf['runs']} runs, {perf['samples']} samples at "
+             f"{perf['frequency_hz']} Hz: ≈{num(perf['cpu_ms_per_run'])} ms CPU per run): kernel "
+             f"{num(perf['kernel_percent'])} %, user {num(perf['user_percent'])} %. User time by module (% of all "
+             "samples): " + ", ".join(f"{m['module']} {num(m['percent'])}" for m in perf.get("user_by_module", [])[:7]) + ".")
+    L.append("")
+    tops = [s for s in perf.get("top_self", []) if not s["kernel"]][:6]
+    ktops = [s for s in perf.get("top_self", []) if s["kernel"]][:6]
+    incl = perf.get("top_inclusive_user", [])[:10]
+    if tops:
+        L.append("- top user symbols (self): " + "; ".join(f"`{s['symbol'][:80]}` {num(s['percent'])} %" for s in tops))
+    if ktops:
+        L.append("- top kernel symbols (self): " + "; ".join(f"`{s['symbol'][:50]}` {num(s['percent'])} %" for s in ktops))
+    if incl:
+        L.append("- inclusive (user functions and everything they call): " +
+                 "; ".join(f"`{s['symbol'][:70]}` {num(s['children_percent'])} %" for s in incl))
+    L.append("")
+
+
+# --- the terminal --------------------------------------------------------------------------------
 
 def summary(R):
     """A few lines for the terminal."""
@@ -263,308 +310,24 @@ def summary(R):
     return "\n".join(out)
 
 
-# --- SVG -----------------------------------------------------------------------------------------
+# --- files ---------------------------------------------------------------------------------------
 
-def esc(s):
-    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-class Svg:
-    def __init__(self, w):
-        self.w = w
-        self.parts = []
-
-    def add(self, s):
-        self.parts.append(s)
-
-    def rect(self, x, y, w, h, fill, rx=0, extra=""):
-        self.add(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(0, w):.1f}" height="{max(0, h):.1f}" rx="{rx}" fill="{fill}" {extra}/>')
-
-    def line(self, x1, y1, x2, y2, stroke="#334155", w=1, extra=""):
-        self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}" stroke-width="{w}" {extra}/>')
-
-    def text(self, x, y, s, size=12, anchor="start", fill="#0f172a", weight="normal", extra=""):
-        self.add(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
-                 f'font-weight="{weight}" {extra}>{esc(s)}</text>')
-
-    def render(self, h):
-        head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.w}" height="{h}" viewBox="0 0 {self.w} {h}" '
-                f'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">\n'
-                f'<rect width="{self.w}" height="{h}" fill="#ffffff"/>\n')
-        return head + "\n".join(self.parts) + "\n</svg>\n"
+def write_json(R, path):
+    with open(path, "w") as f:
+        json.dump(R, f, indent=1)
 
 
-def nice_max(v):
-    if v <= 0:
-        return 1.0
-    e = 10 ** math.floor(math.log10(v))
-    for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if m * e >= v:
-            return m * e
-    return 10 * e
+def write_rendered(R, out):
+    """results.md and chart.svg into the directory out."""
+    md = markdown(R)
+    svg = chart.svg(R)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(out, "chart.svg"), "w") as f:
+        f.write(svg)
 
 
-def panel_title(s, x, y, w, title, sub=None):
-    s.text(x, y + 16, title, size=14, weight="bold")
-    if sub:
-        s.text(x + w, y + 16, sub, size=10.5, anchor="end", fill="#64748b")
-
-
-def hbars(s, x, y, w, rows, unit, label_w=118, row_h=26, scale=1.0, digits=None, marks=()):
-    """rows: [(key, label, stats, reference stats or None)] → horizontal bars (median) with
-    p10–p90 whiskers, the value and the ratio to the reference; marks: [(value, label)] dashed
-    vertical lines (a target)."""
-    vals = [r for r in rows if r[2] and r[2].get("n")]
-    if not vals:
-        s.text(x, y + 20, "no data", fill="#64748b")
-        return y + 30
-    top = nice_max(max(max(st.get("p90", st["median"]), st["median"]) * scale for _, _, st, _ in vals))
-    bw = w - label_w - 150
-    for i, (k, lab, st, ref) in enumerate(vals):
-        yy = y + i * row_h
-        col = RT_COLORS.get(k.split("/")[0], "#475569")
-        s.text(x + label_w - 8, yy + 15, lab, anchor="end", size=12, weight="bold" if k.startswith("voidoci") else "normal")
-        m = st["median"] * scale
-        s.rect(x + label_w, yy + 4, bw * m / top, row_h - 10, col, rx=2)
-        hi = m
-        if st["n"] >= 3:
-            x1, x2 = x + label_w + bw * st["p10"] * scale / top, x + label_w + bw * st["p90"] * scale / top
-            cy = yy + row_h / 2 - 1
-            s.line(x1, cy, x2, cy, "#0f172a", 1)
-            s.line(x1, cy - 4, x1, cy + 4, "#0f172a", 1)
-            s.line(x2, cy - 4, x2, cy + 4, "#0f172a", 1)
-            hi = max(m, st["p90"] * scale)
-        t = f"{num(m, digits)} {unit}"
-        if ref and ref.get("n") and ref is not st:
-            t += f"  {st['median'] / ref['median']:.2f}× crun"
-        s.text(x + label_w + bw * hi / top + 6, yy + 15, t, size=11, fill="#334155")
-    for v, lab in marks:
-        if v is None:
-            continue
-        mx = x + label_w + bw * v * scale / top
-        s.line(mx, y - 4, mx, y + len(vals) * row_h - 4, "#dc2626", 1, extra='stroke-dasharray="4,3"')
-        s.text(mx, y - 7, lab, size=10, anchor="middle", fill="#dc2626")
-    return y + len(vals) * row_h
-
-
-def legend(s, x, y, items, size=11):
-    for lab, col in items:
-        s.rect(x, y - 9, 10, 10, col, rx=2)
-        s.text(x + 14, y, lab, size=size, fill="#334155")
-        x += 22 + len(lab) * size * 0.58
-    return x
-
-
-def line_chart(s, x, y, w, h, series, xs, xlabels, log_x, ylab, fails=None, xtitle=None):
-    """series: {key: [y or None]} at xs. Axes, gridlines, a line and dots per series."""
-    allv = [v for vs in series.values() for v in vs if v is not None]
-    if not allv:
-        s.text(x, y + 20, "no data", fill="#64748b")
-        return
-    top = nice_max(max(allv))
-    left, bottom = x + 46, y + h - 24
-    pw, ph = w - 60, h - 34
-    if log_x:
-        lo, hi = math.log10(min(xs)), math.log10(max(xs))
-        px = [left + (pw * (math.log10(v) - lo) / (hi - lo) if hi > lo else pw / 2) for v in xs]
-    else:
-        px = [left + pw * (i / (len(xs) - 1) if len(xs) > 1 else 0.5) for i in range(len(xs))]
-    for i in range(5):
-        v = top * i / 4
-        yy = bottom - ph * v / top
-        s.line(left, yy, left + pw, yy, "#e2e8f0", 1)
-        s.text(left - 6, yy + 4, num(v), size=10, anchor="end", fill="#64748b")
-    s.line(left, bottom, left + pw, bottom, "#94a3b8", 1)
-    for xx, lab in zip(px, xlabels):
-        s.line(xx, bottom, xx, bottom + 4, "#94a3b8", 1)
-        s.text(xx, bottom + 16, lab, size=10.5, anchor="middle", fill="#334155")
-    s.text(x + 2, y + 6, ylab, size=10, fill="#64748b")
-    if xtitle:
-        s.text(left + pw / 2, bottom + 30, xtitle, size=10, anchor="middle", fill="#64748b")
-    for k, vs in series.items():
-        col = RT_COLORS.get(k, "#475569")
-        pts = [(px[i], bottom - ph * v / top) for i, v in enumerate(vs) if v is not None]
-        if len(pts) > 1:
-            s.add(f'<polyline fill="none" stroke="{col}" stroke-width="{2.5 if k == "voidoci" else 1.8}" points="' +
-                  " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
-        for i, (a, b) in enumerate(pts):
-            s.add(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3.2" fill="{col}"/>')
-        if fails:
-            for i, f in enumerate(fails.get(k, [])):
-                if f and vs[i] is not None:
-                    s.text(px[i] + 5, bottom - ph * vs[i] / top - 6, f"✗{f}", size=10, fill="#dc2626", weight="bold")
-
-
-def svg(R):
-    W, M, G = 1200, 24, 24
-    PW = (W - 2 * M - G) / 2
-    s = Svg(W)
-    y = M
-    s.text(M, y + 20, "voidoci benchmarks", size=22, weight="bold")
-    s.text(W - M, y + 20, f"{R.get('started', '')[:10]} · {R.get('mode', '')} run · medians, whiskers p10–p90",
-           size=12, anchor="end", fill="#475569")
-    hw, tools, load = machine_line(R)
-    s.text(M, y + 42, hw, size=11.5, fill="#475569")
-    s.text(M, y + 58, tools + (f"; {load}" if load else ""), size=11.5, fill="#475569")
-    y += 74
-
-    # targets as badges
-    x = M
-    for t in R.get("targets", []):
-        v = t["value"]
-        vs = "–" if v is None else (f"{v:.2f}×" if isinstance(v, float) else str(v))
-        ok = t["met"]
-        label = f"{'✓' if ok else '✗' if ok is not None else '?'} {t['target']}: {vs}"
-        wdt = 10 + len(label) * 6.1
-        if x + wdt > W - M:
-            x = M
-            y += 26
-        fill, stroke = ("#dcfce7", "#16a34a") if ok else (("#fee2e2", "#dc2626") if ok is not None else ("#f1f5f9", "#94a3b8"))
-        s.rect(x, y, wdt, 20, fill, rx=10, extra=f'stroke="{stroke}" stroke-width="1"')
-        s.text(x + 8, y + 14, label, size=11, fill="#0f172a")
-        x += wdt + 8
-    y += 36
-
-    # row 1: run, lifecycle
-    run = get(R, "run", "results") or {}
-    x1, x2 = M, M + PW + G
-    panel_title(s, x1, y, PW, f"run {get(R, 'run', 'program') or '/bin/true'}: wall time",
-                f"hyperfine, {get(R, 'run', 'runs')} runs")
-    crun = run.get("crun")
-    ya = hbars(s, x1, y + 40, PW, [(k, RT_NAMES[k], run.get(k), crun) for k in ALL], "ms",
-               marks=[(0.7 * crun["median"] if crun and crun.get("n") else None, "target: 0.70× crun")])
-    lc = get(R, "lifecycle", "results") or {}
-    panel_title(s, x2, y, PW, "OCI lifecycle: create + start + wait + delete", f"{get(R, 'lifecycle', 'iterations')} iterations, medians")
-    yb = y + 28
-    if lc:
-        tot = nice_max(max(sum((lc[k].get(st) or {}).get("median", 0) for st in STEP_COLORS) for k in OCI) or 1)
-        bw = PW - 118 - 120
-        for i, k in enumerate(OCI):
-            yy = yb + i * 30
-            s.text(x2 + 110, yy + 16, k, anchor="end", weight="bold" if k == "voidoci" else "normal")
-            xx = x2 + 118
-            total = 0
-            for st, col in STEP_COLORS.items():
-                v = (lc[k].get(st) or {}).get("median", 0)
-                s.rect(xx, yy + 5, bw * v / tot, 18, col)
-                xx += bw * v / tot
-                total += v
-            r = get(R, "lifecycle", "ratio_to_crun", k, "total")
-            s.text(xx + 6, yy + 18, f"{num(total)} ms" + (f"  {r:.2f}× crun" if r and k != "crun" else ""), size=11, fill="#334155")
-        legend(s, x2 + 118, yb + 3 * 30 + 14, [(k, c) for k, c in STEP_COLORS.items()])
-        yb += 3 * 30 + 24
-    y = max(ya, yb) + 22
-
-    # row 2: podman, RSS
-    pod = get(R, "podman", "results") or {}
-    panel_title(s, x1, y, PW, "podman run --rm /bin/true", f"{get(R, 'podman', 'runs') or 0} runs each")
-    rows = []
-    for net, lab in (("default", ""), ("none", " · net none")):
-        for k in OCI:
-            if pod:
-                rows.append((f"{k}/{net}", f"{k}{lab}", pod[k][net], pod["crun"][net]))
-    if rows:
-        ya = hbars(s, x1, y + 28, PW, rows, "ms", label_w=138, row_h=24)
-    else:
-        s.text(x1, y + 48, get(R, "podman", "skipped") or get(R, "podman", "error") or "no data", fill="#64748b")
-        ya = y + 60
-    rss = get(R, "rss", "results") or {}
-    panel_title(s, x2, y, PW, "peak RSS of the runtime process (run)", "/usr/bin/time -f %M, median")
-    yb = hbars(s, x2, y + 28, PW, [(k, RT_NAMES[k], get(rss, k, "run"), get(rss, "crun", "run")) for k in ALL if k in rss],
-               "MiB", scale=1 / 1024, digits=1)
-    y = max(ya, yb) + 22
-
-    # row 3: binds, concurrency
-    CH = 210
-    b = R.get("binds", {})
-    panel_title(s, x1, y, PW, "binds in config.json: run wall time", "ms, median")
-    if b.get("results"):
-        sizes = b["sizes"]
-        series = {k: [get(b, "results", k, str(n), "median") for n in sizes] for k in OCI}
-        line_chart(s, x1, y + 30, PW, CH - 30, series, sizes, [str(n) for n in sizes], True, "ms",
-                   xtitle="binds (log scale)")
-        fit = b.get("fit", {})
-        legend(s, x1 + 50, y + CH + 28, [(f"{k} {num(get(fit, k, 'per_bind_ms'), 3)} ms/bind", RT_COLORS[k]) for k in OCI])
-    c = R.get("concurrency", {})
-    panel_title(s, x2, y, PW, "concurrent voids: time per void (batch wall / n)", "ms, median; ✗ = failures")
-    if c.get("results"):
-        lv = c["levels"]
-        series = {k: [get(c, "results", k, str(n), "time_per_void_ms", "median") for n in lv] for k in OCI}
-        fails = {k: [get(c, "results", k, str(n), "failures") for n in lv] for k in OCI}
-        line_chart(s, x2, y + 30, PW, CH - 30, series, lv, [str(n) for n in lv], False, "ms / void", fails,
-                   xtitle="voids started at once")
-        tf = sum(f or 0 for fs in fails.values() for f in fs)
-        legend(s, x2 + 50, y + CH + 28, [(k, RT_COLORS[k]) for k in OCI] + [(f"{tf} failed", "#dc2626" if tf else "#16a34a")])
-    y += CH + 54
-
-    # row 4: phases
-    ph = R.get("phases", {})
-    panel_title(s, M, y, W - 2 * M, "inside voidoci run: where the time goes", "see bench/README.md for the method")
-    y += 30
-    LW = 150
-    ub = ph.get("untraced_breakdown") or {}
-    light = get(ph, "light", "phases") or []
-
-    def stacked(parts, label, sub, colors):
-        nonlocal y
-        tot = sum(p[1] for p in parts) or 1
-        bw = W - 2 * M - LW
-        s.text(M + LW - 8, y + 13, label, anchor="end", size=12, weight="bold")
-        s.text(M + LW - 8, y + 26, sub, anchor="end", size=10, fill="#64748b")
-        xx = M + LW
-        for (name, v), col in zip(parts, colors):
-            wdt = bw * v / tot
-            s.rect(xx, y, wdt, 26, col)
-            if wdt > 40:
-                s.text(xx + wdt / 2, y + 17, num(v), size=11, anchor="middle", fill="#ffffff", weight="bold")
-            xx += wdt
-        y += 36
-
-    def keys(parts, colors, cols):
-        nonlocal y
-        cw = (W - 2 * M) / cols
-        rows_n = math.ceil(len(parts) / cols)
-        tot = sum(p[1] for p in parts) or 1
-        for i, ((name, v), col) in enumerate(zip(parts, colors)):
-            cx = M + (i // rows_n) * cw
-            cy = y + 6 + (i % rows_n) * 17
-            s.rect(cx, cy - 10, 11, 11, col, rx=2)
-            s.text(cx + 16, cy, f"{name}: {num(v)} ms ({100 * v / tot:.0f} %)", size=11, fill="#334155")
-        y += rows_n * 17 + 14
-
-    if ub:
-        parts = [(p.get("short", p["part"]), p["ms"]) for p in ub["parts"]]
-        cols = ["#0f172a", "#7c3aed", "#dc2626", "#0891b2"]
-        stacked(parts, "untraced", f"run {num(ub['total_ms'])} ms", cols)
-        keys(parts, cols, 2)
-    if light:
-        parts = [(p["phase"], p["ms"]) for p in light]
-        cols = [PHASE_COLORS[i % len(PHASE_COLORS)] for i in range(len(parts))]
-        w = ph.get("wall_ms", {})
-        stacked(parts, "light strace", f"stretched ×{(get(w, 'strace_light', 'median') or 0) / (get(w, 'untraced', 'median') or 1):.1f}", cols)
-        keys(parts, cols, 3)
-    if ub or light:
-        full = ph.get("full", {})
-        sc = ph.get("strace_c", {})
-        perf = ph.get("perf", {})
-        facts = []
-        if full.get("syscalls"):
-            facts.append(f"full trace: {full['syscalls']} syscalls (voidoci {full.get('syscalls_main')}, void init {full.get('syscalls_void')})")
-        if sc:
-            facts.append("strace -c per run: " + ", ".join(f"{k} {get(sc, k, 'total_calls_median')}" for k in OCI if k in sc))
-        if perf.get("samples"):
-            mods = ", ".join(f"{m['module']} {num(m['percent'])}%" for m in perf.get("user_by_module", [])[:4])
-            facts.append(f"perf: {num(perf['cpu_ms_per_run'])} ms CPU per run, kernel {num(perf['kernel_percent'])}%, "
-                         f"user {num(perf['user_percent'])}% ({mods})")
-        for f in facts:
-            s.text(M, y + 4, f, size=11, fill="#475569")
-            y += 17
-    else:
-        s.text(M, y + 14, get(ph, "error") or "no phase data", fill="#64748b")
-        y += 24
-    hs = R.get("host_state", {})
-    y += 10
-    s.text(M, y + 4, f"host state after every section: {'clean' if hs.get('clean') else 'NOT CLEAN'} · "
-           f"failed runs: {len(R.get('failures', []))} · generated by bench/run.py from results.json",
-           size=11, fill="#16a34a" if hs.get("clean") and not R.get("failures") else "#dc2626")
-    return s.render(int(y + 20))
+def publish(out):
+    """The README-facing copies: bench/results.md and bench/chart.svg."""
+    shutil.copyfile(os.path.join(out, "results.md"), os.path.join(BENCH, "results.md"))
+    shutil.copyfile(os.path.join(out, "chart.svg"), os.path.join(BENCH, "chart.svg"))
