@@ -35,6 +35,6 @@ let package = Package(
         ),
         .testTarget(name: "OCIBundleTests", dependencies: ["OCIBundle"], exclude: ["Fixtures"]),
         .testTarget(name: "VoidEngineTests", dependencies: ["VoidEngine", "OCIBundle"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["VoidEngine"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["VoidEngine"], exclude: ["Golden"]),
     ]
 )

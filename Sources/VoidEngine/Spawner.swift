@@ -145,8 +145,7 @@ public enum Spawner {
         try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) }
         let (parentFD, childFD) = (pair[0], pair[1])
 
-        let setupUID: UInt32 = plan.uidMap.contains { $0.containerID == 0 } ? 0 : plan.process.uid
-        let setupGID: UInt32 = plan.gidMap.contains { $0.containerID == 0 } ? 0 : plan.process.gid
+        let (setupUID, setupGID) = Lowering.setupIDs(plan)
         var child = void_child()
         child.sync_fd = childFD
         child.parent_fd = parentFD
@@ -337,14 +336,7 @@ public enum Spawner {
 
     /// The host ids the void's set-up ids map to (nil when a joined user namespace decides).
     static func hostSetupIDs(_ plan: VoidPlan) -> (UInt32, UInt32)? {
-        func host(_ maps: [LinuxIDMapping], _ id: UInt32) -> UInt32? {
-            maps.first { id >= $0.containerID && UInt64(id) < UInt64($0.containerID) + UInt64($0.size) }
-                .map { $0.hostID + (id - $0.containerID) }
-        }
-        let su: UInt32 = plan.uidMap.contains { $0.containerID == 0 } ? 0 : plan.process.uid
-        let sg: UInt32 = plan.gidMap.contains { $0.containerID == 0 } ? 0 : plan.process.gid
-        guard let u = host(plan.uidMap, su), let g = host(plan.gidMap, sg) else { return nil }
-        return (u, g)
+        Lowering.hostSetupIDs(plan).map { ($0.uid, $0.gid) }
     }
 
     /// Kill and reap an init whose set-up failed, so no process is left behind.
@@ -434,24 +426,22 @@ public enum Spawner {
         }
     }
 
+    /// The bits of `Lowering.attrs`, the one place that decides them.
     static func attrBits(_ flags: [String], forBind: Bool) -> UInt64 {
-        var a: UInt64 = 0
-        for f in flags {
-            switch f {
-            case "ro": a |= VOID_MOUNT_ATTR_RDONLY
-            case "nosuid": a |= VOID_MOUNT_ATTR_NOSUID
-            case "nodev": a |= VOID_MOUNT_ATTR_NODEV
-            case "noexec": a |= VOID_MOUNT_ATTR_NOEXEC
-            case "nosymfollow": a |= VOID_MOUNT_ATTR_NOSYMFOLLOW
-            // mount_setattr takes an atime mode only with MOUNT_ATTR__ATIME cleared; binds keep
-            // their source's atime behaviour, fresh filesystems get the requested one.
-            case "noatime" where !forBind: a |= VOID_MOUNT_ATTR_NOATIME
-            case "strictatime" where !forBind: a |= VOID_MOUNT_ATTR_STRICTATIME
-            case "nodiratime" where !forBind: a |= VOID_MOUNT_ATTR_NODIRATIME
-            default: break
-            }
+        let a = Lowering.attrs(flags, forBind: forBind)
+        var bits: UInt64 = 0
+        if a.readOnly { bits |= VOID_MOUNT_ATTR_RDONLY }
+        if a.noSuid { bits |= VOID_MOUNT_ATTR_NOSUID }
+        if a.noDev { bits |= VOID_MOUNT_ATTR_NODEV }
+        if a.noExec { bits |= VOID_MOUNT_ATTR_NOEXEC }
+        if a.noSymfollow { bits |= VOID_MOUNT_ATTR_NOSYMFOLLOW }
+        switch a.atime {
+        case "noatime": bits |= VOID_MOUNT_ATTR_NOATIME
+        case "strictatime": bits |= VOID_MOUNT_ATTR_STRICTATIME
+        case "nodiratime": bits |= VOID_MOUNT_ATTR_NODIRATIME
+        default: break   // relatime is the kernel's default for a fresh filesystem: no bit
         }
-        return a
+        return bits
     }
 }
 

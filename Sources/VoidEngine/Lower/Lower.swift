@@ -1,0 +1,110 @@
+import OCIBundle
+
+extension Lowering {
+    /// The operations of a new void, in order (see `Lowering`).
+    public static func lower(_ plan: VoidPlan, _ ctx: Context) -> [Op] {
+        var ops: [Op] = []
+        func runtime(_ k: Kind) { ops.append(Op(.runtime, k)) }
+        func child(_ k: Kind) { ops.append(Op(.child, k)) }
+
+        // voidoci, in the caller's namespaces and with its credentials.
+        runtime(.openImage(path: plan.imagePath))
+        for (i, m) in plan.mounts.enumerated() where m.kind == .bind && ctx.privileged {
+            runtime(.cloneBindSource(mount: i, source: m.source, inImage: m.sourceInImage, recursive: m.recursive,
+                                     attrs: attrs(m.flags, forBind: true)))
+        }
+        if plan.root != .tmpfs && ctx.privileged {
+            runtime(.makeImageMountPoints)
+            runtime(.cloneImageRoot)
+        }
+        let hostIDs = hostSetupIDs(plan)
+        if plan.root == .tmpfs && ctx.privileged, let h = hostIDs {
+            runtime(.makeRootTmpfs(uid: h.uid, gid: h.gid))
+        }
+        let joined = plan.namespaces.filter { $0.path != nil }
+        for ns in joined.sorted(by: { ($0.type == "user" ? 1 : 0) < ($1.type == "user" ? 1 : 0) }) {
+            runtime(.joinNamespace(type: ns.type, path: ns.path ?? ""))
+        }
+        if ctx.realRoot { runtime(.dropSupplementaryGroups) }
+        var newNS = plan.newNamespaceFlags
+        let cgroupLater = ctx.cgroupFiles > 0 && newNS.contains("cgroup")
+        if cgroupLater { newNS.removeAll { $0 == "cgroup" } }
+        runtime(.clone(newNamespaces: newNS, intoCgroup: ctx.cloneIntoCgroup))
+        if plan.namespaces.first(where: { $0.type == "user" })?.path == nil {
+            func lines(_ m: [LinuxIDMapping]) -> String { m.map { "\($0.containerID) \($0.hostID) \($0.size)" }.joined(separator: "; ") }
+            runtime(.writeIDMaps(setgroupsDeny: !plan.setgroupsAllowed, uid: lines(plan.uidMap), gid: lines(plan.gidMap)))
+        }
+        if let adj = plan.oomScoreAdj { runtime(.writeOOMScoreAdj(adj)) }
+        runtime(.release)
+
+        // The init, born in its namespaces.
+        if ctx.cgroupFiles > 0 { child(.joinCgroups(files: ctx.cgroupFiles)) }
+        if cgroupLater { child(.unshareCgroupNamespace) }
+        child(.waitForRelease)
+        let childClones = plan.mounts.contains { $0.kind == .bind && $0.sourceInImage } && !ctx.privileged
+        if childClones || (plan.root != .tmpfs && !ctx.privileged) { child(.openImageInChild(path: plan.imagePath)) }
+        if let h = plan.hostname { child(.setHostname(h)) }
+        if let d = plan.domainname { child(.setDomainname(d)) }
+        if plan.namespaces.contains(where: { $0.type == "network" && $0.path == nil }) { child(.loopbackUp) }
+        child(.makeMountsPrivate)
+        let setup = setupIDs(plan)
+        if plan.root != .tmpfs {
+            child(.rootFromImage(clonedByRuntime: ctx.privileged))
+        } else {
+            child(.rootTmpfs(madeByRuntime: ctx.privileged && hostIDs != nil, uid: setup.uid, gid: setup.gid))
+        }
+        child(.attachRoot)
+        child(.setSetupIDs(uid: setup.uid, gid: setup.gid))
+        for (i, m) in plan.mounts.enumerated() {
+            switch m.kind {
+            case .bind:
+                child(.bind(mount: i, destination: m.destination, source: m.source, inImage: m.sourceInImage,
+                            clonedByRuntime: ctx.privileged, recursive: m.recursive, attrs: attrs(m.flags, forBind: true)))
+            case .symlink: child(.symlink(mount: i, destination: m.destination, target: m.source))
+            case .fs:
+                child(.mountFilesystem(mount: i, destination: m.destination, type: m.fstype ?? "tmpfs",
+                                       options: m.fsOptions.map(\.text), attrs: attrs(m.flags, forBind: false)))
+            case .mask: child(.mask(mount: i, destination: m.destination))
+            case .readonly: child(.readonly(mount: i, destination: m.destination))
+            case .dir: child(.mkdir(mount: i, destination: m.destination))
+            }
+        }
+        let hasCwd = !relativeDest(plan.process.cwd).isEmpty
+        if hasCwd { child(.makeCwd(plan.process.cwd)) }
+        if ctx.hooksPause { child(.pauseForHooks) }
+        child(.pivotRoot)
+        child(.detachOldRoot)
+        if plan.rootReadonly { child(.remountRootReadonly) }
+        if hasCwd { child(.chdir(plan.process.cwd)) }
+        ops += processOps(plan.process, ctx)
+        return ops
+    }
+
+    /// The process half: the same for a void's init and for a process exec'd into it.
+    static func processOps(_ p: PlannedProcess, _ ctx: Context) -> [Op] {
+        var ops: [Op] = []
+        func child(_ k: Kind) { ops.append(Op(.child, k)) }
+        if ctx.console { child(.takeConsole) }
+        if ctx.preserveFDs > 0 { child(.keepPreservedFDs(ctx.preserveFDs)) }
+        for r in p.rlimits { child(.setRlimit(name: r.name, soft: r.soft, hard: r.hard)) }
+        if let u = p.umask { child(.setUmask(u)) }
+        let rules = p.seccomp?.syscalls?.count ?? 0
+        // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: before the
+        // capabilities are reduced (runc's order); with it, as late as possible.
+        if p.seccomp != nil && !p.noNewPrivileges { child(.loadSeccomp(rules: rules)) }
+        let caps = p.capabilities
+        child(.dropBoundingCapabilities(keep: Explain.capNames(caps.bounding)))
+        if p.setGroups { child(.setGroups(p.additionalGids)) }
+        child(.setIDs(uid: p.uid, gid: p.gid))
+        child(.setCapabilities(effective: Explain.capNames(caps.effective), permitted: Explain.capNames(caps.permitted),
+                               inheritable: Explain.capNames(caps.inheritable), ambient: Explain.capNames(caps.ambient)))
+        if p.noNewPrivileges { child(.setNoNewPrivileges) }
+        child(.resetSignals)
+        child(.reportReady)
+        if ctx.waitCommit { child(.waitForCommit) }
+        if ctx.waitStart { child(.waitForStart) }
+        if p.seccomp != nil && p.noNewPrivileges { child(.loadSeccomp(rules: rules)) }
+        child(.exec(path: p.execPath, args: p.args))
+        return ops
+    }
+}

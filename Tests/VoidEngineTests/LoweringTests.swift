@@ -1,0 +1,138 @@
+import Foundation
+import OCIBundle
+import Testing
+@testable import VoidEngine
+
+/// Plan → [Op] for each translation rule of docs/void.md: who executes each step (voidoci or the
+/// init), in which order, with which ids and mount attributes. No root, no kernel: milliseconds.
+@Suite struct LoweringTests {
+    let fx = PlannerFixture()
+
+    func ops(_ plan: VoidPlan, caller: Caller = PlannerFixture.root, edit: (inout Lowering.Context) -> Void = { _ in }) -> [Lowering.Op] {
+        var ctx = Lowering.Context(caller: caller)
+        edit(&ctx)
+        return Lowering.lower(plan, ctx)
+    }
+    func names(_ ops: [Lowering.Op]) -> [String] { ops.map(\.kind.fields.name) }
+    func index(_ ops: [Lowering.Op], _ name: String) -> Int? { names(ops).firstIndex(of: name) }
+
+    @Test func rootfulVoidRootTmpfsIsMadeByVoidociOwnedByTheMappedID() throws {
+        defer { fx.remove() }
+        let o = ops(try fx.plan())
+        #expect(o.contains(Lowering.Op(.runtime, .makeRootTmpfs(uid: 65534, gid: 65534))), "\(Lowering.text(o))")
+        #expect(o.contains(Lowering.Op(.child, .rootTmpfs(madeByRuntime: true, uid: 0, gid: 0))))
+        #expect(o.contains(Lowering.Op(.runtime, .dropSupplementaryGroups)))
+        // Every bind source is cloned by voidoci before the clone, and attached by the init.
+        let binds = o.filter { if case .bind = $0.kind { return true } else { return false } }
+        #expect(!binds.isEmpty && binds.allSatisfy { if case .bind(_, _, _, _, true, _, _) = $0.kind { return true } else { return false } })
+        #expect(o.filter { $0.kind.fields.name == "clone-bind-source" }.count == binds.count)
+    }
+
+    @Test func rootlessVoidDoesEverythingInTheInit() throws {
+        defer { fx.remove() }
+        let o = ops(try fx.plan(caller: PlannerFixture.user), caller: PlannerFixture.user)
+        #expect(!o.contains { $0.actor == .runtime && ["make-root-tmpfs", "clone-bind-source", "drop-supplementary-groups"].contains($0.kind.fields.name) },
+                "\(Lowering.text(o))")
+        #expect(o.contains(Lowering.Op(.child, .rootTmpfs(madeByRuntime: false, uid: 0, gid: 0))))
+        #expect(o.contains(Lowering.Op(.child, .openImageInChild(path: fx.tree.path))))
+        #expect(o.contains(Lowering.Op(.runtime, .writeIDMaps(setgroupsDeny: true, uid: "0 1000 1", gid: "0 1000 1"))))
+    }
+
+    /// The order every void shares: ids before set-up, set-up ids before mounts, mounts before
+    /// the pivot, the old root detached, then the process; exec last.
+    @Test func theOrderOfAVoid() throws {
+        defer { fx.remove() }
+        let o = ops(try fx.plan())
+        let order = ["clone", "write-id-maps", "release", "wait-for-release", "make-mounts-private", "root-tmpfs", "attach-root",
+                     "set-setup-ids", "bind", "pivot-root", "detach-old-root", "set-ids", "report-ready", "wait-for-commit",
+                     "wait-for-start", "exec"]
+        let at = order.map { index(o, $0) }
+        #expect(at.allSatisfy { $0 != nil }, "\(Lowering.text(o))")
+        let positions = at.compactMap { $0 }
+        #expect(positions == positions.sorted(), "\(Lowering.text(o))")
+        #expect(o.last?.kind.fields.name == "exec")
+    }
+
+    @Test func joinedNamespacesAreJoinedByVoidociAndNotCloned() throws {
+        defer { fx.remove() }
+        let rest = #", "linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}, {"type": "uts", "path": "/proc/1/ns/uts"}]}"#
+        let o = ops(try fx.plan(rest: rest))
+        #expect(o.contains(Lowering.Op(.runtime, .joinNamespace(type: "network", path: "/proc/1/ns/net"))))
+        guard let clone = o.first(where: { $0.kind.fields.name == "clone" }), case .clone(let new, _) = clone.kind else {
+            Issue.record("no clone: \(Lowering.text(o))"); return
+        }
+        #expect(!new.contains("network") && !new.contains("uts") && new.contains("user"))
+        // A joined network keeps its interfaces as they are; a joined uts its names.
+        #expect(index(o, "loopback-up") == nil && index(o, "set-hostname") == nil, "\(Lowering.text(o))")
+    }
+
+    @Test func voidCgroupNamespaceIsMadeAfterTheInitMovedItself() throws {
+        defer { fx.remove() }
+        let o = ops(try fx.plan()) { $0.cgroupFiles = 3; $0.cloneIntoCgroup = true }
+        guard let clone = o.first(where: { $0.kind.fields.name == "clone" }), case .clone(let new, true) = clone.kind else {
+            Issue.record("no clone into the cgroup: \(Lowering.text(o))"); return
+        }
+        #expect(!new.contains("cgroup"))
+        #expect((index(o, "join-cgroups") ?? 99) < (index(o, "unshare-cgroup-namespace") ?? -1))
+        // Without cgroups the clone makes it.
+        let none = ops(try fx.plan())
+        if case .clone(let n2, false)? = none.first(where: { $0.kind.fields.name == "clone" })?.kind { #expect(n2.contains("cgroup")) }
+        else { Issue.record("\(Lowering.text(none))") }
+    }
+
+    @Test func mountAttributesAreExact() {
+        let fresh = Lowering.attrs(["ro", "nosuid", "nodev", "noexec", "relatime"], forBind: false)
+        #expect(fresh.description == "ro,nosuid,nodev,noexec,relatime")
+        // A bind keeps its source's atime behaviour (mount_setattr would need MOUNT_ATTR__ATIME).
+        let bind = Lowering.attrs(["ro", "noatime", "nosymfollow"], forBind: true)
+        #expect(bind.description == "ro,nosymfollow")
+        #expect(Lowering.attrs(["rw", "suid"], forBind: true).description == "-")
+    }
+
+    @Test func grantedKernelFilesystemsAndReadonlyRoot() throws {
+        defer { fx.remove() }
+        let rest = #", "annotations": {"org.voidoci.mounts": "proc;tmpfs"}, "mounts": [{"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}, {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777", "size=1m", "strictatime"]}]"#
+        var plan = try fx.plan(rest: rest)
+        plan.rootReadonly = true
+        let o = ops(plan)
+        #expect(o.contains { if case .mountFilesystem(_, "/proc", "proc", _, let a) = $0.kind { return a.description == "nosuid,nodev,noexec" } else { return false } },
+                "\(Lowering.text(o))")
+        #expect(o.contains { if case .mountFilesystem(_, "/tmp", "tmpfs", let opts, let a) = $0.kind { return opts == ["mode=1777", "size=1m"] && a.atime == "strictatime" } else { return false } },
+                "\(Lowering.text(o))")
+        #expect((index(o, "detach-old-root") ?? 99) < (index(o, "remount-root-readonly") ?? -1))
+    }
+
+    @Test func imageRootGrantedIsClonedByVoidoci() throws {
+        defer { fx.remove() }
+        let o = ops(try fx.plan(rest: #", "annotations": {"org.voidoci.rootfs": "ro"}"#))
+        #expect(o.contains(Lowering.Op(.runtime, .makeImageMountPoints)) && o.contains(Lowering.Op(.runtime, .cloneImageRoot)))
+        #expect(o.contains(Lowering.Op(.child, .rootFromImage(clonedByRuntime: true))))
+        #expect(index(o, "make-root-tmpfs") == nil)
+    }
+
+    /// runc's order: a filter loads before the capabilities drop unless no_new_privs is set, in
+    /// which case it loads last, just before execve.
+    @Test(arguments: [false, true])
+    func seccompLoadsWhereTheKernelAllowsIt(noNewPrivileges: Bool) throws {
+        defer { fx.remove() }
+        let process = #"{"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "noNewPrivileges": \#(noNewPrivileges)}"#
+        let rest = #", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}}"#
+        let o = ops(try fx.plan(process: process, rest: rest))
+        let load = try #require(index(o, "load-seccomp"), "\(Lowering.text(o))")
+        if noNewPrivileges {
+            #expect(load == o.count - 2 && index(o, "set-no-new-privileges") != nil)
+        } else {
+            #expect(load < (index(o, "drop-bounding-capabilities") ?? -1))
+        }
+    }
+
+    @Test func textAndJSONListTheSameOperations() throws {
+        defer { fx.remove() }
+        let o = ops(try fx.plan())
+        let lines = Lowering.text(o).split(separator: "\n")
+        #expect(lines.count == o.count)
+        let parsed = try JSONSerialization.jsonObject(with: Data(Lowering.json(o).utf8)) as? [[String: Any]]
+        #expect(parsed?.count == o.count)
+        #expect(parsed?.map { $0["op"] as? String ?? "" } == names(o))
+    }
+}
