@@ -25,7 +25,7 @@ public struct SpecError: Error, CustomStringConvertible, Equatable, Sendable {
     /// Worded like Go's `*os.PathError` ("open PATH: no such file or directory") because podman
     /// matches those phrases to choose its exit code.
     static func system(_ operation: String, _ path: String, errno code: Int32) -> SpecError {
-        SpecError(file: path, errno: code, description: "\(operation) \(path): \(errnoPhrase(code))")
+        SpecError(file: path, errno: code, description: "\(operation) \(path): \(errnoText(code))")
     }
 
     static func syntax(_ error: JSONSyntaxError, file: String) -> SpecError {

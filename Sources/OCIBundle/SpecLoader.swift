@@ -122,9 +122,11 @@ public func readToEnd(_ fd: Int32) -> [UInt8]? {
     return ok ? out : nil
 }
 
-/// `strerror` with a lower-case first letter, the form Go (and so podman) uses:
-/// "no such file or directory", "permission denied".
-func errnoPhrase(_ code: Int32) -> String {
-    let text = String(cString: strerror(code))
-    return text.prefix(1).lowercased() + text.dropFirst()
+/// The one errno-to-text function of voidoci: strerror's words in lower case, the form Go (and so
+/// podman) prints and matches to choose an exit code: "no such file or directory" (127),
+/// "permission denied" (126), "operation not permitted".
+public func errnoText(_ code: Int32) -> String {
+    guard let p = strerror(code) else { return "errno \(code)" }
+    let text = String(cString: p)
+    return text.isEmpty ? "errno \(code)" : text.lowercased()
 }

@@ -90,8 +90,8 @@ import Testing
     }
 
     @Test func errnoPhrasesAreLowerCase() {
-        #expect(errnoPhrase(ENOENT) == "no such file or directory")
-        #expect(errnoPhrase(EACCES) == "permission denied")
+        #expect(errnoText(ENOENT) == "no such file or directory")
+        #expect(errnoText(EACCES) == "permission denied")
     }
 
     @Test func directoryInsteadOfConfigFile() throws {

@@ -10,7 +10,7 @@ import Testing
         #expect {
             try body()
         } throws: { error in
-            let e = error as! ImageError
+            let e = error as! VoidError
             return e.description == message && e.errno == code
         }
     }
@@ -259,7 +259,7 @@ import Testing
         tree.write("/f", "just text\n", mode: 0o755)
         let resolver = try ImageResolver(root: ImageRoot(path: tree.path), env: [])
         let loop = try resolver.findExecutable("/a", cwd: "/")
-        #expect(throws: ImageError.self) { try resolver.closure(for: loop) }
+        #expect(throws: VoidError.self) { try resolver.closure(for: loop) }
         Self.expectError("exec: #! interpreter /nonexistent/sh of /c: no such file or directory", errno: ENOENT) {
             _ = try resolver.closure(for: resolver.findExecutable("/c", cwd: "/"))
         }

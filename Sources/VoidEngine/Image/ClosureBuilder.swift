@@ -30,7 +30,7 @@ final class ClosureBuilder {
         // Re-walk the canonical path to get an fd-relative location; it must still be symlink-free.
         let loc = try root.locate(executable.canonical)
         guard loc.resolved.symlinks.isEmpty, loc.resolved.canonical == executable.canonical else {
-            throw ImageError("\(executable.requested): changed while being resolved", errno: EAGAIN)
+            throw VoidError.image("\(executable.requested): changed while being resolved", errno: EAGAIN)
         }
         var program = loc
         program.resolved = executable
@@ -54,7 +54,7 @@ final class ClosureBuilder {
         case .script(let interpreter, let argument):
             // The kernel's binfmt_script gives up after a few nested interpreters (ELOOP).
             guard depth < 4 else {
-                throw ImageError("\(name): too many levels of #! interpreters: \(ImageError.errnoText(ELOOP))",
+                throw VoidError.image("\(name): too many levels of #! interpreters: \(errnoText(ELOOP))",
                                  errno: ELOOP)
             }
             let next = try executableFile(interpreter, role: "#! interpreter", of: name, needsExecuteBit: true)
@@ -70,7 +70,7 @@ final class ClosureBuilder {
                     var loc = try root.locate(found.canonical)
                     loc.resolved = found
                     try run(loc, depth: depth + 1)
-                } catch let error as ImageError {
+                } catch let error as VoidError {
                     notes.append("\(name): runs `\(target)` through env, which will fail: \(error)")
                 }
             }
@@ -91,15 +91,15 @@ final class ClosureBuilder {
         let loc: ImageRoot.Location
         do {
             loc = try root.locate(path, cwd: cwd)
-        } catch let error as ImageError {
+        } catch let error as VoidError {
             let code = error.errno ?? ENOENT
-            throw ImageError("exec: \(role) \(path) of \(program): \(ImageError.errnoText(code))", errno: code)
+            throw VoidError.image("exec: \(role) \(path) of \(program): \(errnoText(code))", errno: code)
         }
         if needsExecuteBit, let problem = ImageResolver.problem(loc.resolved) {
-            throw ImageError("exec: \(role) \(path) of \(program): \(problem)", errno: EACCES)
+            throw VoidError.image("exec: \(role) \(path) of \(program): \(problem)", errno: EACCES)
         }
         guard loc.resolved.kind == .regular else {
-            throw ImageError("exec: \(role) \(path) of \(program): not a regular file: permission denied",
+            throw VoidError.image("exec: \(role) \(path) of \(program): not a regular file: permission denied",
                              errno: EACCES)
         }
         return loc
@@ -114,8 +114,8 @@ final class ClosureBuilder {
         }
         do {
             if let info = try ELFInfo.read(fd: fd, head: head) { return .elf(info) }
-        } catch let error as ImageError {
-            throw ImageError("\(loc.resolved.requested): \(error.description)", errno: error.errno)
+        } catch let error as VoidError {
+            throw VoidError.image("\(loc.resolved.requested): \(error.description)", errno: error.errno)
         }
         return .unknown
     }
@@ -130,7 +130,7 @@ final class ClosureBuilder {
         }
         let interp = try executableFile(interpreter, role: "ELF interpreter", of: name, needsExecuteBit: false)
         guard let interpInfo = try search.readELF(interp) else {
-            throw ImageError("exec: ELF interpreter \(interpreter) of \(name): not an ELF file", errno: ELIBBAD)
+            throw VoidError.image("exec: ELF interpreter \(interpreter) of \(name): not an ELF file", errno: ELIBBAD)
         }
         add(interp.resolved)
         let flavor = LibrarySearch.Flavor(interpreter: interpreter)
@@ -190,7 +190,7 @@ final class ClosureBuilder {
         for library in resolver.value("LD_PRELOAD").map(LibrarySearch.splitPreload) ?? [] where names[library] == nil {
             do {
                 try load(library, neededBy: 0)
-            } catch let error as ImageError {
+            } catch let error as VoidError {
                 notes.append("LD_PRELOAD \(library): \(error); the loader will ignore it")
             }
         }

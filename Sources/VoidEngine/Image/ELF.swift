@@ -44,14 +44,14 @@ public struct ELFInfo: Sendable {
         }
         guard head[4] == 1 || head[4] == 2 else { throw malformed("unknown ELF class \(head[4])") }
         guard head[5] == 1 else {
-            throw ImageError("unsupported ELF data encoding \(head[5]) (only little-endian is supported)")
+            throw VoidError.image("unsupported ELF data encoding \(head[5]) (only little-endian is supported)")
         }
         var file = ELFFile(fd: fd, head: head, is64: head[4] == 2)
         return try file.info()
     }
 
-    static func malformed(_ what: String) -> ImageError {
-        ImageError("malformed ELF file: \(what)", errno: ENOEXEC)
+    static func malformed(_ what: String) -> VoidError {
+        VoidError.image("malformed ELF file: \(what)", errno: ENOEXEC)
     }
 }
 

@@ -2,28 +2,14 @@
 import Glibc
 #endif
 
-/// An error from reading the image rootfs. `description` names the path; `errno`, when set, is the
-/// errno the runtime should report (podman maps "no such file or directory" to 127 and
-/// "permission denied" to 126, so those phrases appear whenever they are true).
-public struct ImageError: Error, CustomStringConvertible {
-    public var description: String
-    public var errno: Int32?
-
-    public init(_ description: String, errno: Int32? = nil) {
-        self.description = description
-        self.errno = errno
+/// Errors from reading the image are `VoidError`s at stage `.image`, naming the path.
+extension VoidError {
+    static func image(_ description: String, errno: Int32? = nil) -> VoidError {
+        VoidError(description, errno: errno, stage: .image)
     }
 
-    /// "`what`: no such file or directory": strerror's text, lower-cased like Go's and crun's.
-    static func sys(_ what: String, _ code: Int32) -> ImageError {
-        ImageError("\(what): \(errnoText(code))", errno: code)
-    }
-
-    static func errnoText(_ code: Int32) -> String {
-        let text = String(cString: strerror(code))
-        guard let first = text.first else { return "errno \(code)" }
-        return first.lowercased() + text.dropFirst()
-    }
+    /// "`what`: no such file or directory", about `what` in the image.
+    static func imageSys(_ what: String, _ code: Int32) -> VoidError { .sys(what, code, stage: .image) }
 }
 
 /// Lexical path helpers (no file system access).

@@ -64,18 +64,18 @@ public struct ImageResolver: Sendable {
 
     public func findExecutable(_ args0: String, cwd: String) throws -> ResolvedPath {
         guard !args0.isEmpty else {
-            throw ImageError("exec: empty process.args[0]: no such file or directory", errno: ENOENT)
+            throw VoidError.image("exec: empty process.args[0]: no such file or directory", errno: ENOENT)
         }
         if args0.contains("/") {
             let found: ResolvedPath
             do {
                 found = try root.resolve(args0, cwd: cwd)
-            } catch let error as ImageError {
+            } catch let error as VoidError {
                 let code = error.errno ?? ENOENT
-                throw ImageError("exec: `\(args0)`: \(ImageError.errnoText(code))", errno: code)
+                throw VoidError.image("exec: `\(args0)`: \(errnoText(code))", errno: code)
             }
             if let problem = Self.problem(found) {
-                throw ImageError("exec: `\(args0)`: \(problem)", errno: EACCES)
+                throw VoidError.image("exec: `\(args0)`: \(problem)", errno: EACCES)
             }
             return with(found, requested: ImagePath.absolute(args0, cwd: cwd))
         }
@@ -92,10 +92,10 @@ public struct ImageResolver: Sendable {
             return with(found, requested: ImagePath.absolute(candidate, cwd: cwd))
         }
         if let denied {
-            throw ImageError("exec: `\(args0)` found in $PATH as \(denied.path): \(denied.problem)", errno: EACCES)
+            throw VoidError.image("exec: `\(args0)` found in $PATH as \(denied.path): \(denied.problem)", errno: EACCES)
         }
         // The wording of crun's message, which podman maps to exit code 127.
-        throw ImageError("executable file `\(args0)` not found in $PATH: No such file or directory", errno: ENOENT)
+        throw VoidError.image("executable file `\(args0)` not found in $PATH: No such file or directory", errno: ENOENT)
     }
 
     /// Why the kernel would refuse to execve this file, if it would. Directories fail with EACCES

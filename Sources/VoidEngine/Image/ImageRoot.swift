@@ -54,7 +54,7 @@ public final class ImageRoot: Sendable {
 
     public init(path: String) throws {
         let fd = open(path, ImageRoot.oPath | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ImageError.sys("root.path \(path)", errno) }
+        guard fd >= 0 else { throw VoidError.imageSys("root.path \(path)", errno) }
         self.path = path
         self.fd = fd
         self.top = Directory(fd: fd, path: "/", parent: nil)
@@ -109,14 +109,14 @@ public final class ImageRoot: Sendable {
             if name == ".." { dir = dir.parent ?? dir; continue }
             var st = stat()
             guard fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-                throw ImageError.sys(requested, errno)
+                throw VoidError.imageSys(requested, errno)
             }
             switch st.st_mode & S_IFMT {
             case S_IFLNK:
-                guard links.count < ImageRoot.maxSymlinks else { throw ImageError.sys(requested, ELOOP) }
+                guard links.count < ImageRoot.maxSymlinks else { throw VoidError.imageSys(requested, ELOOP) }
                 let target = try readLink(dir, name, requested: requested)
                 // An empty target names nothing (the kernel answers ENOENT).
-                if target.isEmpty { throw ImageError.sys(requested, ENOENT) }
+                if target.isEmpty { throw VoidError.imageSys(requested, ENOENT) }
                 links.append(ImageSymlink(path: dir.child(name), target: target))
                 if target.hasPrefix("/") { dir = top }
                 pending.append(contentsOf: ImageRoot.components(target).reversed())
@@ -124,10 +124,10 @@ public final class ImageRoot: Sendable {
                 // O_NOFOLLOW|O_DIRECTORY: if the entry was swapped for a symlink since the fstatat,
                 // the open fails instead of following it.
                 let fd = openat(dir.fd, name, ImageRoot.oPath | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard fd >= 0 else { throw ImageError.sys(requested, errno) }
+                guard fd >= 0 else { throw VoidError.imageSys(requested, errno) }
                 dir = Directory(fd: fd, path: dir.child(name), parent: dir)
             default:
-                if !pending.isEmpty { throw ImageError.sys(requested, ENOTDIR) }
+                if !pending.isEmpty { throw VoidError.imageSys(requested, ENOTDIR) }
                 return Location(
                     resolved: ResolvedPath(requested: requested, canonical: dir.child(name), symlinks: links,
                                            kind: ImageRoot.kind(st.st_mode), mode: st.st_mode),
@@ -136,7 +136,7 @@ public final class ImageRoot: Sendable {
         }
         // The walk ended on a directory we hold open (the root, or a path ending in "." or "..").
         var st = stat()
-        guard fstat(dir.fd, &st) == 0 else { throw ImageError.sys(requested, errno) }
+        guard fstat(dir.fd, &st) == 0 else { throw VoidError.imageSys(requested, errno) }
         let resolved = ResolvedPath(requested: requested, canonical: dir.path, symlinks: links,
                                     kind: .directory, mode: st.st_mode)
         return Location(resolved: resolved, parent: dir, name: nil)
@@ -150,15 +150,15 @@ public final class ImageRoot: Sendable {
     public func openCanonical(_ canonical: String) throws -> Int32 {
         let loc = try walk(canonical, from: top, requested: canonical)
         guard loc.resolved.symlinks.isEmpty, loc.resolved.canonical == canonical else {
-            throw ImageError("\(canonical): not a canonical path in the image (a symlink is on the way): "
-                + ImageError.errnoText(ELOOP), errno: ELOOP)
+            throw VoidError.image("\(canonical): not a canonical path in the image (a symlink is on the way): "
+                + errnoText(ELOOP), errno: ELOOP)
         }
         let fd = openat(loc.parent.fd, loc.name ?? ".", ImageRoot.oPath | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw ImageError.sys(canonical, errno) }
+        guard fd >= 0 else { throw VoidError.imageSys(canonical, errno) }
         var st = stat()
         guard fstat(fd, &st) == 0, ImageRoot.kind(st.st_mode) == loc.resolved.kind else {
             close(fd)
-            throw ImageError("\(canonical): changed while being opened", errno: EAGAIN)
+            throw VoidError.image("\(canonical): changed while being opened", errno: EAGAIN)
         }
         return fd
     }
@@ -167,10 +167,10 @@ public final class ImageRoot: Sendable {
     func openDirectory(_ loc: Location) throws -> Directory {
         guard let name = loc.name else { return loc.parent }
         guard loc.resolved.kind == .directory else {
-            throw ImageError.sys(loc.resolved.requested, ENOTDIR)
+            throw VoidError.imageSys(loc.resolved.requested, ENOTDIR)
         }
         let fd = openat(loc.parent.fd, name, ImageRoot.oPath | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw ImageError.sys(loc.resolved.requested, errno) }
+        guard fd >= 0 else { throw VoidError.imageSys(loc.resolved.requested, errno) }
         return Directory(fd: fd, path: loc.resolved.canonical, parent: loc.parent)
     }
 
@@ -179,14 +179,14 @@ public final class ImageRoot: Sendable {
     /// that what we opened is still a regular file.
     func openRegular(_ loc: Location) throws -> Int32 {
         guard let name = loc.name, loc.resolved.kind == .regular else {
-            throw ImageError("\(loc.resolved.requested): not a regular file", errno: EACCES)
+            throw VoidError.image("\(loc.resolved.requested): not a regular file", errno: EACCES)
         }
         let fd = openat(loc.parent.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-        guard fd >= 0 else { throw ImageError.sys(loc.resolved.requested, errno) }
+        guard fd >= 0 else { throw VoidError.imageSys(loc.resolved.requested, errno) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            throw ImageError("\(loc.resolved.requested): changed while being read", errno: EAGAIN)
+            throw VoidError.image("\(loc.resolved.requested): changed while being read", errno: EAGAIN)
         }
         return fd
     }
@@ -200,7 +200,7 @@ public final class ImageRoot: Sendable {
         let fd = try openRegular(loc)
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ImageError.sys(loc.resolved.requested, errno) }
+        guard fstat(fd, &st) == 0 else { throw VoidError.imageSys(loc.resolved.requested, errno) }
         return try ImageRoot.pread(fd, offset: 0, count: min(Int(st.st_size), limit))
     }
 
@@ -217,7 +217,7 @@ public final class ImageRoot: Sendable {
         guard fd >= 0, let stream = fdopendir(fd) else {
             let code = errno
             if fd >= 0 { close(fd) }
-            throw ImageError.sys(dir.path, code)
+            throw VoidError.imageSys(dir.path, code)
         }
         defer { closedir(stream) }
         var names: [String] = []
@@ -233,7 +233,7 @@ public final class ImageRoot: Sendable {
     private func readLink(_ dir: Directory, _ name: String, requested: String) throws -> String {
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlinkat(dir.fd, name, &buf, buf.count - 1)
-        guard n >= 0 else { throw ImageError.sys(requested, errno) }
+        guard n >= 0 else { throw VoidError.imageSys(requested, errno) }
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
@@ -263,7 +263,7 @@ public final class ImageRoot: Sendable {
                 Glibc.pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done))
             }
             if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw ImageError.sys("read", errno) }
+            guard n >= 0 else { throw VoidError.imageSys("read", errno) }
             if n == 0 { break }
             done += n
         }

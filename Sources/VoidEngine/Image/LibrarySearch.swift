@@ -127,7 +127,7 @@ final class LibrarySearch {
     private func spend(_ n: Int, for name: String) throws {
         lookups += n
         guard lookups <= Self.lookupBudget else {
-            throw ImageError("library search for \(name): more than \(Self.lookupBudget) directory lookups in one closure (an RPATH or DT_NEEDED list no loader could finish): \(ImageError.errnoText(ELOOP))",
+            throw VoidError.image("library search for \(name): more than \(Self.lookupBudget) directory lookups in one closure (an RPATH or DT_NEEDED list no loader could finish): \(errnoText(ELOOP))",
                              errno: ELOOP)
         }
     }
@@ -135,7 +135,7 @@ final class LibrarySearch {
     func find(_ name: String, loader: Int, objects: [Object], flavor: Flavor) throws -> Found {
         let l = objects[loader]
         let main = objects[0]
-        let notFound = ImageError(
+        let notFound = VoidError.image(
             "library \(name) needed by \(l.resolved.requested): not found in the image: no such file or directory",
             errno: ENOENT)
         if name.contains("/") {
@@ -285,11 +285,11 @@ final class LibrarySearch {
         guard loc.resolved.kind == .regular else { return nil }
         let path = loc.resolved.requested
         guard let info = try readELF(loc) else {
-            throw ImageError("library \(path): invalid ELF header (the loader stops here)", errno: ELIBBAD)
+            throw VoidError.image("library \(path): invalid ELF header (the loader stops here)", errno: ELIBBAD)
         }
         guard info.is64 == main.info.is64, info.machine == main.info.machine else {
             if case .musl = flavor {
-                throw ImageError("library \(path): built for another ELF class or machine (musl's loader stops here)",
+                throw VoidError.image("library \(path): built for another ELF class or machine (musl's loader stops here)",
                                  errno: ELIBBAD)
             }
             notes.append("\(path): skipped, ELF\(info.is64 ? 64 : 32) machine \(info.machine) does not match "
@@ -306,8 +306,8 @@ final class LibrarySearch {
         defer { close(fd) }
         do {
             return try ELFInfo.read(fd: fd)
-        } catch let error as ImageError {
-            throw ImageError("\(loc.resolved.requested): \(error.description)", errno: error.errno)
+        } catch let error as VoidError {
+            throw VoidError.image("\(loc.resolved.requested): \(error.description)", errno: error.errno)
         }
     }
 }

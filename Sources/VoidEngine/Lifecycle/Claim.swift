@@ -155,7 +155,7 @@ extension Runtime {
             claim.offerSpec(spec)
         }
         do {
-            plan = try Planner(spec: spec, bundle: dir, caller: caller).plan()
+            plan = try staged(.plan) { try Planner(spec: spec, bundle: dir, caller: caller).plan() }
             try check(plan)
             if let decisions { for line in Explain.decisions(plan) { decisions("\(id): \(line)") } }
         } catch {

@@ -36,7 +36,7 @@ extension Runtime {
             var start: UInt64 = 0
             opt.onClone = { start = claim.recordInit($0) }
             opt.waitCommit = true
-            let s = try Spawner.spawn(plan, opt)
+            let s = try staged(.spawn) { try Spawner.spawn(plan, opt) }
             spawned = s
             var record = stateRecord(id: id, pid: s.pid, start: start, bundle: bundle, spec: spec, plan: plan)
             record.cgroup = cgroup

@@ -26,7 +26,7 @@ extension Runtime {
             let gate = try StartGate(plan.hooks)  // the init waits on it while startContainer hooks run
             opt.execFifoFD = gate?.readFD ?? -1
             // Without a console socket the process shares run's own terminal, if any.
-            s = try Spawner.spawn(plan, opt)
+            s = try staged(.spawn) { try Spawner.spawn(plan, opt) }
             do {
                 var record = stateRecord(id: id, pid: s.pid, start: start, bundle: dir, spec: spec, plan: plan)
                 record.cgroup = cgroup
@@ -68,7 +68,9 @@ extension Runtime {
             again.remove()
             runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: dir))
         }
+        // A missing file makes a program exit with a status, not die of a signal: only then is
+        // what the void lacks worth naming.
         if status & 0x7f == 0 { return ((status >> 8) & 0xff, plan.unbound) }
-        return (128 + (status & 0x7f), plan.unbound)
+        return (128 + (status & 0x7f), [])
     }
 }

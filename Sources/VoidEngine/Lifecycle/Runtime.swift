@@ -31,7 +31,7 @@ public struct Runtime {
     /// Loads and plans a bundle without touching the state directory (bad input leaves nothing).
     public func plan(bundle: String) throws -> (Spec, VoidPlan, String) {
         let (spec, dir) = try load(bundle: bundle)
-        let plan = try Planner(spec: spec, bundle: dir, caller: caller).plan()
+        let plan = try staged(.plan) { try Planner(spec: spec, bundle: dir, caller: caller).plan() }
         return (spec, plan, dir)
     }
 
@@ -40,14 +40,17 @@ public struct Runtime {
     public func plan(id: String) throws -> VoidPlan {
         let c = try store.open(id, exclusive: false)
         let s = try c.load()
-        return try Planner(spec: try snapshot(c), bundle: s.bundle, caller: caller).plan()
+        let spec = try snapshot(c)
+        return try staged(.plan) { try Planner(spec: spec, bundle: s.bundle, caller: caller).plan() }
     }
 
     /// The bundle's config, decoded and validated, and the bundle's canonical path.
     /// `parsed`: see `SpecLoader.load(bundle:parsed:)`.
     func load(bundle: String, parsed: (String?) -> Void = { _ in }) throws -> (Spec, String) {
         let dir = try canonicalDirectory(bundle, field: "bundle")
-        do { return (try SpecLoader.load(bundle: dir, parsed: parsed), dir) } catch let e as SpecError { throw VoidError(e.description) }
+        do { return (try SpecLoader.load(bundle: dir, parsed: parsed), dir) } catch let e as SpecError {
+            throw VoidError(e.description, errno: e.errno, stage: .config, subject: e.jsonPath ?? e.file)
+        }
     }
 
     /// config.json as create read it, for exec.

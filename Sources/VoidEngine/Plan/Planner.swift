@@ -310,7 +310,7 @@ public struct Planner {
 
     func exposeMounts(_ path: String, image: ImageRoot) throws -> [PlannedMount] {
         let r: ResolvedPath
-        do { r = try image.resolve(path) } catch let e as ImageError where e.errno == ENOENT || e.errno == ENOTDIR {
+        do { r = try image.resolve(path) } catch let e as VoidError where e.errno == ENOENT || e.errno == ENOTDIR {
             // Not the errno's words: podman reads "no such file or directory" as a missing
             // program and answers exit 127 with a message of its own, hiding this one.
             throw VoidError("annotation org.voidoci.expose: \(printable(path)): the image has nothing at this path to expose")

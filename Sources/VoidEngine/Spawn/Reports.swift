@@ -51,6 +51,6 @@ extension Spawner {
         case VOID_STEP_EXEC.rawValue: text = "exec \(plan.process.execPath): \(err)"
         default: text = "the void's set-up failed at step \(r.step): \(err)"
         }
-        return VoidError(text, errno: r.err)
+        return VoidError(text, errno: r.err, stage: .child, subject: mount?.destination)
     }
 }
