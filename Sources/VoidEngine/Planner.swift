@@ -75,6 +75,13 @@ public struct Planner {
         for path in grants.expose {
             mounts += try exposeMounts(path, image: image)
         }
+        // config.mounts before the devices, as runc mounts them before it creates its device
+        // nodes: a tmpfs at /dev (every `runc spec` config has one) would otherwise hide them.
+        for (i, m) in (spec.mounts ?? []).enumerated() {
+            if let pm = try configMount(m, index: i, grants: grants, ids: ids, dropped: &dropped) {
+                mounts.append(pm)
+            }
+        }
         if grants.dev == .minimal {
             for name in VoidGrants.minimalDevices {
                 mounts.append(PlannedMount(kind: .bind, destination: "/dev/\(name)", source: "/dev/\(name)",
@@ -83,11 +90,6 @@ public struct Planner {
         }
         for (i, dev) in (spec.linux?.devices ?? []).enumerated() {
             mounts.append(try deviceMount(dev, index: i))
-        }
-        for (i, m) in (spec.mounts ?? []).enumerated() {
-            if let pm = try configMount(m, index: i, grants: grants, ids: ids, dropped: &dropped) {
-                mounts.append(pm)
-            }
         }
         // maskedPaths/readonlyPaths guard /proc and /sys: applied to whatever exists in the void.
         let hasKernelViews = grants.mounts.contains("proc") || grants.mounts.contains("sysfs") || rootKind != .tmpfs
