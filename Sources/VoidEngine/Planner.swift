@@ -267,7 +267,6 @@ public struct Planner {
         if p.consoleSize != nil { d.append(Dropped(path: "process.consoleSize", reason: "the console's owner (conmon, a terminal) sets the size")) }
         if let r = l?.resources {
             if r.blockIO != nil { d.append(Dropped(path: "linux.resources.blockIO", reason: "not applied by voidoci")) }
-            if !(r.hugepageLimits ?? []).isEmpty { d.append(Dropped(path: "linux.resources.hugepageLimits", reason: "not applied by voidoci")) }
             if r.network != nil { d.append(Dropped(path: "linux.resources.network", reason: "not applied by voidoci")) }
             if r.rdma != nil { d.append(Dropped(path: "linux.resources.rdma", reason: "not applied by voidoci")) }
         }
