@@ -2,7 +2,10 @@
 """voidoci conformance harness: every bundle in bundles/ and conformance/cases/ under voidoci,
 runc and crun, side by side.
 
-    python3 conformance/run.py [--out FILE] [--only NAME[,NAME..]] [--voidoci PATH] [-v]
+    python3 conformance/run.py [--grant-all] [--out FILE] [--only NAME[,NAME..]] [--voidoci PATH] [-v]
+
+--grant-all: every runtime gets the same config (the one runc gets) and voidoci every grant
+computed from it; deviations then come from deviations-grant-all.json (by-design only).
 
 Exit status: 0 when every case is `same` or a listed `deviation`; 1 on any `differs`, a
 leftover container, a leftover temp dir or a change of the host mount table; 2 on a usage or
@@ -29,6 +32,8 @@ REPO = os.path.dirname(CONF)
 CASES = os.path.join(CONF, "cases")
 BUNDLES = os.path.join(REPO, "bundles")
 DEVIATIONS = os.path.join(CONF, "deviations.json")
+DEVIATIONS_GRANT_ALL = os.path.join(CONF, "deviations-grant-all.json")
+MODES = ("default", "grant-all")
 MAKE_ROOTFS = os.path.join(REPO, "scripts", "make-rootfs.sh")
 
 RUNTIMES = ["runc", "crun", "voidoci"]  # table column order; runc is the reference
@@ -81,6 +86,10 @@ class Case:
         self.mode = meta.get("mode", "run")
         self.setup = meta.get("setup", {})
         self.timeout = float(meta.get("timeout", RUN_TIMEOUT))
+        # The harness modes the case runs in: "default" (voidoci gets the config as written)
+        # and "grant-all" (every runtime gets the same config, voidoci every grant).
+        self.modes = meta.get("modes", list(MODES))
+        self.steps = meta.get("steps")   # lifecycle: the runtime commands and facts, in order
         with open(os.path.join(src, "rootfs.args")) as f:
             self.rootfs_args = f.read().split()
         with open(os.path.join(src, "config.json")) as f:
@@ -91,7 +100,8 @@ class Case:
             self.config = None    # a deliberately malformed config: copied verbatim
 
 
-def load_cases(only):
+def load_cases(only, mode=None):
+    """Every case (of one harness mode, when given), filtered by --only."""
     cases = []
     for d in sorted(os.listdir(BUNDLES)):
         src = os.path.join(BUNDLES, d)
@@ -101,6 +111,8 @@ def load_cases(only):
         src = os.path.join(CASES, d)
         if os.path.isfile(os.path.join(src, "config.json")):
             cases.append(Case(d, src, "case"))
+    if mode:
+        cases = [c for c in cases if mode in c.modes]
     if only:
         cases = [c for c in cases if c.name in only or c.name.split("/")[-1] in only]
     return cases
@@ -118,6 +130,38 @@ def container_config(config):
     if "/dev" not in dests:
         mounts.insert(1, {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
                           "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]})
+    return config
+
+
+def is_bind(m):
+    return m.get("type") == "bind" or any(o in ("bind", "rbind") for o in m.get("options") or [])
+
+
+def grant_all_config(config):
+    """--grant-all: the config runc gets (container_config) plus every grant it needs in a void,
+    computed from it: the image root (ro or rw as root.readonly says), every kernel filesystem
+    type in config.mounts, /dev minimal. Every runtime gets this same config (runc and crun
+    ignore org.voidoci.* annotations), so the bundles differ in nothing."""
+    config = container_config(config)
+    types = []
+    for m in config.get("mounts", []):
+        if is_bind(m) or not m.get("type"):
+            continue
+        t = m["type"]
+        # As voidoci names them: a tmpfs at /dev/shm is the shm grant, cgroup2 the cgroup one.
+        if t == "tmpfs" and os.path.normpath(m.get("destination", "")) == "/dev/shm":
+            t = "shm"
+        elif t == "cgroup2":
+            t = "cgroup"
+        if t not in types:
+            types.append(t)
+    ann = config.setdefault("annotations", {})
+    ann["org.voidoci.rootfs"] = "ro" if config.get("root", {}).get("readonly") else "rw"
+    if types:
+        ann["org.voidoci.mounts"] = ",".join(types)
+    else:
+        ann.pop("org.voidoci.mounts", None)
+    ann["org.voidoci.dev"] = "minimal"
     return config
 
 
@@ -183,11 +227,28 @@ class Host:
                 return f"{m.group(1)}:host"
             return f"{m.group(1)}:{'joined' if m.group(0) in joinable else 'new'}"
         text = re.sub(r"\b(cgroup|ipc|mnt|net|pid|time|user|uts):\[\d+\]", ns, text)
+        # Container ids (conf-PID-SEQ-case, in cgroup paths and messages) differ on every run.
+        text = re.sub(r"conf-\d+-\d+-[a-z0-9-]*", "ID", text)
         return "\n".join(l.rstrip() for l in text.rstrip("\n").split("\n")) if text.strip() else ""
 
 
+JOIN_TYPES = {"net": "NETNS", "ipc": "IPCNS", "uts": "UTSNS"}  # @JOIN_NETNS@ ... in configs
+
+
+def cgroup_hierarchies():
+    """The mount point of every cgroup hierarchy (v1 and v2), each once."""
+    seen = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            dash = fields.index("-")
+            if fields[dash + 1] in ("cgroup", "cgroup2"):
+                seen.setdefault(fields[dash + 3] + fields[3], unescape(fields[4]))
+    return sorted(set(seen.values()))
+
+
 class Runner:
-    def __init__(self, tmp, voidoci, host, verbose):
+    def __init__(self, tmp, voidoci, host, verbose, grant_all=False):
         self.tmp = tmp
         self.bins = {"voidoci": voidoci, "runc": shutil.which("runc", path=ENV["PATH"]) or "runc",
                      "crun": shutil.which("crun", path=ENV["PATH"]) or "crun"}
@@ -196,7 +257,8 @@ class Runner:
         self.images = {}
         self.ids = collections.defaultdict(list)
         self.seq = 0
-        self.helper = None        # a process holding a network namespace for cases to join
+        self.grant_all = grant_all
+        self.helper = None        # a process holding net, ipc and uts namespaces for cases to join
         self.joinable = {}
         self.lock = threading.Lock()
 
@@ -219,7 +281,7 @@ class Runner:
             self.images[key] = d
         return self.images[key]
 
-    def bundle(self, case, rt):
+    def bundle(self, case, rt, cid):
         """A private copy of the case for one runtime: fixtures, config.json, rootfs."""
         d = os.path.join(self.tmp, "bundles", rt, case.name.replace("/", "_"))
         shutil.copytree(case.src, d, symlinks=True,
@@ -227,18 +289,24 @@ class Runner:
         if case.config is None:
             text = case.raw_config
         else:
-            config = case.config if rt == "voidoci" else container_config(case.config)
+            if self.grant_all:
+                config = grant_all_config(case.config)
+            else:
+                config = case.config if rt == "voidoci" else container_config(case.config)
             text = json.dumps(config, indent=2)
-            if "@JOIN_NETNS@" in text:
-                text = text.replace("@JOIN_NETNS@", self.join_netns())
+            for t, name in JOIN_TYPES.items():
+                if f"@JOIN_{name}@" in text:
+                    text = text.replace(f"@JOIN_{name}@", self.join_ns(t))
+            # @ID@: the container id (a cgroupsPath of its own per runtime and run).
+            text = text.replace("@ID@", cid)
         with open(os.path.join(d, "config.json"), "w") as f:
             f.write(text)
         root = (case.config or {}).get("root", {}).get("path", "rootfs")
         if not os.path.isabs(root):
             rootfs = os.path.join(d, root)
             subprocess.run(["cp", "-a", self.image(case.rootfs_args), rootfs], check=True)
-            if rt != "voidoci":
-                # Mount points runc and crun need; they could not create them in a user
+            if rt != "voidoci" or self.grant_all:
+                # Mount points runc and crun need (in --grant-all, every runtime's copy alike); they could not create them in a user
                 # namespace whose root does not own the image.
                 for mp in ("proc", "dev"):
                     if not os.path.lexists(os.path.join(rootfs, mp)):
@@ -250,23 +318,40 @@ class Runner:
             shutil.copy2(os.path.join(case.src, src), os.path.join(d, rel))
         for rel, mode in case.setup.get("chmod", {}).items():
             os.chmod(os.path.join(d, rel), int(mode, 8))
+        # "cgroups": cgroups that exist before the container (@ID@ is its id), made in every
+        # hierarchy; run_case removes what is left of them after the delete.
+        for rel in case.setup.get("cgroups", []):
+            for h in cgroup_hierarchies():
+                os.makedirs(os.path.join(h, rel.replace("@ID@", cid).lstrip("/")), exist_ok=True)
         return d
 
-    def join_netns(self):
-        """/proc/PID/ns/net of a helper (unshare --net sleep) started once by the harness."""
+    def join_ns(self, t):
+        """/proc/PID/ns/T (net, ipc or uts) of a helper started once by the harness: unshare
+        --net --ipc --uts, hostname `joined`, then sleep."""
         with self.lock:
             if self.helper is None:
-                self.helper = subprocess.Popen(["unshare", "--net", "--", "sleep", "600"], env=ENV,
+                self.helper = subprocess.Popen(["unshare", "--net", "--ipc", "--uts", "--", "sh", "-c",
+                                                "hostname joined && exec sleep 600"], env=ENV,
                                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-                path = f"/proc/{self.helper.pid}/ns/net"
                 deadline = time.monotonic() + 5
+                pending = set(JOIN_TYPES)
+                while pending and time.monotonic() < deadline:
+                    for k in list(pending):
+                        link = os.readlink(f"/proc/{self.helper.pid}/ns/{k}")
+                        if link != self.host.ns.get(k):
+                            self.joinable[link] = True
+                            pending.discard(k)
+                    time.sleep(0.01)
+                # The hostname is set before the sleep: wait for the exec.
                 while time.monotonic() < deadline:
-                    link = os.readlink(path)
-                    if link != self.host.ns.get("net"):
-                        self.joinable[link] = True
+                    try:
+                        with open(f"/proc/{self.helper.pid}/comm") as f:
+                            if f.read().strip() == "sleep":
+                                break
+                    except OSError:
                         break
                     time.sleep(0.01)
-            return f"/proc/{self.helper.pid}/ns/net"
+            return f"/proc/{self.helper.pid}/ns/{t}"
 
     def stop_helper(self):
         if self.helper is not None:
@@ -309,9 +394,11 @@ class Runner:
         self.exec(self.argv(rt, "delete", "--force", cid), 15, f"{rt}-{cid}-delete")
 
     def run_case(self, case, rt):
-        bundle = self.bundle(case, rt)
         cid = self.new_id(case, rt)
+        bundle = self.bundle(case, rt, cid)
         try:
+            if case.mode == "lifecycle" and case.steps:
+                return self.steps(case, rt, bundle, cid)
             if case.mode == "lifecycle":
                 return self.lifecycle(case, rt, bundle, cid)
             status, timed_out, out, err = self.exec(self.argv(rt, "run", "--bundle", bundle, cid),
@@ -319,6 +406,12 @@ class Runner:
         finally:
             self.delete(rt, cid)
             self.discard(bundle)
+            for rel in case.setup.get("cgroups", []):
+                for h in cgroup_hierarchies():
+                    try:
+                        os.rmdir(os.path.join(h, rel.replace("@ID@", cid).lstrip("/")))
+                    except OSError:
+                        pass
         err = "\n".join(self.tidy(l, rt) for l in err.splitlines())
         if self.verbose and err:
             log(f"{case.name} [{rt}] stderr: {err.strip()}")
@@ -375,13 +468,116 @@ class Runner:
             facts.append("process stdout: " + self.host.normalise(f.read(), self.joinable).replace("\n", " / "))
         return Outcome("exit", 0, "\n".join(facts), err)
 
+    def steps(self, case, rt, bundle, cid):
+        """case.json "steps": runtime commands and host-side observations, in order, each
+        reported as a fact (ok / failed: runtimes word and number their errors differently).
+          create | start | delete | delete --force | kill SIG   the runtime command
+          state          status=..., and whether pid is a positive number (pid=ok) or not
+          wait-stopped   state until stopped (case timeout); the status reached
+          sleep SECONDS
+          host-cgroup    /proc/PID/cgroup of the container's process, read on the host
+          host-cgroup-file CONTROLLER FILE   that file of its cgroup, read on the host
+          stdout         what the container's process printed so far
+        A first `create` that fails is the outcome `error`, as in a run."""
+        facts, pid = [], None
+        out_file = os.path.join(self.tmp, "out", f"{rt}-{cid}-create.out")
+        for i, step in enumerate(case.steps):
+            words = step.split()
+            verb = words[0]
+            if verb in ("create", "start", "delete", "kill"):
+                args = ["create", "--bundle", bundle, cid] if verb == "create" else [*words, cid]
+                if verb == "kill":
+                    args = ["kill", cid, *words[1:]]
+                s, timed_out, _, e = self.exec(self.argv(rt, *args), case.timeout,
+                                               f"{rt}-{cid}-{verb}" if verb == "create" else f"{rt}-{cid}-{i}")
+                if verb == "create" and i == 0 and (timed_out or s != 0):
+                    return Outcome("timeout" if timed_out else "error", s, "", e)
+                facts.append(f"{step}: " + ("timeout" if timed_out else "ok" if s == 0 else "failed"))
+            elif verb in ("state", "wait-stopped"):
+                deadline = time.monotonic() + case.timeout
+                while True:
+                    s, _, o, e = self.exec(self.argv(rt, "state", cid), 10, f"{rt}-{cid}-{i}")
+                    try:
+                        st = json.loads(o) if s == 0 else None
+                    except ValueError:
+                        st = None
+                    if verb == "state" or st is None or st.get("status") == "stopped" \
+                            or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+                if st is None:
+                    facts.append(f"{step}: failed")
+                    continue
+                p = st.get("pid")
+                if isinstance(p, int) and p > 0:
+                    pid = p
+                facts.append(f"{step}: status={st.get('status')}"
+                             + (f" pid={'ok' if isinstance(p, int) and p > 0 else p}" if verb == "state" else ""))
+            elif verb == "sleep":
+                time.sleep(float(words[1]))
+            elif verb == "host-cgroup":
+                facts.append("host-cgroup: " + " ".join(self.host_cgroups(pid)))
+            elif verb == "host-cgroup-file":
+                facts.append(f"{words[1]}/{words[2]}: {self.host_cgroup_file(pid, words[1], words[2])}")
+            elif verb == "stdout":
+                with open(out_file, errors="replace") as f:
+                    facts.append("stdout: " + self.host.normalise(f.read(), self.joinable).replace("\n", " / "))
+            else:
+                raise SystemExit(f"conformance: {case.name}: unknown step {step!r}")
+        return Outcome("exit", 0, "\n".join(facts), "")
+
+    def host_cgroups(self, pid):
+        """/proc/PID/cgroup as the host sees it, CONTROLLERS:PATH, the harness's own cgroup in
+        each hierarchy written OWN (runc places a relative cgroupsPath under its caller's)."""
+        if pid is None:
+            return ["(no pid)"]
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                lines = f.read().split()
+        except OSError as e:
+            return [f"({e.strerror})"]
+        own = self.own_cgroups()
+        out = []
+        for line in lines:
+            _, ctl, path = line.split(":", 2)
+            mine = own.get(ctl, "/")
+            if mine != "/" and (path == mine or path.startswith(mine + "/")):
+                path = "OWN" + path[len(mine):]
+            out.append(f"{ctl or 'v2'}:{self.host.normalise(path)}")
+        return out
+
+    @staticmethod
+    def own_cgroups():
+        with open("/proc/self/cgroup") as f:
+            return {l.split(":", 2)[1]: l.split(":", 2)[2] for l in f.read().split()}
+
+    def host_cgroup_file(self, pid, controller, name):
+        if pid is None:
+            return "(no pid)"
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                rows = [l.split(":", 2) for l in f.read().split()]
+        except OSError as e:
+            return f"({e.strerror})"
+        for _, ctl, path in rows:
+            if controller in ctl.split(","):
+                hier = os.path.join("/sys/fs/cgroup", controller)
+                break
+        else:
+            return f"(no {controller} hierarchy)"
+        try:
+            with open(os.path.join(hier, path.lstrip("/"), name)) as f:
+                return f.read().strip()
+        except OSError as e:
+            return f"({e.strerror})"
+
     def probe(self, rt):
         """Can this runtime run a trivial container here? None, or the reason it cannot."""
         if not shutil.which(self.bins[rt], path=ENV["PATH"]) and not os.access(self.bins[rt], os.X_OK):
             return f"{self.bins[rt]} not found"
         case = Case.__new__(Case)
         case.name, case.src, case.origin, case.mode, case.timeout = f"probe-{rt}", None, "probe", "run", 20.0
-        case.rootfs_args, case.setup = ["--busybox"], {}
+        case.rootfs_args, case.setup, case.steps, case.modes = ["--busybox"], {}, None, list(MODES)
         case.config = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": "probe",
                        "process": {"args": ["sh", "-c", "echo ok"], "cwd": "/", "env": ["PATH=/bin"],
                                    "user": {"uid": 0, "gid": 0}},
@@ -428,8 +624,8 @@ class Runner:
 
 # --- verdicts --------------------------------------------------------------------------------
 
-def load_deviations():
-    with open(DEVIATIONS) as f:
+def load_deviations(path):
+    with open(path) as f:
         data = json.load(f)
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
@@ -493,6 +689,7 @@ def table(cases, results, verdicts, skipped):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="also write the Markdown table to this file")
+    ap.add_argument("--json", help="also write every outcome (kind, status, stdout, stderr) and verdict as JSON")
     ap.add_argument("--only", help="comma-separated case names (bundles/NAME or NAME)")
     ap.add_argument("--voidoci", default=os.environ.get("VOIDOCI_BIN") or "/usr/local/bin/voidoci",
                     help="the voidoci binary (default: $VOIDOCI_BIN, else /usr/local/bin/voidoci)")
@@ -500,15 +697,24 @@ def main():
     ap.add_argument("--list", action="store_true", help="list the cases and what each checks")
     ap.add_argument("--no-isolate", action="store_true",
                     help="run in the caller's mount namespace (see README: only on a quiet host)")
+    ap.add_argument("--grant-all", action="store_true",
+                    help="every runtime gets the same config (runc's), voidoci every grant it needs "
+                         "(org.voidoci.rootfs/mounts/dev); deviations from deviations-grant-all.json")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every runtime's stderr and timing")
     a = ap.parse_args()
 
     only = set(a.only.split(",")) if a.only else None
-    cases = load_cases(only)
+    mode = "grant-all" if a.grant_all else "default"
+    cases = load_cases(only, mode)
     if a.list:
         for c in cases:
-            print(f"{c.name}: {c.about or '(example bundle)'}")
+            only_in = "" if set(c.modes) == set(MODES) else f" [{', '.join(c.modes)} only]"
+            print(f"{c.name}: {c.about or '(example bundle)'}{only_in}")
         return 0
+    if only and only - {c.name for c in cases} - {c.name.split("/")[-1] for c in cases}:
+        log(f"--only names cases that do not exist in {mode} mode: "
+            f"{', '.join(sorted(only - {c.name for c in cases} - {c.name.split('/')[-1] for c in cases}))}")
+        return 2
     if not cases:
         log("no case matches --only")
         return 2
@@ -519,10 +725,11 @@ def main():
     if not os.access(voidoci, os.X_OK):
         log(f"voidoci binary {a.voidoci} not found (build it: bash scripts/build.sh)")
         return 2
-    deviations = load_deviations()
-    unknown = sorted(set(deviations) - {c.name for c in load_cases(None)})
+    dev_file = DEVIATIONS_GRANT_ALL if a.grant_all else DEVIATIONS
+    deviations = load_deviations(dev_file)
+    unknown = sorted(set(deviations) - {c.name for c in load_cases(None, mode)})
     if unknown:
-        log(f"deviations.json names cases that do not exist: {', '.join(unknown)}")
+        log(f"{os.path.basename(dev_file)} names cases that do not exist in {mode} mode: {', '.join(unknown)}")
         return 2
 
     isolated = os.environ.get(ISOLATED_ENV) == "1"
@@ -544,7 +751,7 @@ def main():
         # Bundles on a tmpfs of this namespace only: copies are fast, and the host never sees it.
         tmp_mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0711,size=2g", "voidoci-conformance",
                                       tmp], capture_output=True).returncode == 0
-    runner = Runner(tmp, voidoci, Host(), a.verbose)
+    runner = Runner(tmp, voidoci, Host(), a.verbose, a.grant_all)
     become_subreaper()
     failures, skipped = [], {}
     results = {c.name: {} for c in cases}
@@ -560,6 +767,11 @@ def main():
         if a.out:
             with open(a.out, "w") as f:
                 f.write(text)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({c.name: {"verdict": verdicts[c.name][0], "reason": verdicts[c.name][1],
+                                    **{rt: vars(results[c.name][rt]) for rt in RUNTIMES}} for c in cases},
+                          f, indent=1)
         for c in cases:
             v, why = verdicts[c.name]
             if v == "differs":
@@ -588,7 +800,7 @@ def run_all(runner, cases, results, skipped, failures, jobs):
         failures.append("neither runc nor crun can run here: nothing to compare with")
         return False
     log(f"{len(cases)} cases under {', '.join(rt for rt in RUNTIMES if rt not in skipped)} "
-        f"(voidoci: {runner.bins['voidoci']})")
+        f"(voidoci: {runner.bins['voidoci']}){', --grant-all' if runner.grant_all else ''}")
 
     def one(job):
         c, rt = job

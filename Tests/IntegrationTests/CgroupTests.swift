@@ -43,8 +43,13 @@ import Testing
     @Test func limitsAreAppliedAndTheLeafIsRemoved() throws {
         try #require(Self.layout["memory"] != nil, "needs the v1 memory controller (hybrid host)")
         let leaf = "voidoci-test-\(getpid())/c\(UUID().uuidString.prefix(4))"
-        let b = bundle(["/bin/sleep", "60"], cgroupsPath: leaf,
-                       resources: ["memory": ["limit": 67_108_864], "pids": ["limit": 42], "cpu": ["shares": 512, "quota": 50000, "period": 100000]])
+        // hugetlb when the host has the controller and 2 MB pages (as runc writes it).
+        let hugetlb = Self.layout["hugetlb"].map { "\($0)/hugetlb.2MB.limit_in_bytes" }.flatMap { (file: String) -> String? in
+            FileManager.default.fileExists(atPath: file) ? file : nil
+        }
+        var resources: [String: Any] = ["memory": ["limit": 67_108_864], "pids": ["limit": 42], "cpu": ["shares": 512, "quota": 50000, "period": 100000]]
+        if hugetlb != nil { resources["hugepageLimits"] = [["pageSize": "2MB", "limit": 4_194_304]] }
+        let b = bundle(["/bin/sleep", "60"], cgroupsPath: leaf, resources: resources)
         defer {
             b.close()
             for (_, m) in Self.layout { rmdir("\(m)/voidoci-test-\(getpid())") }
@@ -55,6 +60,9 @@ import Testing
         #expect(read("\(pids)/\(leaf)/pids.max") == "42")
         #expect(read("\(cpu)/\(leaf)/cpu.shares") == "512")
         #expect(read("\(cpu)/\(leaf)/cpu.cfs_quota_us") == "50000")
+        if hugetlb != nil {
+            #expect(read("\(Self.layout["hugetlb"]!)/\(leaf)/hugetlb.2MB.limit_in_bytes") == "4194304")
+        }
         #expect(read("\(mem)/\(leaf)/cgroup.procs")?.split(separator: "\n").contains("\(pid)") == true)
         // The cgroup namespace was made after the move: inside, the void is its own root.
         let inside = read("/proc/\(pid)/cgroup") ?? ""

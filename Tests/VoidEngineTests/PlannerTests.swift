@@ -568,6 +568,23 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         }
     }
 
+    /// runc mounts config.mounts first and makes its device nodes after: the tmpfs at /dev that
+    /// every `runc spec` config lists must not hide org.voidoci.dev=minimal or linux.devices.
+    @Test func devicesComeAfterConfigMounts() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        var st = stat()
+        guard stat("/dev/null", &st) == 0, st.st_mode & S_IFMT == S_IFCHR, shell("stat -c '%t:%T' /dev/null").output == "1:3\n" else { return }
+        let p = try f.plan(rest: #", "mounts": [{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]}], "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 3}]}, "annotations": {"org.voidoci.mounts": "tmpfs", "org.voidoci.dev": "minimal"}"#)
+        let dev = try #require(p.mounts.firstIndex { $0.destination == "/dev" && $0.kind == .fs })
+        let nodes = p.mounts.indices.filter { p.mounts[$0].destination.hasPrefix("/dev/") }
+        #expect(nodes.contains { p.mounts[$0].origin == .device(0) })
+        #expect(nodes.contains { p.mounts[$0].origin == .annotation("org.voidoci.dev=minimal") })
+        for i in nodes {
+            #expect(i > dev, "\(p.mounts[i].destination) is mounted before the tmpfs at /dev, which hides it")
+        }
+    }
+
     @Test func maskedPathsNeedProc() throws {
         let f = PlannerFixture()
         defer { f.remove() }

@@ -277,6 +277,15 @@ public struct VoidCgroup: Codable, Sendable, Equatable {
         if let p = r?.pids {
             try writeCgroupFile("\(try dir("pids"))/pids.max", p.limit > 0 ? "\(p.limit)" : "max", field: "linux.resources.pids.limit")
         }
+        for (i, h) in (r?.hugepageLimits ?? []).enumerated() {
+            let field = "linux.resources.hugepageLimits[\(i)]"
+            // "2MB", "1GB": part of a file name, never a path.
+            guard !h.pageSize.isEmpty, h.pageSize.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+                throw VoidError("\(field).pageSize: \(h.pageSize.debugDescription) is not a page size such as 2MB")
+            }
+            let file = "hugetlb.\(h.pageSize).\(v1 ? "limit_in_bytes" : "max")"
+            try writeCgroupFile("\(try dir("hugetlb"))/\(file)", "\(h.limit)", field: field)
+        }
         if let c = r?.cpu {
             if v1 {
                 let d = try dir("cpu")

@@ -97,7 +97,8 @@ extension Runtime {
                 why = e
             }
         }
-        if let e = why, let r = spec.linux?.resources, r.memory != nil || r.cpu != nil || r.pids != nil || r.unified != nil {
+        if let e = why, let r = spec.linux?.resources, r.memory != nil || r.cpu != nil || r.pids != nil || r.unified != nil
+            || !(r.hugepageLimits ?? []).isEmpty {
             throw VoidError("linux.resources: limits need a cgroup, which this unprivileged caller cannot create: \(e)")
         }
         return nil

@@ -75,6 +75,13 @@ public struct Planner {
         for path in grants.expose {
             mounts += try exposeMounts(path, image: image)
         }
+        // config.mounts before the devices, as runc mounts them before it creates its device
+        // nodes: a tmpfs at /dev (every `runc spec` config has one) would otherwise hide them.
+        for (i, m) in (spec.mounts ?? []).enumerated() {
+            if let pm = try configMount(m, index: i, grants: grants, ids: ids, dropped: &dropped) {
+                mounts.append(pm)
+            }
+        }
         if grants.dev == .minimal {
             for name in VoidGrants.minimalDevices {
                 mounts.append(PlannedMount(kind: .bind, destination: "/dev/\(name)", source: "/dev/\(name)",
@@ -83,11 +90,6 @@ public struct Planner {
         }
         for (i, dev) in (spec.linux?.devices ?? []).enumerated() {
             mounts.append(try deviceMount(dev, index: i))
-        }
-        for (i, m) in (spec.mounts ?? []).enumerated() {
-            if let pm = try configMount(m, index: i, grants: grants, ids: ids, dropped: &dropped) {
-                mounts.append(pm)
-            }
         }
         // maskedPaths/readonlyPaths guard /proc and /sys: applied to whatever exists in the void.
         let hasKernelViews = grants.mounts.contains("proc") || grants.mounts.contains("sysfs") || rootKind != .tmpfs
@@ -267,7 +269,6 @@ public struct Planner {
         if p.consoleSize != nil { d.append(Dropped(path: "process.consoleSize", reason: "the console's owner (conmon, a terminal) sets the size")) }
         if let r = l?.resources {
             if r.blockIO != nil { d.append(Dropped(path: "linux.resources.blockIO", reason: "not applied by voidoci")) }
-            if !(r.hugepageLimits ?? []).isEmpty { d.append(Dropped(path: "linux.resources.hugepageLimits", reason: "not applied by voidoci")) }
             if r.network != nil { d.append(Dropped(path: "linux.resources.network", reason: "not applied by voidoci")) }
             if r.rdma != nil { d.append(Dropped(path: "linux.resources.rdma", reason: "not applied by voidoci")) }
         }
