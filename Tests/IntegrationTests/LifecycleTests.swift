@@ -239,6 +239,16 @@ enum LifeProbe {
         #expect(b.voidociReaped(["state", id]).stderr.contains("does not exist"))
         #expect(!LifeProbe.exists("\(b.stateRoot)/\(id)"))
 
+        // Created: delete (no force) ends the waiting init and removes the void, as runc and
+        // crun do; the program never runs.
+        let id3 = "created-\(LifeProbe.uid())"
+        try #require(b.voidociReaped(["create", "--bundle", b.dir, id3]).status == 0)
+        let pid3 = try #require(LifeProbe.pid(b, id3))
+        let dc = b.voidociReaped(["delete", id3])
+        #expect(dc.status == 0, "delete (no force) of a created void: \(dc)")
+        #expect(LifeProbe.gone(pid3), "init \(pid3) survives delete of a created void")
+        #expect(!LifeProbe.exists("\(b.stateRoot)/\(id3)"))
+
         // Stopped (killed while created): start and kill fail, delete works.
         let id2 = "stop-\(LifeProbe.uid())"
         try #require(b.voidociReaped(["create", "--bundle", b.dir, id2]).status == 0)

@@ -16,7 +16,9 @@ extension Runtime {
         let live = LiveStatus.of(s, fifoPath: c.fifoPath)
         if let pidfd = live.pidfd {
             defer { close(pidfd) }
-            guard force else {
+            // A created void's program has not run: it goes, as runc and crun delete a created
+            // container (docs/translation.md: Lifecycle). A running or paused one needs --force.
+            guard force || live.status == .created else {
                 throw VoidError("container \(id) is \(live.status.rawValue): stop it first, or delete --force")
             }
             killAndWait(pidfd, pid: s.pid)

@@ -79,7 +79,7 @@ public struct Planner {
         // nodes: a tmpfs at /dev (every `runc spec` config has one) would otherwise hide them.
         for (i, m) in (spec.mounts ?? []).enumerated() {
             if let pm = try configMount(m, index: i, grants: grants, ids: ids, dropped: &dropped) {
-                mounts.append(pm)
+                mounts += Self.cgroupMounts(pm, requested: m.type ?? "", layout: .host)
             }
         }
         if grants.dev == .minimal {
@@ -91,6 +91,7 @@ public struct Planner {
         for (i, dev) in (spec.linux?.devices ?? []).enumerated() {
             mounts.append(try deviceMount(dev, index: i))
         }
+        mounts += Self.devLinks(mounts, root: rootKind)
         // maskedPaths/readonlyPaths guard /proc and /sys: applied to whatever exists in the void.
         let hasKernelViews = grants.mounts.contains("proc") || grants.mounts.contains("sysfs") || rootKind != .tmpfs
         for (field, kind, paths) in [("linux.maskedPaths", PlannedMount.Kind.mask, spec.linux?.maskedPaths),
@@ -431,7 +432,8 @@ public struct Planner {
             }
             fsOptions.append(.init(key: key, value: value))
         }
-        // cgroup v1 cannot be mounted in a user namespace; the void gets its cgroup2 view.
+        // A v1 `cgroup` on a host with v1 hierarchies becomes one mount per hierarchy
+        // (cgroupMounts); here it is the v2 view.
         let fstype = grant == "cgroup" ? "cgroup2" : grant == "shm" ? "tmpfs" : type
         return PlannedMount(kind: .fs, destination: m.destination, source: m.source ?? fstype, isDir: true,
                             flags: flags, fstype: fstype, fsOptions: fsOptions, origin: .config(i))
