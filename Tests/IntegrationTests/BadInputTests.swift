@@ -3,7 +3,7 @@ import Testing
 
 /// Every bad bundle is refused at `create` with a message naming what is wrong, and leaves
 /// nothing: no state entry, no process, no mount.
-@Suite(.serialized) struct BadInputTests {
+@Suite(.serialized, .hostClean) struct BadInputTests {
     /// A bundle whose program carries a unique token, so any process it left is found by name.
     func bundle(_ who: As, rootfs: String = Env.busyboxRootfs) -> (TestBundle, String) {
         let token = "tok-\(LifeProbe.uid())"

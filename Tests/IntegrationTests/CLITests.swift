@@ -4,7 +4,7 @@ import VoidEngine
 
 /// The command line as podman and conmon drive it: global options before the verb, error
 /// reporting, probes, the default state directory, `explain`.
-@Suite(.serialized) struct CLITests {
+@Suite(.serialized, .hostClean) struct CLITests {
     func sleeper(_ who: As) -> TestBundle {
         TestBundle(rootfs: Env.busyboxRootfs, args: ["/bin/busybox", "sleep", "1000"], as: who)
     }

@@ -3,7 +3,7 @@ import Testing
 
 /// cgroups on this host (v1 controllers plus a v2 hierarchy): a leaf per void with its limits,
 /// created before the void's cgroup namespace, frozen by pause, removed by delete.
-@Suite(.serialized) struct CgroupTests {
+@Suite(.serialized, .hostClean) struct CgroupTests {
     static let layout: [String: String] = {
         var m: [String: String] = [:]
         let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""

@@ -4,7 +4,7 @@ import Testing
 /// What a void lacks, said where a user looks (issue 11): `--debug` / `--log-level debug` log
 /// every decision of create and run to --log in runc's format; `explain` and a failing `run`
 /// name what programs often need and the grant that gives it.
-@Suite(.serialized) struct DecisionLogTests {
+@Suite(.serialized, .hostClean) struct DecisionLogTests {
     @Test(arguments: As.allCases, [["--debug", "--log-format=json"], ["--log-level", "debug"]])
     func debugLogsEveryDecisionOfCreate(who: As, flags: [String]) throws {
         try Env.requireUser(who)

@@ -3,7 +3,7 @@ import Testing
 
 /// `exec` into running voids: the program is found in the image and bound in when the void
 /// lacks it; the process joins every namespace of the void.
-@Suite(.serialized) struct ExecTests {
+@Suite(.serialized, .hostClean) struct ExecTests {
     /// A created-and-started void running `sleep 60`, with its init pid.
     func startedVoid(_ who: As, edit: ((inout [String: Any]) -> Void)? = nil) throws -> (TestBundle, String, Int32) {
         let b = TestBundle(args: ["/bin/sleep", "60"], as: who, edit: edit)

@@ -3,7 +3,7 @@ import Testing
 
 /// OCI hooks: each stage runs at its point of the lifecycle, in the right namespaces, with the
 /// state JSON on stdin; failures fail create/start, or only warn (poststart, poststop).
-@Suite(.serialized) struct HooksTests {
+@Suite(.serialized, .hostClean) struct HooksTests {
     /// A bundle with a world-writable `logs` dir and `hook.sh STAGE [EXIT] [SLEEP]`, which
     /// records, per stage: its pid, the state from stdin, its namespaces, its environment, its
     /// open fds (as `ls` exec'd from it sees them), and appends the stage to `logs/order`.

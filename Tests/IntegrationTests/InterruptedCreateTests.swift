@@ -7,7 +7,7 @@ import Testing
 /// can be created again. Here voidoci is killed deterministically by its own createRuntime hook,
 /// at the point where it has made the most: state dir, cgroup, init cloned and set up, hook
 /// running. (`FaultTests` kills it at every syscall.)
-@Suite(.serialized) struct InterruptedCreateTests {
+@Suite(.serialized, .hostClean) struct InterruptedCreateTests {
     @Test(arguments: As.allCases)
     func aCreateKilledByItsHookLeavesNothingThatDeleteForceCannotRemove(who: As) throws {
         try Env.requireUser(who)

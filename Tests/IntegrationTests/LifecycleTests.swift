@@ -127,7 +127,7 @@ enum LifeProbe {
 
 // MARK: - Lifecycle
 
-@Suite(.serialized) struct LifecycleTests {
+@Suite(.serialized, .hostClean) struct LifecycleTests {
     static let sleeper = ["/bin/busybox", "sleep", "1000"]
     static let annotations = ["com.example.key": "value", "org.opencontainers.image.stopSignal": "15"]
 

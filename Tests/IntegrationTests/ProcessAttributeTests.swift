@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Fields of `process` (and `linux.seccomp`) as the program sees them.
-@Suite(.serialized) struct ProcessAttributeTests {
+@Suite(.serialized, .hostClean) struct ProcessAttributeTests {
     /// `/proc/self/status` fields of a busybox `grep` started by the void's sh (proc granted).
     func statusFields(_ who: As, _ names: [String], edit: (TestBundle) -> Void = { _ in }) throws -> ([String: String], Result) {
         let b = VoidCheck.busybox("grep -E '^(\(names.joined(separator: "|"))):' /proc/self/status", as: who)

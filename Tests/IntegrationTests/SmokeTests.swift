@@ -1,6 +1,6 @@
 import Testing
 
-@Suite(.serialized) struct SmokeTests {
+@Suite(.serialized, .hostClean) struct SmokeTests {
     @Test(arguments: As.allCases)
     func helloFromAVoid(who: As) throws {
         try Env.requireUser(who)

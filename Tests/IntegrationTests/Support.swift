@@ -481,3 +481,42 @@ extension Shell {
         }
     }
 }
+
+/// `.hostClean`: the host state (mounts, the voidoci cgroups, processes of the tests' bundles)
+/// is snapshotted around every test case of a suite, and
+/// anything left is an issue of that case, even when its body failed early. Processes get a
+/// few seconds to finish exiting first.
+struct HostClean: SuiteTrait, TestTrait, TestScoping {
+    var isRecursive: Bool { true }
+
+    static let markers = ["/tmp/voidoci-test-\(getpid())-"]   // this test process's bundles (TestBundle)
+    static func snapshot() -> HostState {
+        HostState(stateRoot: "/nonexistent", markers: markers, cgroups: ["voidoci"], ignoring: nil)
+    }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        guard testCase != nil, Env.isRoot else { return try await function() }
+        let before = Self.snapshot()
+        defer {
+            // The test process's own fds are left out: the runner and Foundation open some
+            // lazily (FaultTests checks voidoci's fds where it matters).
+            func left() -> [String] { Self.snapshot().leftovers(since: before).filter { !$0.hasPrefix("test fd ") } }
+            var still = left()
+            var waited = 0
+            while !still.isEmpty && waited < 50 {
+                usleep(100_000)
+                waited += 1
+                still = left()
+            }
+            if !still.isEmpty {
+                Issue.record("the host is not as before \(test.name): \(still.joined(separator: "; "))")
+            }
+        }
+        try await function()
+    }
+}
+
+extension Trait where Self == HostClean {
+    /// Checks the host around every test case (HostClean).
+    static var hostClean: HostClean { HostClean() }
+}

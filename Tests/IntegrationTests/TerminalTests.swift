@@ -101,7 +101,7 @@ enum Pty {
     }
 }
 
-@Suite(.serialized) struct TerminalTests {
+@Suite(.serialized, .hostClean) struct TerminalTests {
     @Test(arguments: As.allCases)
     func consoleSocketReceivesAWorkingPtyMaster(who: As) throws {
         try Env.requireUser(who)

@@ -146,7 +146,7 @@ enum VoidCheck {
 
 // MARK: - What is inside a void
 
-@Suite(.serialized) struct VoidContentsTests {
+@Suite(.serialized, .hostClean) struct VoidContentsTests {
     // MARK: only what was granted
 
     @Test(arguments: As.allCases)

@@ -121,15 +121,28 @@ enum HookRunner {
         let arena = CArena()
         defer { arena.free() }
         var hook = void_hook()
+        let execFD = try describe(&hook, h, join: join, hostPath: hostPath, arena: arena)
+        defer { if execFD >= 0 { close(execFD) } }
+        // A hook that does not read its stdin must not kill voidoci with SIGPIPE.
+        let oldPipe = signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, oldPipe) }
+        let running = try start(&hook, h, join: join, hostPath: hostPath)
+        defer { running.close() }
+        try feed(running, state: state, h)
+        try exitStatus(running.pid, h)
+    }
+
+    /// The hook's instructions for hooks.c; the executable opened here when it must be (the fd
+    /// returned, to close after the spawn, or -1).
+    static func describe(_ hook: inout void_hook, _ h: PlannedHook, join: HookJoin?, hostPath: Bool, arena: CArena) throws -> Int32 {
         hook.path = arena.string(h.path)
         hook.exec_fd = -1
         hook.join_pidfd = -1
         var execFD: Int32 = -1
-        defer { if execFD >= 0 { close(execFD) } }
         if let j = join {
             if hostPath {
                 execFD = open(h.path, Int32(VOID_O_PATH) | O_CLOEXEC)
-                if execFD < 0 { throw VoidError("\(h.name): \(h.path): \(errnoText(errno))", errno: errno) }
+                if execFD < 0 { throw VoidError("\(h.name): \(h.path): \(errnoText(errno))", errno: errno, stage: .hooks) }
                 hook.exec_fd = execFD
                 hook.exec_fd_inherit = isScript(h.path) ? 1 : 0
             }
@@ -146,7 +159,33 @@ enum HookRunner {
         }
         hook.argv = UnsafePointer(arena.stringArray(h.args, terminate: true))
         hook.envp = UnsafePointer(arena.stringArray(h.env, terminate: true))
+        return execFD
+    }
 
+    /// A hook that has exec'd: its pid, a pidfd, and the write end of its stdin until the state
+    /// is written.
+    final class Running {
+        let pid: pid_t
+        let pidfd: Int32
+        var stdin: Int32
+        init(pid: pid_t, pidfd: Int32, stdin: Int32) {
+            self.pid = pid
+            self.pidfd = pidfd
+            self.stdin = stdin
+        }
+        func closeStdin() {
+            if stdin >= 0 { Glibc.close(stdin) }
+            stdin = -1
+        }
+        func close() {
+            closeStdin()
+            if pidfd >= 0 { Glibc.close(pidfd) }
+        }
+    }
+
+    /// Clones the hook (through a child that joins the void, with `join`) and reads its reports
+    /// until it has exec'd; a failure before the exec is thrown, the process reaped.
+    static func start(_ hook: inout void_hook, _ h: PlannedHook, join: HookJoin?, hostPath: Bool) throws -> Running {
         var input: [Int32] = [-1, -1], reports: [Int32] = [-1, -1]
         try sys("\(h.name): pipe") { void_pipe_cloexec(&input) }
         if void_pipe_cloexec(&reports) < 0 {
@@ -156,18 +195,16 @@ enum HookRunner {
         }
         hook.stdin_fd = input[0]
         hook.report_fd = reports[1]
-        // A hook that does not read its stdin must not kill voidoci with SIGPIPE.
-        let oldPipe = signal(SIGPIPE, SIG_IGN)
-        defer { signal(SIGPIPE, oldPipe) }
         var childFD: Int32 = -1
         let child = void_hook_spawn(&hook, &childFD)
         let spawnErr = errno
         close(input[0])
         close(reports[1])
-        var writeFD = input[1]
-        defer { if writeFD >= 0 { close(writeFD) } }
         defer { close(reports[0]) }
-        if child < 0 { throw VoidError("\(h.name): \(h.path): clone: \(errnoText(spawnErr))", errno: spawnErr) }
+        guard child >= 0 else {
+            close(input[1])
+            throw VoidError("\(h.name): \(h.path): clone: \(errnoText(spawnErr))", errno: spawnErr, stage: .hooks)
+        }
 
         // Reports until EOF: the hook exec'd (or everything that could report is gone).
         var hookPID: pid_t = join == nil ? child : -1
@@ -187,47 +224,58 @@ enum HookRunner {
             close(childFD)
             hookFD = hookPID > 0 ? void_pidfd_open(hookPID) : -1
         }
-        defer { if hookFD >= 0 { close(hookFD) } }
+        let running = Running(pid: hookPID, pidfd: hookFD, stdin: input[1])
         if let f = failure {
+            running.close()
             if hookPID > 0 { reap(hookPID) }
             throw describe(f, h, inVoid: join != nil && !hostPath)
         }
-        guard hookPID > 0, hookFD >= 0 else { throw VoidError("\(h.name): \(h.path): the hook process was lost") }
+        guard hookPID > 0, hookFD >= 0 else {
+            running.close()
+            throw VoidError("\(h.name): \(h.path): the hook process was lost", stage: .hooks)
+        }
+        return running
+    }
 
-        // The state goes in while the hook runs (it may read it late, or never); the timeout
-        // counts from the exec.
-        _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
+    /// The state goes in while the hook runs (it may read it late, or never); the timeout
+    /// counts from the exec. Returns once the hook has exited (not reaped).
+    static func feed(_ hook: Running, state: String, _ h: PlannedHook) throws {
+        _ = fcntl(hook.stdin, F_SETFL, fcntl(hook.stdin, F_GETFL) | O_NONBLOCK)
         var pending = Array(state.utf8)[...]
         let started = monotonicMS()
         while true {
-            if writeFD >= 0 && !pending.isEmpty {
-                let n = pending.withUnsafeBytes { write(writeFD, $0.baseAddress, $0.count) }
+            if hook.stdin >= 0 && !pending.isEmpty {
+                let n = pending.withUnsafeBytes { write(hook.stdin, $0.baseAddress, $0.count) }
                 if n > 0 { pending = pending.dropFirst(n) } else if n < 0 && errno != EAGAIN && errno != EINTR { pending = [] }
             }
-            if writeFD >= 0 && pending.isEmpty { close(writeFD); writeFD = -1 }
-            var fds = [pollfd(fd: hookFD, events: Int16(POLLIN), revents: 0)]
-            if writeFD >= 0 { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
+            if hook.stdin >= 0 && pending.isEmpty { hook.closeStdin() }
+            var fds = [pollfd(fd: hook.pidfd, events: Int16(POLLIN), revents: 0)]
+            if hook.stdin >= 0 { fds.append(pollfd(fd: hook.stdin, events: Int16(POLLOUT), revents: 0)) }
             var wait: Int32 = -1
             if let t = h.timeout {
                 let left = Int64(t) * 1000 - (monotonicMS() - started)
                 if left <= 0 {
-                    _ = void_pidfd_send_signal(hookFD, SIGKILL)
-                    reap(hookPID)
-                    throw VoidError("\(h.name): \(h.path): timed out after \(t) s (killed)", errno: ETIMEDOUT)
+                    _ = void_pidfd_send_signal(hook.pidfd, SIGKILL)
+                    reap(hook.pid)
+                    throw VoidError("\(h.name): \(h.path): timed out after \(t) s (killed)", errno: ETIMEDOUT, stage: .hooks)
                 }
                 wait = Int32(min(left, Int64(Int32.max)))
             }
             let r = poll(&fds, nfds_t(fds.count), wait)
             if r < 0 && errno != EINTR { throw VoidError.sys("\(h.name): poll") }
-            if r > 0 && fds[0].revents != 0 { break }
+            if r > 0 && fds[0].revents != 0 { return }
         }
+    }
+
+    /// Reaps the hook: a non-zero exit or a signal is the hook's failure.
+    static func exitStatus(_ pid: pid_t, _ h: PlannedHook) throws {
         var status: Int32 = 0
-        while waitpid(hookPID, &status, 0) < 0 && errno == EINTR {}
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         if status & 0x7f == 0 {
             let code = (status >> 8) & 0xff
-            if code != 0 { throw VoidError("\(h.name): \(h.path): exit status \(code)") }
+            if code != 0 { throw VoidError("\(h.name): \(h.path): exit status \(code)", stage: .hooks) }
         } else {
-            throw VoidError("\(h.name): \(h.path): killed by signal \(status & 0x7f)")
+            throw VoidError("\(h.name): \(h.path): killed by signal \(status & 0x7f)", stage: .hooks)
         }
     }
 
