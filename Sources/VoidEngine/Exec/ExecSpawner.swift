@@ -16,47 +16,8 @@ extension Spawner {
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
         let cgroupMove = try CgroupMove(opt.cgroup, cloneIntoV2: false)
 
-        func trees() throws -> [void_op] {
-            let imageFD = open(plan.imagePath, Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC)
-            if imageFD < 0 { throw VoidError.sys("open the void's image", plan.imagePath) }
-            defer { close(imageFD) }
-            return try plan.mounts.map { m in
-                var op = void_op()
-                op.dest = arena.string(relativeDest(m.destination))
-                op.source = arena.string(m.source)
-                op.tree_fd = -1
-                op.in_image = 1
-                op.attr_set = attrBits(m.flags, forBind: true)
-                if m.kind == .bind {
-                    op.kind = Int32(VOID_OP_BIND.rawValue)
-                    op.tree_fd = try hostTree(m, imageFD: imageFD, attrs: op.attr_set)
-                    if op.tree_fd < 0 { throw VoidError("exec: cannot clone \(m.source) from the image: operation not permitted") }
-                    fdsToClose.append(op.tree_fd)
-                } else {
-                    op.kind = Int32(VOID_OP_SYMLINK.rawValue)
-                }
-                return op
-            }
-        }
-
-        // Privileged: clone in our own mount namespace, with our credentials, then join (user
-        // last, while our privileges still open the other namespaces, which may be owned by
-        // ours, like podman's network namespace). Unprivileged: enter the void's user namespace
-        // first, where we are root, and clone from a private copy of our mount namespace.
-        let others: Int32 = Int32(truncatingIfNeeded: VOID_CLONE_NEWNS | VOID_CLONE_NEWPID | VOID_CLONE_NEWNET | VOID_CLONE_NEWIPC
-            | VOID_CLONE_NEWUTS | VOID_CLONE_NEWCGROUP | VOID_CLONE_NEWTIME)
-        let user = Int32(truncatingIfNeeded: VOID_CLONE_NEWUSER)
-        let sameUserNS = nsLink("self", "user") == nsLink("\(opt.initPID)", "user")
-        var ops: [void_op]
-        if opt.caller.privileged {
-            ops = try trees()
-            if void_setns(initPidfd, others) < 0 { throw VoidError.sys("joining the void's namespaces") }
-            if !sameUserNS && void_setns(initPidfd, user) < 0 { throw VoidError.sys("joining the void's user namespace") }
-        } else {
-            if !sameUserNS && void_setns(initPidfd, user) < 0 { throw VoidError.sys("joining the void's user namespace") }
-            if void_unshare(Int32(truncatingIfNeeded: VOID_CLONE_NEWNS)) < 0 { throw VoidError.sys("unshare a mount namespace to clone sources in") }
-            ops = try trees()
-            if void_setns(initPidfd, others) < 0 { throw VoidError.sys("joining the void's namespaces") }
+        let ops = try joinVoid(initPidfd: initPidfd, initPID: opt.initPID, privileged: opt.caller.privileged) {
+            try execTrees(plan, arena: arena, fds: &fdsToClose)
         }
 
         var pair: [Int32] = [-1, -1]
@@ -96,6 +57,57 @@ extension Spawner {
             abandon(spawned)
             throw error
         }
+    }
+
+    /// What the void lacks for the process, cloned from the image on this side (each tree's fd
+    /// also goes into `fds`, to close after the clone).
+    static func execTrees(_ plan: ExecPlan, arena: CArena, fds: inout [Int32]) throws -> [void_op] {
+        let imageFD = open(plan.imagePath, Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC)
+        if imageFD < 0 { throw VoidError.sys("open the void's image", plan.imagePath) }
+        defer { close(imageFD) }
+        var ops: [void_op] = []
+        for m in plan.mounts {
+            var op = void_op()
+            op.dest = arena.string(relativeDest(m.destination))
+            op.source = arena.string(m.source)
+            op.tree_fd = -1
+            op.in_image = 1
+            op.attr_set = attrBits(m.flags, forBind: true)
+            if m.kind == .bind {
+                op.kind = Int32(VOID_OP_BIND.rawValue)
+                op.tree_fd = try hostTree(m, imageFD: imageFD, attrs: op.attr_set)
+                if op.tree_fd < 0 { throw VoidError("exec: cannot clone \(m.source) from the image: operation not permitted") }
+                fds.append(op.tree_fd)
+            } else {
+                op.kind = Int32(VOID_OP_SYMLINK.rawValue)
+            }
+            ops.append(op)
+        }
+        return ops
+    }
+
+    /// Joins the void's namespaces through the init's pidfd, cloning what `trees` clones where it
+    /// can. Privileged: clone in our own mount namespace, with our credentials, then join (user
+    /// last, while our privileges still open the other namespaces, which may be owned by ours,
+    /// like podman's network namespace). Unprivileged: enter the void's user namespace first,
+    /// where we are root, and clone from a private copy of our mount namespace.
+    static func joinVoid(initPidfd: Int32, initPID: Int32, privileged: Bool, trees: () throws -> [void_op]) throws -> [void_op] {
+        let others: Int32 = Int32(truncatingIfNeeded: VOID_CLONE_NEWNS | VOID_CLONE_NEWPID | VOID_CLONE_NEWNET | VOID_CLONE_NEWIPC
+            | VOID_CLONE_NEWUTS | VOID_CLONE_NEWCGROUP | VOID_CLONE_NEWTIME)
+        let user = Int32(truncatingIfNeeded: VOID_CLONE_NEWUSER)
+        let sameUserNS = nsLink("self", "user") == nsLink("\(initPID)", "user")
+        let ops: [void_op]
+        if privileged {
+            ops = try trees()
+            if void_setns(initPidfd, others) < 0 { throw VoidError.sys("joining the void's namespaces") }
+            if !sameUserNS && void_setns(initPidfd, user) < 0 { throw VoidError.sys("joining the void's user namespace") }
+        } else {
+            if !sameUserNS && void_setns(initPidfd, user) < 0 { throw VoidError.sys("joining the void's user namespace") }
+            if void_unshare(Int32(truncatingIfNeeded: VOID_CLONE_NEWNS)) < 0 { throw VoidError.sys("unshare a mount namespace to clone sources in") }
+            ops = try trees()
+            if void_setns(initPidfd, others) < 0 { throw VoidError.sys("joining the void's namespaces") }
+        }
+        return ops
     }
 
     static func describeExec(_ r: void_report, plan: ExecPlan) -> VoidError {
