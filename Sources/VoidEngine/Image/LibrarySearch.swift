@@ -132,18 +132,10 @@ final class LibrarySearch {
         }
     }
 
-    func find(_ name: String, loader: Int, objects: [Object], flavor: Flavor) throws -> Found {
+    /// The directories a loader searches for a library `objects[loader]` needs, in its order,
+    /// with why each is searched and whether it came from the executable's $ORIGIN.
+    func searchDirectories(loader: Int, objects: [Object], flavor: Flavor) -> [(dir: String, via: String, exeOrigin: Bool)] {
         let l = objects[loader]
-        let main = objects[0]
-        let notFound = VoidError.image(
-            "library \(name) needed by \(l.resolved.requested): not found in the image: no such file or directory",
-            errno: ENOENT)
-        if name.contains("/") {
-            // A name with a slash is a path (relative to the cwd), not searched for.
-            let path = expand(name, for: l, flavor: flavor).text
-            guard let found = try probe(path: path, main: main, flavor: flavor) else { throw notFound }
-            return Found(location: found.0, info: found.1, via: "its path")
-        }
         var dirs: [(dir: String, via: String, exeOrigin: Bool)] = []
         func append(_ entries: [String], of index: Int, via: String) {
             for entry in entries {
@@ -182,6 +174,22 @@ final class LibrarySearch {
                 next = objects[index].loader
             }
         }
+        return dirs
+    }
+
+    func find(_ name: String, loader: Int, objects: [Object], flavor: Flavor) throws -> Found {
+        let l = objects[loader]
+        let main = objects[0]
+        let notFound = VoidError.image(
+            "library \(name) needed by \(l.resolved.requested): not found in the image: no such file or directory",
+            errno: ENOENT)
+        if name.contains("/") {
+            // A name with a slash is a path (relative to the cwd), not searched for.
+            let path = expand(name, for: l, flavor: flavor).text
+            guard let found = try probe(path: path, main: main, flavor: flavor) else { throw notFound }
+            return Found(location: found.0, info: found.1, via: "its path")
+        }
+        let dirs = searchDirectories(loader: loader, objects: objects, flavor: flavor)
         try spend(dirs.count, for: name)
         for entry in dirs {
             if let found = try probe(name, in: entry.dir, main: main, flavor: flavor) {
