@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 const uint64_t VOID_CLONE_NEWUSER = CLONE_NEWUSER, VOID_CLONE_NEWNS = CLONE_NEWNS,
                VOID_CLONE_NEWPID = CLONE_NEWPID, VOID_CLONE_NEWNET = CLONE_NEWNET,
@@ -130,6 +132,32 @@ int void_make_tmpfs(uint32_t uid, uint32_t gid) {
     close(fs);
     errno = e;
     return mnt;
+}
+
+int void_make_node_tmpfs(void) {
+    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fs < 0) return -1;
+    int r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0);
+    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", "64k", 0);
+    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int mnt = r == 0 ? (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) : -1;
+    int e = errno;
+    close(fs);
+    errno = e;
+    return mnt;
+}
+
+int void_make_node(int dirfd, const char *name, char type, uint32_t major, uint32_t minor,
+                   uint32_t mode, uint32_t uid, uint32_t gid, int *what) {
+    mode_t fmt = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
+    *what = 1;
+    if (mknodat(dirfd, name, fmt | (mode & 07777), type == 'p' ? 0 : makedev(major, minor)) < 0) return -1;
+    // mknod applied the umask; and chown (below) would clear set-id bits: chown first.
+    *what = 3;
+    if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) return -1;
+    *what = 2;
+    if (fchmodat(dirfd, name, mode & 07777, 0) < 0) return -1;
+    return 0;
 }
 
 // No signal blocked, none ignored: what a program voidoci starts (a void's process, a hook)

@@ -22,6 +22,7 @@ public enum Explain {
             case .bind: what = "bind    \(m.destination) ← \(m.sourceInImage ? "image:" : "host:")\(m.source)\(m.recursive ? " (recursive)" : "")"
             case .symlink: what = "symlink \(m.destination) → \(m.source)"
             case .fs: what = "\(pad(m.fstype ?? "fs", 7)) \(m.destination)\(m.fsOptions.isEmpty ? "" : " [\(m.fsOptions.map(\.text).joined(separator: ","))]")"
+            case .node: what = "node    \(m.destination) \(m.node?.text ?? "")"
             case .dir: what = "dir     \(m.destination)"
             case .mask: what = "mask    \(m.destination) (if present)"
             case .readonly: what = "ro      \(m.destination) (if present)"
@@ -85,14 +86,7 @@ public enum Explain {
             ("idNote", .string(p.idNote)),
             ("hostname", p.hostname.map(JSON.string) ?? .null),
             ("domainname", p.domainname.map(JSON.string) ?? .null),
-            ("mounts", .array(p.mounts.map { m in
-                .object([("kind", .string(m.kind.rawValue)), ("destination", .string(m.destination)),
-                         ("source", .string(m.source)), ("sourceIn", .string(m.kind == .bind ? (m.sourceInImage ? "image" : "host") : "-")),
-                         ("type", m.fstype.map(JSON.string) ?? .null), ("recursive", .bool(m.recursive)),
-                         ("flags", .array(m.flags.map(JSON.string))),
-                         ("options", .array(m.fsOptions.map { JSON.string($0.text) })),
-                         ("origin", .string(m.origin.text))])
-            })),
+            ("mounts", .array(p.mounts.map(mountJSON))),
             ("process", .object([
                 ("exec", .string(pr.execPath)), ("args", .array(pr.args.map(JSON.string))), ("cwd", .string(pr.cwd)),
                 ("uid", .number(Int(pr.uid))), ("gid", .number(Int(pr.gid))),
@@ -115,6 +109,31 @@ public enum Explain {
             ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
         ])
         return j.render() + "\n"
+    }
+
+    static func mountJSON(_ m: PlannedMount) -> JSON {
+        let sourceIn = m.kind == .bind ? (m.sourceInImage ? "image" : "host") : m.kind == .node ? "voidoci" : "-"
+        let type: JSON = m.fstype.map { JSON.string($0) } ?? .null
+        let fields: [(String, JSON)] = [
+            ("kind", .string(m.kind.rawValue)), ("destination", .string(m.destination)),
+            ("source", .string(m.source)), ("sourceIn", .string(sourceIn)),
+            ("type", type), ("recursive", .bool(m.recursive)),
+            ("flags", .array(m.flags.map { JSON.string($0) })),
+            ("options", .array(m.fsOptions.map { JSON.string($0.text) })),
+            ("node", nodeJSON(m.node)),
+            ("origin", .string(m.origin.text)),
+        ]
+        return .object(fields)
+    }
+
+    static func nodeJSON(_ node: DeviceNode?) -> JSON {
+        guard let n = node else { return .null }
+        let fields: [(String, JSON)] = [
+            ("type", .string(n.type)), ("major", .number(Int(n.major))), ("minor", .number(Int(n.minor))),
+            ("mode", .number(Int(n.mode))), ("uid", .number(Int(n.uid))), ("gid", .number(Int(n.gid))),
+            ("hostUID", .number(Int(n.hostUID))), ("hostGID", .number(Int(n.hostGID))),
+        ]
+        return .object(fields)
     }
 
     static func idmap(_ m: LinuxIDMappingLike) -> JSON {

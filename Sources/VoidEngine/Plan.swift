@@ -33,7 +33,7 @@ public struct PlannedNamespace: Equatable, Sendable {
 }
 
 public struct PlannedMount: Equatable, Sendable {
-    public enum Kind: String, Sendable { case bind, symlink, fs, dir, mask, readonly }
+    public enum Kind: String, Sendable { case bind, symlink, fs, dir, mask, readonly, node }
     public enum Origin: Equatable, Sendable {
         case config(Int)              // mounts[i]
         case program(String)          // auto-bind: why ("executable", "ELF interpreter", "library of /usr/bin/x", ...)
@@ -65,6 +65,8 @@ public struct PlannedMount: Equatable, Sendable {
     public var flags: [String] = []    // ro, nosuid, nodev, noexec, relatime, ...
     public var fstype: String?
     public var fsOptions: [FSOption] = []
+    /// node: the device voidoci makes with mknod (a privileged voidoci; Devices.swift).
+    public var node: DeviceNode?
     public var origin: Origin
 
     public struct FSOption: Equatable, Sendable {

@@ -76,13 +76,10 @@ public struct Planner {
             mounts += try exposeMounts(path, image: image)
         }
         if grants.dev == .minimal {
-            for name in VoidGrants.minimalDevices {
-                mounts.append(PlannedMount(kind: .bind, destination: "/dev/\(name)", source: "/dev/\(name)",
-                                           flags: ["nosuid", "noexec"], origin: .annotation("org.voidoci.dev=minimal")))
-            }
+            mounts += try minimalDeviceMounts(ids: ids)
         }
         for (i, dev) in (spec.linux?.devices ?? []).enumerated() {
-            mounts.append(try deviceMount(dev, index: i))
+            mounts.append(try deviceMount(dev, index: i, ids: ids))
         }
         for (i, m) in (spec.mounts ?? []).enumerated() {
             if let pm = try configMount(m, index: i, grants: grants, ids: ids, dropped: &dropped) {
@@ -323,25 +320,6 @@ public struct Planner {
                                 isDir: r.kind == .directory, recursive: r.kind == .directory,
                                 flags: ["ro", "nosuid", "nodev"], origin: .annotation("org.voidoci.expose")))
         return out
-    }
-
-    func deviceMount(_ d: LinuxDevice, index i: Int) throws -> PlannedMount {
-        var st = stat()
-        guard stat(d.path, &st) == 0 else {
-            throw VoidError("linux.devices[\(i)]: \(d.path): the host has no such node to bind: \(errnoText(errno))")
-        }
-        let fmt = st.st_mode & S_IFMT
-        let isChar = fmt == S_IFCHR, isBlock = fmt == S_IFBLK
-        let typeOK = (d.type == "c" || d.type == "u") ? isChar : d.type == "b" ? isBlock : d.type == "p" ? fmt == S_IFIFO : false
-        guard typeOK else { throw VoidError("linux.devices[\(i)]: \(d.path) on the host is not a node of type \(d.type)") }
-        if let maj = d.major, let min = d.minor, isChar || isBlock {
-            let hostMajor = Int64((st.st_rdev >> 8) & 0xfff) | Int64((st.st_rdev >> 32) & ~0xfff)
-            let hostMinor = Int64(st.st_rdev & 0xff) | Int64((st.st_rdev >> 12) & ~0xff)
-            guard hostMajor == maj, hostMinor == min else {
-                throw VoidError("linux.devices[\(i)]: \(d.path) is \(hostMajor):\(hostMinor) on the host, not \(maj):\(min); a user namespace cannot mknod, so only host nodes can be bound")
-            }
-        }
-        return PlannedMount(kind: .bind, destination: normalizedPath(d.path), source: d.path, flags: ["nosuid", "noexec"], origin: .device(i))
     }
 
     static let attrFlags: Set<String> = ["ro", "nosuid", "nodev", "noexec", "noatime", "nodiratime", "relatime", "strictatime", "nosymfollow"]

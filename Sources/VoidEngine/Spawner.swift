@@ -63,6 +63,8 @@ public enum Spawner {
         if imageFD < 0 { throw VoidError.sys("open root.path", plan.imagePath) }
         fdsToClose.append(imageFD)
         var ops = [void_op](repeating: void_op(), count: plan.mounts.count)
+        var nodes: NodeMaker?
+        defer { nodes?.close() }
         for (i, m) in plan.mounts.enumerated() {
             var op = void_op()
             op.dest = arena.string(relativeDest(m.destination))
@@ -72,8 +74,14 @@ public enum Spawner {
             op.no_symlinks = m.sourceNoSymlinks ? 1 : 0
             op.is_dir = m.isDir ? 1 : 0
             op.recursive = m.recursive ? 1 : 0
-            op.attr_set = attrBits(m.flags, forBind: m.kind == .bind)
+            op.attr_set = attrBits(m.flags, forBind: m.kind == .bind || m.kind == .node)
             switch m.kind {
+            case .node:
+                // Made here, in a tmpfs of voidoci's own that is never attached, and bound in.
+                op.kind = Int32(VOID_OP_BIND.rawValue)
+                if nodes == nil { nodes = try NodeMaker() }
+                op.tree_fd = try nodes!.make(m, index: i, attrs: op.attr_set)
+                fdsToClose.append(op.tree_fd)
             case .bind:
                 op.kind = Int32(VOID_OP_BIND.rawValue)
                 if opt.caller.privileged {
@@ -97,6 +105,7 @@ public enum Spawner {
             }
             ops[i] = op
         }
+        nodes?.close()   // each node's own clone keeps it: the tmpfs itself is never handed on
         var imageTree: Int32 = -1
         if plan.root != .tmpfs && opt.caller.privileged {
             try createMountPoints(plan, imageFD: imageFD)

@@ -472,26 +472,58 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         }
     }
 
-    @Test func devicesAreBoundFromTheHost() throws {
+    /// An unprivileged caller cannot mknod: the host's node is bound, and must match.
+    @Test func devicesAreBoundFromTheHostWhenUnprivileged() throws {
         let f = PlannerFixture()
         defer { f.remove() }
         var st = stat()
         guard stat("/dev/null", &st) == 0, st.st_mode & S_IFMT == S_IFCHR, shell("stat -c '%t:%T' /dev/null").output == "1:3\n" else { return }
-        let p = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 3}]}"#)
+        let user = PlannerFixture.user
+        let p = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 3}]}"#, caller: user)
         let null = try #require(p.mounts.first { $0.destination == "/dev/null" })
         #expect(null.kind == .bind)
         #expect(null.source == "/dev/null")
         #expect(!null.sourceInImage)
         #expect(null.origin == .device(0))
         expectThrows("linux.devices[0]") {
-            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 5}]}"#)
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 5}]}"#, caller: user)
         }
         expectThrows("linux.devices[0]") {
-            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "b", "path": "/dev/null", "major": 1, "minor": 3}]}"#)
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "b", "path": "/dev/null", "major": 1, "minor": 3}]}"#, caller: user)
         }
         expectThrows("linux.devices[0]", "/dev/voidoci-nonexistent") {
-            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/voidoci-nonexistent", "major": 1, "minor": 3}]}"#)
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/voidoci-nonexistent", "major": 1, "minor": 3}]}"#, caller: user)
         }
+    }
+
+    /// Real root makes each node (runc's mknod): exact numbers, fileMode (0666 when absent),
+    /// and the host ids its uid/gid map to; the host need not have it.
+    @Test func devicesAreMadeWithMknodAsRoot() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let devices = #", "linux": {"devices": [{"type": "c", "path": "/dev/voidoci-nonexistent", "major": 10, "minor": 200, "fileMode": 416, "uid": 0, "gid": 0}, {"type": "p", "path": "/dev/fifo"}, {"type": "u", "path": "/dev/u", "major": 1, "minor": 3}]}"#
+        let p = try f.plan(rest: devices)
+        let nodes = p.mounts.filter { $0.kind == .node }
+        #expect(nodes.map(\.destination) == ["/dev/voidoci-nonexistent", "/dev/fifo", "/dev/u"])
+        #expect(nodes.map(\.origin) == [.device(0), .device(1), .device(2)])
+        #expect(nodes[0].node == DeviceNode(type: "c", major: 10, minor: 200, mode: 0o640, uid: 0, gid: 0, hostUID: 65534, hostGID: 65534))
+        #expect(nodes[1].node == DeviceNode(type: "p", major: 0, minor: 0, mode: 0o666, uid: 0, gid: 0, hostUID: 65534, hostGID: 65534))
+        #expect(nodes[2].node?.type == "c" && nodes[2].node?.mode == 0o666)
+        #expect(nodes.allSatisfy { $0.flags == ["nosuid", "noexec"] })
+        #expect(Explain.text(p).contains("node    /dev/voidoci-nonexistent c 10:200 mode 0640 owner 0:0 (host 65534:65534)"), "\(Explain.text(p))")
+        expectThrows("linux.devices[0].uid", "1000") {
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/x", "major": 1, "minor": 3, "uid": 1000}]}"#)
+        }
+        expectThrows("linux.devices[0].gid", "7") {
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/x", "major": 1, "minor": 3, "gid": 7}]}"#)
+        }
+        // org.voidoci.dev=minimal: runc's default nodes, made the same way.
+        let minimal = try f.plan(rest: #", "annotations": {"org.voidoci.dev": "minimal"}"#)
+        let made = minimal.mounts.filter { $0.kind == .node }
+        #expect(made.map(\.destination) == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])
+        #expect(made.map { $0.node?.major ?? -1 } == [1, 1, 1, 1, 1, 5])
+        #expect(made.map { $0.node?.minor ?? -1 } == [3, 5, 7, 8, 9, 0])
+        #expect(made.allSatisfy { $0.node?.mode == 0o666 && $0.origin == .annotation("org.voidoci.dev=minimal") })
     }
 
     @Test func mountDestinationWithDotDotIsRefused() throws {
@@ -556,7 +588,8 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         defer { f.remove() }
         let none = try f.plan()
         #expect(!none.mounts.contains { $0.destination.hasPrefix("/dev/") })
-        let p = try f.plan(rest: #", "annotations": {"org.voidoci.dev": "minimal"}"#)
+        // Unprivileged: bound from the host (as root they are made: devicesAreMadeWithMknodAsRoot).
+        let p = try f.plan(rest: #", "annotations": {"org.voidoci.dev": "minimal"}"#, caller: PlannerFixture.user)
         let dev = p.mounts.filter { $0.destination.hasPrefix("/dev/") }
         #expect(dev.count == 6)
         #expect(Set(dev.map(\.destination)) == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])

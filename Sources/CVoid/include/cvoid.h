@@ -193,6 +193,14 @@ int void_memfd(const char *name);
 int void_unshare(int flags);
 int void_rename_noreplace(const char *from, const char *to);
 int void_make_tmpfs(uint32_t uid, uint32_t gid);
+// linux.devices for a privileged voidoci: a tmpfs of its own, in the initial user namespace (so
+// its nodes can be opened), never attached anywhere; nosuid, noexec, not nodev. A detached
+// mount fd, or -1 with errno.
+int void_make_node_tmpfs(void);
+// mknod `name` in `dirfd` (type 'c', 'b' or 'p'), then exactly `mode` (whatever the umask) and
+// the owner. -1 with errno on failure, and *what says which call: 1 mknod, 2 chmod, 3 chown.
+int void_make_node(int dirfd, const char *name, char type, uint32_t major, uint32_t minor,
+                   uint32_t mode, uint32_t uid, uint32_t gid, int *what);
 int void_openpty(int *master, int *slave, char *name, size_t len);
 
 // Starts fn(arg) on a new thread that may run on any CPU the caller may use except the one the
