@@ -222,6 +222,36 @@ static void do_mask_or_readonly(int rootfd, const struct void_op *op, int i) {
     close(target);
 }
 
+// linux.sysctl for the void's own namespaces: /proc/sys follows the writer's namespaces, so a
+// proc mount made here and never attached shows the void's. Written as the set-up ids: the ipc
+// and mqueue sysctls let only the namespace's root (uid 0 inside) write, the network ones
+// whoever holds CAP_NET_ADMIN over it. (kernel.domainname is set with setdomainname.)
+static void write_sysctls(void) {
+    if (C->n_sysctls == 0) return;
+    int proc = -1;
+    int fs = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
+    if (fs >= 0 && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+        proc = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    if (fs >= 0) close(fs);
+    // A pid namespace joined from another user namespace admits no proc of ours: the host's
+    // /proc, still in this private copy of the mount namespace before the pivot, shows the same.
+    if (proc < 0) proc = (int)syscall(SYS_openat, AT_FDCWD, "/proc", O_PATH | O_CLOEXEC | O_DIRECTORY);
+    CHECK(proc, VOID_STEP_SYSCTL_PROC, -1);
+    for (int i = 0; i < C->n_sysctls; i++) {
+        int fd = void_openat2(proc, C->sysctl_paths[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0,
+                              RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        CHECK(fd, VOID_STEP_SYSCTL, i);
+        const char *v = C->sysctl_values[i];
+        size_t len = strlen(v);
+        ssize_t n;
+        do { n = write(fd, v, len); } while (n < 0 && errno == EINTR);
+        if (n < 0) fail(VOID_STEP_SYSCTL, i);
+        if ((size_t)n != len) { errno = EINVAL; fail(VOID_STEP_SYSCTL, i); }
+        close(fd);
+    }
+    close(proc);
+}
+
 static void loopback_up(void) {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     CHECK(s, VOID_STEP_LOOPBACK, -1);
@@ -396,6 +426,7 @@ __attribute__((noreturn)) static void child_main(void) {
     // set-up ids are its own host ids, as before.
     CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
     CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
+    write_sysctls();
 
     for (int i = 0; i < C->n_ops; i++) {
         const struct void_op *op = &C->ops[i];

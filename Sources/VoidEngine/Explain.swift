@@ -30,6 +30,13 @@ public enum Explain {
             let flags = m.flags.isEmpty ? "" : " {\(m.flags.joined(separator: ","))}"
             out.append("  \(what)\(flags)   ← \(m.origin.text)")
         }
+        if !p.sysctls.isEmpty {
+            out.append("")
+            out.append("sysctls (applied):")
+            for s in p.sysctls {
+                out.append("  \(s.key) = \(s.value)   (\(Explain.sysctlWhere(s)))")
+            }
+        }
         out.append("")
         let pr = p.process
         out.append("process:")
@@ -58,6 +65,15 @@ public enum Explain {
         if p.dropped.isEmpty { out.append("  (nothing)") }
         for d in p.dropped { out.append("  \(d.path): \(d.reason)") }
         return out.joined(separator: "\n") + "\n"
+    }
+
+    static func sysctlWhere(_ s: PlannedSysctl) -> String {
+        let groups = s.key == "net.ipv4.ping_group_range" ? "; only the groups the void maps" : ""
+        if let path = s.joinedPath {
+            return "written by voidoci in the joined \(s.namespace) namespace \(path)\(groups), as host ids"
+        }
+        if s.namespace == "uts" { return "set with setdomainname in the void's new uts namespace" }
+        return "written by the init in the void's new \(s.namespace) namespace\(groups)"
     }
 
     /// What joining a namespace by path grants: everything it already holds. podman's default
@@ -105,6 +121,7 @@ public enum Explain {
                          ("namespaces", .string(h.stage.inVoid ? "void" : "runtime")),
                          ("pathResolvedIn", .string(h.stage.pathInVoid ? "void" : "runtime"))])
             })),
+            ("sysctls", .array(p.sysctls.map(sysctlJSON))),
             ("notes", .array(p.notes.map(JSON.string))),
             ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
         ])
@@ -134,6 +151,12 @@ public enum Explain {
             ("hostUID", .number(Int(n.hostUID))), ("hostGID", .number(Int(n.hostGID))),
         ]
         return .object(fields)
+    }
+
+    static func sysctlJSON(_ s: PlannedSysctl) -> JSON {
+        let joined: JSON = s.joinedPath.map { JSON.string($0) } ?? .null
+        return .object([("key", .string(s.key)), ("value", .string(s.value)), ("namespace", .string(s.namespace)),
+                        ("joinedPath", joined), ("applied", .string(sysctlWhere(s)))])
     }
 
     static func idmap(_ m: LinuxIDMappingLike) -> JSON {

@@ -20,6 +20,7 @@ public struct VoidPlan: Sendable {
     public var notes: [String] = []         // facts worth knowing (how libraries were found, warnings)
     public var oomScoreAdj: Int?
     public var hooks: [PlannedHook] = []    // in the order they run (Hooks.swift)
+    public var sysctls: [PlannedSysctl] = [] // linux.sysctl, sorted by key (Sysctl.swift)
 
     public enum RootKind: String, Sendable { case tmpfs, imageRO = "image-ro", imageRW = "image-rw" }
 

@@ -52,6 +52,11 @@ public struct Planner {
             domainname = nil
         }
 
+        let sysctls = try planSysctls(namespaces: namespaces)
+        // kernel.domainname in the void's own uts namespace is what setdomainname sets (a sysctl
+        // write there would ask for host uid 0, which an unprivileged caller is not).
+        if let d = sysctls.first(where: { $0.key == "kernel.domainname" && $0.joinedPath == nil }) { domainname = d.value }
+
         // The program, found in the image as the image's own execvp would.
         let resolver = ImageResolver(root: image, env: process.env ?? [])
         let exe: ResolvedPath
@@ -107,7 +112,7 @@ public struct Planner {
             setgroupsAllowed: ids.setgroups, idNote: ids.note, hostname: hostname, domainname: domainname,
             root: rootKind, rootReadonly: (rootSpec.readonly ?? false) || rootKind == .imageRO,
             mounts: mounts, process: proc, dropped: dropped, notes: notes, oomScoreAdj: process.oomScoreAdj,
-            hooks: plannedHooks())
+            hooks: plannedHooks(), sysctls: sysctls)
     }
 
     // MARK: namespaces
@@ -266,7 +271,6 @@ public struct Planner {
             if r.network != nil { d.append(Dropped(path: "linux.resources.network", reason: "not applied by voidoci")) }
             if r.rdma != nil { d.append(Dropped(path: "linux.resources.rdma", reason: "not applied by voidoci")) }
         }
-        if let s = l?.sysctl, !s.isEmpty { d.append(Dropped(path: "linux.sysctl", reason: "sysctls are not applied: a void has no /proc/sys unless granted")) }
         if let r = l?.rootfsPropagation { d.append(Dropped(path: "linux.rootfsPropagation", reason: "the void root is always private (\(r) ignored)")) }
         if l?.personality != nil { d.append(Dropped(path: "linux.personality", reason: "not supported")) }
         if l?.intelRdt != nil { d.append(Dropped(path: "linux.intelRdt", reason: "not supported")) }

@@ -141,11 +141,22 @@ public enum Spawner {
         // The kernel refuses these to a process with another thread (the set-up's helper may
         // still be leaving).
         if joins.contains(where: { $0.type == "user" || $0.type == "mount" }) { _ = void_wait_single_threaded() }
-        for j in joins.sorted(by: { ($0.type == "user" ? 1 : 0) < ($1.type == "user" ? 1 : 0) }) {
+        // Every other namespace first, then the sysctls of those joined (voidoci's /proc/sys now
+        // shows them), then mount, then user: while the caller's privileges still apply.
+        let procFD = plan.sysctls.contains { $0.joinedPath != nil } ? open("/proc", Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC) : -1
+        if procFD >= 0 { fdsToClose.append(procFD) }
+        func rank(_ t: String) -> Int { t == "user" ? 2 : t == "mount" ? 1 : 0 }
+        var sysctlsWritten = false
+        for j in joins.sorted(by: { rank($0.type) < rank($1.type) }) {
+            if rank(j.type) > 0 && !sysctlsWritten {
+                try writeJoinedSysctls(plan, proc: procFD)
+                sysctlsWritten = true
+            }
             if void_setns(j.fd, Int32(truncatingIfNeeded: cloneFlag(j.type))) < 0 {
                 throw VoidError("joining the \(j.type) namespace: \(errnoText(errno))", errno: errno)
             }
         }
+        if !sysctlsWritten { try writeJoinedSysctls(plan, proc: procFD) }
         // Supplementary groups cannot be dropped from inside once setgroups is denied, and
         // host groups must not follow the void in (CVE-2014-8989's lesson).
         if opt.caller.isRealRoot { _ = setgroups(0, nil) }
@@ -172,6 +183,10 @@ public enum Spawner {
             || (plan.root != .tmpfs && imageTree < 0)) ? 1 : 0
         child.ops = UnsafeMutablePointer(mutating: arena.copy(ops))
         child.n_ops = Int32(ops.count)
+        let own = initSysctls(plan)
+        child.sysctl_paths = UnsafePointer(arena.stringArray(own.map(\.sysctl.procPath), terminate: false))
+        child.sysctl_values = UnsafePointer(arena.stringArray(own.map(\.value), terminate: false))
+        child.n_sysctls = Int32(own.count)
         child.hostname = plan.hostname.map { arena.string($0) }
         child.domainname = plan.domainname.map { arena.string($0) }
         child.loopback_up = plan.namespaces.contains { $0.type == "network" && $0.path == nil } ? 1 : 0

@@ -526,6 +526,46 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         #expect(made.allSatisfy { $0.node?.mode == 0o666 && $0.origin == .annotation("org.voidoci.dev=minimal") })
     }
 
+    // MARK: sysctl
+
+    @Test func sysctlsArePlannedIntoTheVoidsNamespaces() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let linux = #", "linux": {"sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "4096", "fs.mqueue.msg_max": "20", "kernel.domainname": "example.org"}}"#
+        let p = try f.plan(rest: linux)
+        #expect(p.sysctls.map(\.key) == ["fs.mqueue.msg_max", "kernel.domainname", "kernel.shmmax", "net.ipv4.ip_forward"])
+        #expect(p.sysctls.map(\.namespace) == ["ipc", "uts", "ipc", "network"])
+        #expect(p.sysctls.allSatisfy { $0.joinedPath == nil })
+        #expect(!p.dropped.contains { $0.path.hasPrefix("linux.sysctl") })
+        let text = Explain.text(p)
+        #expect(text.contains("sysctls (applied):") && text.contains("net.ipv4.ip_forward = 1") && text.contains("new network namespace"), "\(text)")
+        #expect(Explain.json(p).contains(#""sysctls":[{"key":"fs.mqueue.msg_max","value":"20","namespace":"ipc""#), "\(Explain.json(p))")
+
+        for (key, why) in [("kernel.panic", "not in a namespace"), ("vm.swappiness", "not in a namespace"),
+                           ("kernel.hostname", "hostname"), ("net/ipv4/ip_forward", "/"), ("net.ipv4..x", ".."),
+                           ("net.ipv4.x\\u0001", "control"), ("", "empty")] {
+            let json = "{\"\(key)\": \"1\"}"
+            expectThrows("linux.sysctl[", why) { _ = try f.plan(rest: #", "linux": {"sysctl": "# + json + "}") }
+        }
+        // Joined by path: written by voidoci in that namespace; refused if it is voidoci's own.
+        let joined = try f.plan(rest: #", "linux": {"namespaces": [{"type": "network", "path": "/proc/self/ns/net"}, {"type": "ipc", "path": "/proc/self/ns/ipc"}], "sysctl": {"kernel.shmmax": "4096"}}"#)
+        #expect(joined.sysctls.first?.joinedPath == "/proc/self/ns/ipc")
+        // ping_group_range names the void's groups; voidoci writes it from outside: translated.
+        #expect(Spawner.groupRange("0 0", p, host: true) == "65534 65534")
+        #expect(Spawner.groupRange("0 0", p, host: false) == "0 0")
+        #expect(Spawner.groupRange("0 2147483647", p, host: true) == "65534 65534")
+        #expect(Spawner.groupRange("5 9", p, host: true) == "1 0")
+        #expect(Spawner.groupRange("1 0", p, host: false) == "1 0")
+        #expect(Spawner.groupRange("x", p, host: true) == "x")
+        // A void of process.user's one id (podman --user 1000): "0 0" names no group it has.
+        let user1000 = try f.plan(process: #"{"args": ["sh"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 1000, "gid": 1000}}"#, rest: linux)
+        #expect(Spawner.groupRange("0 0", user1000, host: false) == nil, "nothing to write: a new namespace says 1 0")
+        #expect(Spawner.groupRange("0 2147483647", user1000, host: false) == "1000 1000")
+        expectThrows(#"linux.sysctl["net.ipv4.ip_forward"]"#, "host network namespace") {
+            _ = try f.plan(rest: #", "linux": {"namespaces": [{"type": "network", "path": "/proc/self/ns/net"}], "sysctl": {"net.ipv4.ip_forward": "1"}}"#)
+        }
+    }
+
     @Test func mountDestinationWithDotDotIsRefused() throws {
         let f = PlannerFixture()
         defer { f.remove() }
@@ -629,7 +669,7 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         let linux = #", "linux": {"resources": {"pids": {"limit": 100}, "blockIO": {"weight": 10}}, "sysctl": {"net.ipv4.ip_forward": "1"}}"#
         let p = try f.plan(process: process, rest: linux)
         let paths = Set(p.dropped.map(\.path))
-        for path in ["process.apparmorProfile", "process.selinuxLabel", "linux.resources.blockIO", "linux.sysctl"] {
+        for path in ["process.apparmorProfile", "process.selinuxLabel", "linux.resources.blockIO"] {
             #expect(paths.contains(path), "\(path) not reported as dropped")
         }
         #expect(p.dropped.allSatisfy { !$0.reason.isEmpty })

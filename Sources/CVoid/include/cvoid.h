@@ -92,6 +92,11 @@ struct void_child {
     const char *cwd;         // relative to the void root ("" for "/")
 
     // Namespaces' contents.
+    // linux.sysctl for the void's new namespaces: paths below /proc ("sys/net/ipv4/..."), written
+    // through a proc mount the child makes and never attaches, before its ids change.
+    const char *const *sysctl_paths;
+    const char *const *sysctl_values;
+    int32_t n_sysctls;
     const char *hostname;    // NULL: leave as is (joined uts namespace)
     const char *domainname;
     int32_t loopback_up;
@@ -170,6 +175,8 @@ enum void_step {
     VOID_STEP_HOOKS_PAUSE = 42,   // not a failure: waiting for the create-time hooks (hook_pause)
     VOID_STEP_CGROUP = 43,        // index: which of cgroup_fds
     VOID_STEP_CGROUPNS = 44,
+    VOID_STEP_SYSCTL_PROC = 45,   // making the detached proc mount for the sysctls
+    VOID_STEP_SYSCTL = 46,        // index: which of sysctl_paths
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`
@@ -224,7 +231,8 @@ extern const uint64_t VOID_MOUNT_ATTR_RDONLY, VOID_MOUNT_ATTR_NOSUID, VOID_MOUNT
     VOID_MOUNT_ATTR_NOEXEC, VOID_MOUNT_ATTR_NOATIME, VOID_MOUNT_ATTR_STRICTATIME,
     VOID_MOUNT_ATTR_NODIRATIME, VOID_MOUNT_ATTR_NOSYMFOLLOW, VOID_MOUNT_ATTR_RELATIME;
 extern const unsigned int VOID_OPEN_TREE_CLONE, VOID_AT_RECURSIVE, VOID_AT_EMPTY_PATH;
-extern const uint64_t VOID_O_PATH, VOID_RESOLVE_IN_ROOT, VOID_RESOLVE_NO_MAGICLINKS, VOID_RESOLVE_NO_SYMLINKS;
+extern const uint64_t VOID_O_PATH, VOID_RESOLVE_IN_ROOT, VOID_RESOLVE_NO_MAGICLINKS, VOID_RESOLVE_NO_SYMLINKS,
+    VOID_RESOLVE_BENEATH;
 extern const uint64_t VOID_MS_PRIVATE;
 
 #ifdef __cplusplus
