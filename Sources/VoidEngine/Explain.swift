@@ -21,7 +21,7 @@ public enum Explain {
             switch m.kind {
             case .bind: what = "bind    \(m.destination) ← \(m.sourceInImage ? "image:" : "host:")\(m.source)\(m.recursive ? " (recursive)" : "")"
             case .symlink: what = "symlink \(m.destination) → \(m.source)"
-            case .fs: what = "\(pad(m.fstype ?? "fs", 7)) \(m.destination)\(m.fsOptions.isEmpty ? "" : " [\(m.fsOptions.map(\.text).joined(separator: ","))]")"
+            case .fs: what = "\(pad(m.fstype ?? "fs", 7)) \(m.destination)\(m.fsOptions.isEmpty ? "" : " [\(m.fsOptions.map(\.text).joined(separator: ","))]")\(m.copyUp.map { ", \($0.summary)" } ?? "")"
             case .node: what = "node    \(m.destination) \(m.node?.text ?? "")"
             case .dir: what = "dir     \(m.destination)"
             case .mask: what = "mask    \(m.destination) (if present)"
@@ -137,7 +137,7 @@ public enum Explain {
             ("type", type), ("recursive", .bool(m.recursive)),
             ("flags", .array(m.flags.map { JSON.string($0) })),
             ("options", .array(m.fsOptions.map { JSON.string($0.text) })),
-            ("node", nodeJSON(m.node)),
+            ("node", nodeJSON(m.node)), ("copyUp", copyUpJSON(m.copyUp)),
             ("origin", .string(m.origin.text)),
         ]
         return .object(fields)
@@ -151,6 +151,12 @@ public enum Explain {
             ("hostUID", .number(Int(n.hostUID))), ("hostGID", .number(Int(n.hostGID))),
         ]
         return .object(fields)
+    }
+
+    static func copyUpJSON(_ copy: CopyUp?) -> JSON {
+        guard let c = copy else { return .null }
+        let source: JSON = c.source.map { JSON.string($0) } ?? .null
+        return .object([("source", source), ("entries", .number(c.entries.count)), ("bytes", .unsigned(c.bytes))])
     }
 
     static func sysctlJSON(_ s: PlannedSysctl) -> JSON {

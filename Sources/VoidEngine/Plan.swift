@@ -68,6 +68,8 @@ public struct PlannedMount: Equatable, Sendable {
     public var fsOptions: [FSOption] = []
     /// node: the device voidoci makes with mknod (a privileged voidoci; Devices.swift).
     public var node: DeviceNode?
+    /// fs: the image's content copied into the new filesystem first (`tmpcopyup`; CopyUp.swift).
+    public var copyUp: CopyUp?
     public var origin: Origin
 
     public struct FSOption: Equatable, Sendable {

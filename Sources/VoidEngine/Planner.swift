@@ -87,7 +87,7 @@ public struct Planner {
             mounts.append(try deviceMount(dev, index: i, ids: ids))
         }
         for (i, m) in (spec.mounts ?? []).enumerated() {
-            if let pm = try configMount(m, index: i, grants: grants, ids: ids, dropped: &dropped) {
+            if let pm = try configMount(m, index: i, grants: grants, ids: ids, image: image, dropped: &dropped) {
                 mounts.append(pm)
             }
         }
@@ -330,7 +330,15 @@ public struct Planner {
     static let ignoredFlags: Set<String> = ["rw", "suid", "dev", "exec", "atime", "diratime", "norelatime", "nostrictatime", "symfollow", "async", "sync"]
     static let propagation: Set<String> = ["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"]
 
-    func configMount(_ m: Mount, index i: Int, grants: VoidGrants, ids: IDs, dropped: inout [Dropped]) throws -> PlannedMount? {
+    /// Options of crun's own that name no filesystem option: accepted (`notmpcopyup` is the
+    /// default) or listed as dropped, never handed to the kernel.
+    static let crunOptions: [String: String] = [
+        "copy-symlink": "copies a symlink source into the container (crun); a void binds it",
+        "src-nofollow": "crun's bind-source option", "dest-nofollow": "crun's bind-destination option",
+        "idmap": "idmapped mounts are not supported", "ridmap": "idmapped mounts are not supported",
+    ]
+
+    func configMount(_ m: Mount, index i: Int, grants: VoidGrants, ids: IDs, image: ImageRoot, dropped: inout [Dropped]) throws -> PlannedMount? {
         let field = "mounts[\(i)]"
         var m = m
         m.destination = normalizedPath(m.destination)
@@ -391,9 +399,24 @@ public struct Planner {
         }
         var flags: [String] = []
         var fsOptions: [PlannedMount.FSOption] = []
+        var copyUp = false
         for (k, o) in options.enumerated() {
             if Self.attrFlags.contains(o) { flags.append(o); continue }
             if Self.ignoredFlags.contains(o) || Self.propagation.contains(o) { continue }
+            // rro, rnosuid, ...: one filesystem has no submounts; the flag is the flag.
+            if o.hasPrefix("r"), Self.attrFlags.contains(String(o.dropFirst())) { flags.append(String(o.dropFirst())); continue }
+            if o.hasPrefix("r"), Self.ignoredFlags.contains(String(o.dropFirst())) { continue }
+            if o == "tmpcopyup" {
+                if type == "tmpfs" { copyUp = true } else {
+                    dropped.append(Dropped(path: "\(field).options", reason: "tmpcopyup: only a tmpfs is filled from the image (this is \(type))"))
+                }
+                continue
+            }
+            if o == "notmpcopyup" { copyUp = false; continue }
+            if let why = Self.crunOptions[o] {
+                dropped.append(Dropped(path: "\(field).options", reason: "\(o): \(why)"))
+                continue
+            }
             let kv = o.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let key = kv[0], value = kv.count == 2 ? kv[1] : nil
             // "" or "=value" names no option: an error rather than a guess, as the kernel would
@@ -413,7 +436,9 @@ public struct Planner {
         // cgroup v1 cannot be mounted in a user namespace; the void gets its cgroup2 view.
         let fstype = grant == "cgroup" ? "cgroup2" : grant == "shm" ? "tmpfs" : type
         return PlannedMount(kind: .fs, destination: m.destination, source: m.source ?? fstype, isDir: true,
-                            flags: flags, fstype: fstype, fsOptions: fsOptions, origin: .config(i))
+                            flags: flags, fstype: fstype, fsOptions: fsOptions,
+                            copyUp: copyUp ? try planCopyUp(m.destination, field: field, image: image, dropped: &dropped) : nil,
+                            origin: .config(i))
     }
 
     func describe(_ maps: [LinuxIDMapping]) -> String {

@@ -54,6 +54,10 @@ extension Spawner {
             let own = initSysctls(plan)
             let s = own.indices.contains(i) ? own[i] : nil
             text = "\(s?.sysctl.field ?? "linux.sysctl"): writing \(StateJSON.quote(s?.value ?? "")) in the void's \(s?.sysctl.namespace ?? "") namespace: \(err)"
+        case VOID_STEP_COPYUP.rawValue:
+            let entries = mount?.copyUp?.entries ?? []
+            let e = entries.indices.contains(Int(r.detail)) ? entries[Int(r.detail)] : nil
+            text = "\(m): tmpcopyup: creating \(e.map { "\($0.kind.rawValue) \($0.path)" } ?? "an entry") in the new tmpfs: \(err)"
         default: text = "the void's set-up failed at step \(r.step): \(err)"
         }
         return VoidError(text, errno: r.err)

@@ -65,11 +65,13 @@ public enum Spawner {
         var ops = [void_op](repeating: void_op(), count: plan.mounts.count)
         var nodes: NodeMaker?
         defer { nodes?.close() }
+        var copyFDs: [Int32] = []
         for (i, m) in plan.mounts.enumerated() {
             var op = void_op()
             op.dest = arena.string(relativeDest(m.destination))
             op.source = arena.string(m.source)
             op.tree_fd = -1
+            op.copy_fd = -1
             op.in_image = m.sourceInImage ? 1 : 0
             op.no_symlinks = m.sourceNoSymlinks ? 1 : 0
             op.is_dir = m.isDir ? 1 : 0
@@ -102,6 +104,14 @@ public enum Spawner {
                 op.fs_keys = UnsafePointer(arena.stringArray(opts.map(\.key), terminate: false))
                 op.fs_values = UnsafePointer(arena.optionalStringArray(opts.map(\.value)))
                 op.fs_nopts = Int32(opts.count)
+                if let c = m.copyUp, !c.entries.isEmpty {
+                    let (fd, entries) = try readCopyUp(c, m, imageFD: imageFD, arena: arena)
+                    fdsToClose.append(fd)
+                    copyFDs.append(fd)
+                    op.copy_fd = fd
+                    op.copy = arena.copy(entries)
+                    op.n_copy = Int32(entries.count)
+                }
             }
             ops[i] = op
         }
@@ -202,7 +212,7 @@ public enum Spawner {
             child.unshare_cgroupns = 1
         }
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
-                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + ops.map(\.tree_fd) + cgroupJoins, arena: arena)
+                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + ops.map(\.tree_fd) + copyFDs + cgroupJoins, arena: arena)
 
         var pidfd: Int32 = -1
         // The child attaches the void root at its cwd: set it here, where the state dir can be

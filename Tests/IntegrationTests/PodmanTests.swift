@@ -569,7 +569,7 @@ import Testing
         #expect(!(Podman.readFile("\(dir)/out") ?? "").isEmpty, "the container's /etc/hostname copied out")
     }
 
-    // MARK: - sysctls
+    // MARK: - sysctls and tmpfs copy-up
 
     /// podman passes net.ipv4.ping_group_range="0 0" by default and --sysctl values: written in
     /// podman's network namespace (joined: by voidoci) and in the void's own (--network none).
@@ -587,6 +587,29 @@ import Testing
             #expect(r.status == 0, "\(net): \(r)")
             #expect(Self.lines(r.stdout) == ["42", "0\t0", "1000"], "\(net): \(r)")
         }
+    }
+
+    /// `--tmpfs /tmp` passes tmpcopyup: the image's /tmp content is in the new tmpfs.
+    @Test(arguments: As.allCases)
+    func tmpfsCopiesTheImagesContentUp(who: As) throws {
+        let p = try Podman.open(who)
+        defer { p.close() }
+        let image = TmpCopyupTests.Image()
+        defer { image.remove() }
+        let tar = "/tmp/\(Podman.processPrefix)copyup-\(UUID().uuidString.prefix(6)).tar"
+        defer { unlink(tar) }
+        let t = Shell.run(["tar", "-C", image.root, "--numeric-owner", "-cf", tar, "."], timeout: 120)
+        try #require(t.status == 0, "\(t)")
+        chmod(tar, 0o644)
+        let img = "localhost/\(Podman.processPrefix)copyup-\(who == .root ? "r" : "u"):test"
+        let i = p.call(["import", tar, img], timeout: 120)
+        try #require(i.status == 0, "\(i)")
+        defer { _ = p.call(["rmi", "-f", img], timeout: 60) }
+        let r = p.call(["run", "--rm", "--name", p.name("copyup"), "--network", "none", "--tmpfs", "/tmp",
+                        "--annotation", "org.voidoci.mounts=tmpfs", "--annotation", "org.voidoci.expose=/bin",
+                        img, "/bin/sh", "-c", "cat /tmp/top /tmp/seed/a.txt; readlink /tmp/seed/link; echo x > /tmp/new && echo wrote"])
+        #expect(r.status == 0, "\(r)")
+        #expect(Self.lines(r.stdout) == ["top", "alpha", "a.txt", "wrote"], "\(r)")
     }
 
     // MARK: - podman itself

@@ -566,6 +566,46 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         }
     }
 
+    // MARK: tmpcopyup
+
+    @Test func tmpcopyupPlansTheImagesContent() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        f.tree.mkdir("/tmp/d/e")
+        f.tree.write("/tmp/d/f", "hello", mode: 0o640)
+        f.tree.symlink("/tmp/d/l", to: "/etc/passwd")
+        _ = shell("mkfifo '\(f.tree.host("/tmp/fifo"))'")
+        func plan(_ options: String, _ destination: String = "/tmp") throws -> VoidPlan {
+            try f.plan(rest: #", "mounts": [{"destination": "\#(destination)", "type": "tmpfs", "source": "tmpfs", "options": [\#(options)]}], "annotations": {"org.voidoci.mounts": "tmpfs"}"#)
+        }
+        let p = try plan(#""rw", "rprivate", "nosuid", "nodev", "tmpcopyup""#)
+        let m = try #require(p.mounts.first { $0.destination == "/tmp" })
+        #expect(m.fsOptions.isEmpty, "tmpcopyup is not a tmpfs option: \(m.fsOptions)")
+        let c = try #require(m.copyUp)
+        #expect(c.source == "/tmp")
+        #expect(c.entries.map(\.path) == ["d", "d/e", "d/f", "d/l"])
+        #expect(c.entries.map(\.kind) == [.directory, .directory, .file, .symlink])
+        #expect(c.entries[2].size == 5 && c.entries[2].mode == 0o640)
+        #expect(c.entries[3].target == "/etc/passwd")
+        #expect(p.dropped.contains { $0.path == "mounts[0].options" && $0.reason.contains("/tmp/fifo") })
+        #expect(Explain.text(p).contains("copy-up of image:/tmp: 4 entries, 5 bytes"), "\(Explain.text(p))")
+
+        for none in [#""notmpcopyup""#, #""nosuid""#] {
+            let q = try plan(none)
+            #expect(q.mounts.first { $0.destination == "/tmp" }?.copyUp == nil)
+            #expect(q.mounts.first { $0.destination == "/tmp" }?.fsOptions.isEmpty == true)
+        }
+        // Nothing in the image at that path: an empty tmpfs, said so.
+        let missing = try plan(#""tmpcopyup""#, "/nothing-here")
+        #expect(missing.mounts.first { $0.destination == "/nothing-here" }?.copyUp?.entries.isEmpty == true)
+        // A link out of the image resolves inside it.
+        f.tree.symlink("/linked", to: "../../../../../etc")
+        let linked = try plan(#""tmpcopyup""#, "/linked")
+        #expect(linked.mounts.first { $0.destination == "/linked" }?.copyUp?.source == "/etc")
+        // Too big: named.
+        _ = shell("truncate -s 3G '\(f.tree.host("/tmp/huge"))'")
+        expectThrows("mounts[0]", "tmpcopyup", "MiB") { _ = try plan(#""tmpcopyup""#) }
+    }
     @Test func mountDestinationWithDotDotIsRefused() throws {
         let f = PlannerFixture()
         defer { f.remove() }

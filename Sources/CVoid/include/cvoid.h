@@ -25,6 +25,23 @@ enum void_op_kind {
     VOID_OP_READONLY = 6, // if dest exists: bind it onto itself read-only
 };
 
+// One entry copied into a fresh filesystem before it is mounted (`tmpcopyup`). voidoci read
+// the image's files (inside the image root, regular files only, capped) into one memfd; the
+// child creates each entry, relative to the new mount, in order (parents first).
+enum void_copy_kind {
+    VOID_COPY_DIR = 1,      // mkdir; its mode is applied once everything inside exists
+    VOID_COPY_FILE = 2,     // a file with bytes [offset, offset+length) of the memfd
+    VOID_COPY_SYMLINK = 3,  // a symlink whose text is `target`
+};
+
+struct void_copy {
+    int32_t kind;
+    uint32_t mode;          // permission bits
+    const char *path;       // relative to the new filesystem's root, no "..", e.g. "seed/a.txt"
+    const char *target;     // symlink text
+    uint64_t offset, length;
+};
+
 struct void_op {
     int32_t kind;
     const char *dest;       // relative to the void root, no leading '/', never "..", e.g. "usr/bin/sh"
@@ -39,6 +56,9 @@ struct void_op {
     const char *const *fs_keys;    // fs: fsconfig string options, key[i]=value[i]
     const char *const *fs_values;  // value may be NULL for flag options
     int32_t fs_nopts;
+    int32_t copy_fd;        // fs: the memfd holding the files' bytes, or -1
+    const struct void_copy *copy;  // fs: entries to create before the mount is attached
+    int32_t n_copy;
 };
 
 struct void_rlimit {
@@ -127,7 +147,7 @@ struct void_report {
     int32_t step;   // enum void_step
     int32_t err;    // errno
     int32_t index;  // op index, rlimit index, ... or -1
-    int32_t _pad;
+    int32_t detail; // VOID_STEP_COPYUP: the entry of the op's copy list, else 0
 };
 
 enum void_step {
@@ -177,6 +197,7 @@ enum void_step {
     VOID_STEP_CGROUPNS = 44,
     VOID_STEP_SYSCTL_PROC = 45,   // making the detached proc mount for the sysctls
     VOID_STEP_SYSCTL = 46,        // index: which of sysctl_paths
+    VOID_STEP_COPYUP = 47,        // index: the op, detail: its copy entry
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`
