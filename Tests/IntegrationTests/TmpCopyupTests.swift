@@ -98,6 +98,24 @@ import Testing
         }
     }
 
+    /// Nothing voidoci made for the set-up (the copy's memfd, the node tmpfs and its clones,
+    /// the proc mount the sysctls are written through) is open in the void's program.
+    @Test(arguments: As.allCases)
+    func noFdOfTheSetUpReachesTheVoid(who: As) throws {
+        try #require(who == .root || Env.hasTestUser)
+        let image = Image(who)
+        defer { image.remove() }
+        let b = Self.bundle(image, "cat /tmp/top; echo /proc/self/fd/*", as: who)
+        defer { b.close() }
+        b.grantProc()
+        b.setLinux("sysctl", ["net.ipv4.ip_default_ttl": "42", "kernel.shmmni": "1000"])
+        b.setLinux("devices", [["path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200]] as [[String: Any]])
+        b.annotate(["org.voidoci.dev": "minimal"])
+        let r = b.run()
+        #expect(r.status == 0, "\(r)")
+        #expect(VoidCheck.lines(r.stdout) == ["top", "/proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2 /proc/self/fd/3"], "\(r)")
+    }
+
     // MARK: attacks from the image
 
     /// The image's /tmp is a link out of the image: it resolves inside the image (as if the
