@@ -20,9 +20,9 @@ public struct PlannedSysctl: Equatable, Sendable {
 extension Planner {
     /// runc's rule (libcontainer/configs/validate): only sysctls of a namespace the void has of
     /// its own. A void always has new ipc, network and uts namespaces unless one is joined, so
-    /// what is refused is what belongs to no namespace (kernel.panic, vm.*, ...), a network
-    /// sysctl when the network joined is voidoci's own, and kernel.hostname (the `hostname`
-    /// field says it). A key with '/', an empty component or a control character names no file.
+    /// what is refused is what belongs to no namespace (kernel.panic, vm.*, ...), a sysctl of a
+    /// namespace joined by path that is voidoci's own (runc refuses only the network one), and
+    /// kernel.hostname (the `hostname` field says it). A key with '/', an empty component or a control character names no file.
     func planSysctls(namespaces: [PlannedNamespace]) throws -> [PlannedSysctl] {
         let ipcKeys: Set<String> = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
                                     "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]
@@ -45,9 +45,6 @@ extension Planner {
                 ns = "ipc"
             } else if key.hasPrefix("net.") {
                 ns = "network"
-                if let p = path("network"), try isOwnNetworkNamespace(p) {
-                    throw VoidError("\(field): not allowed in the host network namespace (\(p) is voidoci's own)")
-                }
             } else if key == "kernel.domainname" {
                 ns = "uts"
             } else if key == "kernel.hostname" {
@@ -55,18 +52,24 @@ extension Planner {
             } else {
                 throw VoidError("\(field): not in a namespace of the void's own (only ipc, network and uts sysctls are: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.domainname)")
             }
+            if let p = path(ns), try isOwnNamespace(p, ns) {
+                throw VoidError("\(field): not allowed in the host \(ns) namespace (\(p) is voidoci's own)")
+            }
             out.append(PlannedSysctl(key: key, value: value, namespace: ns, joinedPath: path(ns)))
         }
         return out
     }
 
-    /// runc's isHostNetNS: "host" is the namespace the runtime itself runs in.
-    func isOwnNetworkNamespace(_ path: String) throws -> Bool {
+    /// runc's isHostNetNS, for every namespace a sysctl can be written in: "host" is the
+    /// namespace voidoci itself runs in. runc checks only the network; a void never writes the
+    /// host's ipc or uts values either (a config joining them gets their values, not a say).
+    func isOwnNamespace(_ path: String, _ type: String) throws -> Bool {
         var a = stat(), b = stat()
         guard stat(path, &a) == 0 else {
-            throw VoidError("linux.namespaces: network path \(path): \(errnoText(errno))", errno: errno)
+            throw VoidError("linux.namespaces: \(type) path \(path): \(errnoText(errno))", errno: errno)
         }
-        guard stat("/proc/self/ns/net", &b) == 0 else { return false }
+        let own = type == "network" ? "net" : type
+        guard stat("/proc/self/ns/\(own)", &b) == 0 else { return false }
         return a.st_dev == b.st_dev && a.st_ino == b.st_ino
     }
 }

@@ -548,8 +548,19 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
             expectThrows("linux.sysctl[", why) { _ = try f.plan(rest: #", "linux": {"sysctl": "# + json + "}") }
         }
         // Joined by path: written by voidoci in that namespace; refused if it is voidoci's own.
-        let joined = try f.plan(rest: #", "linux": {"namespaces": [{"type": "network", "path": "/proc/self/ns/net"}, {"type": "ipc", "path": "/proc/self/ns/ipc"}], "sysctl": {"kernel.shmmax": "4096"}}"#)
-        #expect(joined.sysctls.first?.joinedPath == "/proc/self/ns/ipc")
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        holder.arguments = ["--ipc", "sleep", "30"]
+        if geteuid() == 0, (try? holder.run()) != nil {
+            defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+            let ns = "/proc/\(holder.processIdentifier)/ns/ipc"
+            for _ in 0..<500 where (try? FileManager.default.destinationOfSymbolicLink(atPath: ns)) == (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/ipc")) { usleep(10_000) }
+            let joined = try f.plan(rest: #", "linux": {"namespaces": [{"type": "ipc", "path": "\#(ns)"}], "sysctl": {"kernel.shmmax": "4096"}}"#)
+            #expect(joined.sysctls.first?.joinedPath == ns)
+        }
+        expectThrows(#"linux.sysctl["kernel.shmmax"]"#, "host ipc namespace") {
+            _ = try f.plan(rest: #", "linux": {"namespaces": [{"type": "ipc", "path": "/proc/self/ns/ipc"}], "sysctl": {"kernel.shmmax": "4096"}}"#)
+        }
         // ping_group_range names the void's groups; voidoci writes it from outside: translated.
         #expect(Spawner.groupRange("0 0", p, host: true) == "65534 65534")
         #expect(Spawner.groupRange("0 0", p, host: false) == "0 0")
