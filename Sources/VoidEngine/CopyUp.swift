@@ -144,7 +144,7 @@ extension Spawner {
                         if n == 0 { break }   // shorter now than when planned: what is there
                         var done = 0
                         while done < n {
-                            let w = buf.withUnsafeBytes { Glibc.write(memfd, $0.baseAddress! + done, n - done) }
+                            let w = buf[done..<n].withUnsafeBytes { Glibc.write(memfd, $0.baseAddress, $0.count) }
                             if w < 0 && errno == EINTR { continue }
                             if w <= 0 { throw VoidError.sys("\(field): memfd") }
                             done += w

@@ -81,8 +81,9 @@ public enum Spawner {
             case .node:
                 // Made here, in a tmpfs of voidoci's own that is never attached, and bound in.
                 op.kind = Int32(VOID_OP_BIND.rawValue)
-                if nodes == nil { nodes = try NodeMaker() }
-                op.tree_fd = try nodes!.make(m, index: i, attrs: op.attr_set)
+                let maker = try nodes ?? NodeMaker()
+                nodes = maker
+                op.tree_fd = try maker.make(m, index: i, attrs: op.attr_set)
                 fdsToClose.append(op.tree_fd)
             case .bind:
                 op.kind = Int32(VOID_OP_BIND.rawValue)
