@@ -8,7 +8,7 @@ public struct DeviceNode: Equatable, Sendable {
     public var type: String        // "c" (also for "u"), "b" or "p"
     public var major: Int64
     public var minor: Int64
-    public var mode: UInt32        // permission bits only (fileMode & 07777; runc's 0666 when absent)
+    public var mode: UInt32        // fileMode & 0777, runc's 0666 when absent (see makeNode)
     public var uid: UInt32         // inside the void
     public var gid: UInt32
     public var hostUID: UInt32     // what they map to: the node's owner as voidoci makes it
@@ -60,8 +60,11 @@ extension Planner {
         return try hostDeviceMount(d, index: i)
     }
 
-    /// runc (libcontainer/specconv): an absent fileMode is 0666, absent uid and gid are 0. The
-    /// owner is the host id the void's id maps to; an id the void does not map cannot own it.
+    /// runc (libcontainer/specconv): an absent fileMode is 0666, absent uid and gid are 0. runc's
+    /// mknodDevice then chmods with Go's os.Chmod, which keeps only the permission bits: a
+    /// set-id or sticky bit in fileMode does not survive there, nor here (on a nosuid node it
+    /// would mean nothing). The owner is the host id the void's id maps to; an id the void does
+    /// not map cannot own it.
     func makeNode(type: String, major: Int64, minor: Int64, fileMode: UInt32?, uid: UInt32?, gid: UInt32?,
                   ids: IDs, field: String) throws -> DeviceNode {
         guard major >= 0, minor >= 0, major <= 0xfff, minor <= 0xf_ffff else {
@@ -78,7 +81,7 @@ extension Planner {
         let u = uid ?? (ids.mapsUID(0) ? 0 : ids.uidMap.first?.containerID ?? 0)
         let g = gid ?? (ids.mapsGID(0) ? 0 : ids.gidMap.first?.containerID ?? 0)
         return DeviceNode(type: type == "u" ? "c" : type, major: type == "p" ? 0 : major, minor: type == "p" ? 0 : minor,
-                          mode: (fileMode ?? 0o666) & 0o7777, uid: u, gid: g,
+                          mode: (fileMode ?? 0o666) & 0o777, uid: u, gid: g,
                           hostUID: try host(ids.uidMap, u, "uid"), hostGID: try host(ids.gidMap, g, "gid"))
     }
 

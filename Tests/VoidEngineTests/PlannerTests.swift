@@ -509,6 +509,8 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         #expect(nodes[0].node == DeviceNode(type: "c", major: 10, minor: 200, mode: 0o640, uid: 0, gid: 0, hostUID: 65534, hostGID: 65534))
         #expect(nodes[1].node == DeviceNode(type: "p", major: 0, minor: 0, mode: 0o666, uid: 0, gid: 0, hostUID: 65534, hostGID: 65534))
         #expect(nodes[2].node?.type == "c" && nodes[2].node?.mode == 0o666)
+        let setID = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/x", "major": 1, "minor": 3, "fileMode": 3565}]}"#)
+        #expect(setID.mounts.first { $0.kind == .node }?.node?.mode == 0o755, "06755: runc keeps the permission bits only")
         #expect(nodes.allSatisfy { $0.flags == ["nosuid", "noexec"] })
         #expect(Explain.text(p).contains("node    /dev/voidoci-nonexistent c 10:200 mode 0640 owner 0:0 (host 65534:65534)"), "\(Explain.text(p))")
         expectThrows("linux.devices[0].uid", "1000") {
