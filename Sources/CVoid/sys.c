@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 
 const uint64_t VOID_CLONE_NEWUSER = CLONE_NEWUSER, VOID_CLONE_NEWNS = CLONE_NEWNS,
                VOID_CLONE_NEWPID = CLONE_NEWPID, VOID_CLONE_NEWNET = CLONE_NEWNET,
@@ -157,6 +158,53 @@ int void_make_node(int dirfd, const char *name, char type, uint32_t major, uint3
     if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) return -1;
     *what = 2;
     if (fchmodat(dirfd, name, mode & 07777, 0) < 0) return -1;
+    return 0;
+}
+
+int void_clone_nodes(int mnt, const char *const *names, int n, int *fds, int *failed) {
+    *failed = -1;
+    for (int i = 0; i < n; i++) fds[i] = -1;
+    if (n <= 0) return 0;
+    // The helper's answers: [0] the failed index, [1] its errno, then one fd per node.
+    size_t size = sizeof(int32_t) * (size_t)(n + 2);
+    int32_t *shared = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) return -1;
+    shared[0] = -1;
+    shared[1] = EIO;  // the helper died before answering
+    for (int i = 0; i < n; i++) shared[2 + i] = -1;
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_FILES | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        // Raw syscalls only (a fork of a process that may have threads). Private before the
+        // attach: nothing may propagate to the namespace we came from.
+        if (syscall(SYS_unshare, CLONE_NEWNS) < 0
+            || syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0
+            || syscall(SYS_move_mount, mnt, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+            shared[1] = errno;
+            _exit(1);
+        }
+        for (int i = 0; i < n; i++) {
+            int t = (int)syscall(SYS_open_tree, mnt, names[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+            if (t < 0) { shared[0] = i; shared[1] = errno; _exit(1); }
+            shared[2 + i] = t;
+        }
+        shared[1] = 0;
+        _exit(0);
+    }
+    int e = errno;
+    if (pid > 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        e = shared[1];
+        *failed = shared[0];
+        // The fd table is shared: what the helper opened is ours, even if it failed midway.
+        for (int i = 0; i < n; i++) fds[i] = shared[2 + i];
+    }
+    munmap(shared, size);
+    if (pid < 0 || e != 0) {
+        for (int i = 0; i < n; i++) if (fds[i] >= 0) { close(fds[i]); fds[i] = -1; }
+        errno = e;
+        return -1;
+    }
     return 0;
 }
 

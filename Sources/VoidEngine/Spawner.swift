@@ -83,8 +83,7 @@ public enum Spawner {
                 op.kind = Int32(VOID_OP_BIND.rawValue)
                 let maker = try nodes ?? NodeMaker()
                 nodes = maker
-                op.tree_fd = try maker.make(m, index: i, attrs: op.attr_set)
-                fdsToClose.append(op.tree_fd)
+                try maker.make(m, index: i, attrs: op.attr_set)
             case .bind:
                 op.kind = Int32(VOID_OP_BIND.rawValue)
                 if opt.caller.privileged {
@@ -115,6 +114,10 @@ public enum Spawner {
                 }
             }
             ops[i] = op
+        }
+        for (i, tree) in try nodes?.cloneAll() ?? [] {
+            ops[i].tree_fd = tree
+            fdsToClose.append(tree)
         }
         nodes?.close()   // each node's own clone keeps it: the tmpfs itself is never handed on
         var imageTree: Int32 = -1

@@ -229,6 +229,13 @@ int void_make_node_tmpfs(void);
 // the owner. -1 with errno on failure, and *what says which call: 1 mknod, 2 chmod, 3 chown.
 int void_make_node(int dirfd, const char *name, char type, uint32_t major, uint32_t minor,
                    uint32_t mode, uint32_t uid, uint32_t gid, int *what);
+// Detached clones (close-on-exec) of the nodes `names` of `mnt`, the tmpfs above, into fds[].
+// open_tree clones only from a mount in the caller's mount namespace (until Linux 6.15), and
+// the tmpfs must never be attached to voidoci's: a helper process sharing our fd table
+// (CLONE_FILES) makes a private mount namespace of its own, attaches the tmpfs there, clones
+// each node and exits; the attachment dies with its namespace, the clones stay ours. 0, or -1
+// with errno and *failed: the node that failed, -1 for the helper's own set-up.
+int void_clone_nodes(int mnt, const char *const *names, int n, int *fds, int *failed);
 int void_openpty(int *master, int *slave, char *name, size_t len);
 
 // Starts fn(arg) on a new thread that may run on any CPU the caller may use except the one the
