@@ -118,8 +118,21 @@ import Testing
         let r = b.run()
         #expect(r.status == 0, "\(r)")
         #expect(VoidCheck.lines(r.stdout) == ["33", "0\t0"], "\(r)")
-        let seen = Shell.run(["nsenter", "--net=/proc/\(hpid)/ns/net", "cat", "/proc/sys/net/ipv4/ip_default_ttl"])
-        #expect(seen.stdout == "33\n", "written in the joined namespace: \(seen)")
+        let seen = Shell.run(["nsenter", "--net=/proc/\(hpid)/ns/net", "cat", "/proc/sys/net/ipv4/ip_default_ttl", "/proc/sys/net/ipv4/ping_group_range"])
+        // "0 0" meant the void's root group: host gid 65534.
+        #expect(seen.stdout == "33\n65534\t65534\n", "written in the joined namespace: \(seen)")
+
+        // A write voidoci makes there that fails: an error naming it, nothing left.
+        let before = hostMounts()
+        let bad = VoidCheck.busybox("echo ran", as: .root)
+        defer { bad.close() }
+        bad.setLinux("namespaces", [["type": "pid"], ["type": "mount"], ["type": "network", "path": "/proc/\(hpid)/ns/net"]])
+        bad.setLinux("sysctl", ["net.ipv4.ip_default_ttl": "zero"])
+        let r2 = bad.run()
+        #expect(r2.status != 0 && !r2.stdout.contains("ran") && r2.stderr.contains("linux.sysctl[\"net.ipv4.ip_default_ttl\"]")
+                && r2.stderr.contains("joined network namespace"), "\(r2)")
+        #expect(bad.stateEntries().isEmpty, "\(bad.stateEntries())")
+        #expect(hostMounts() == before)
     }
 
     /// As runc: a network sysctl is refused when the namespace joined is voidoci's own.
