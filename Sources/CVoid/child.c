@@ -22,12 +22,14 @@
 static const struct void_child *C;
 static int devnull_fd = -1;  // the host's /dev/null, opened in the child's namespace: the source for masking files
 
-static int report(int step, int err, int index) {
-    struct void_report r = {.step = step, .err = err, .index = index};
+static int report_detail(int step, int err, int index, int detail) {
+    struct void_report r = {.step = step, .err = err, .index = index, .detail = detail};
     ssize_t n;
     do { n = send(C->sync_fd, &r, sizeof r, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
     return n == (ssize_t)sizeof r ? 0 : -1;
 }
+
+static int report(int step, int err, int index) { return report_detail(step, err, index, 0); }
 
 __attribute__((noreturn)) static void fail(int step, int index) {
     report(step, errno, index);
@@ -167,6 +169,53 @@ static void do_symlink(int rootfd, const struct void_op *op, int i) {
     close(pfd);
 }
 
+// tmpcopyup: the entries voidoci planned and read, created in the new filesystem before it is
+// attached. Everything comes from the parent (paths, modes, the bytes in a memfd): nothing of
+// the image is opened here.
+static char copy_buf[65536];
+
+__attribute__((noreturn)) static void copy_fail(int i, int k) {
+    report_detail(VOID_STEP_COPYUP, errno, i, k);
+    _exit(126);
+}
+
+static void copy_up(int mnt, const struct void_op *op, int i) {
+    for (int k = 0; k < op->n_copy; k++) {
+        const struct void_copy *e = &op->copy[k];
+        if (e->kind == VOID_COPY_DIR) {
+            if (mkdirat(mnt, e->path, 0700) < 0) copy_fail(i, k);
+        } else if (e->kind == VOID_COPY_SYMLINK) {
+            if (symlinkat(e->target, mnt, e->path) < 0) copy_fail(i, k);
+        } else {
+            int fd = void_openat2(mnt, e->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600,
+                                  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+            if (fd < 0) copy_fail(i, k);
+            uint64_t off = e->offset, left = e->length;
+            while (left > 0) {
+                size_t want = left < sizeof copy_buf ? (size_t)left : sizeof copy_buf;
+                ssize_t n = pread(op->copy_fd, copy_buf, want, (off_t)off);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) { if (n == 0) errno = EIO; copy_fail(i, k); }
+                for (ssize_t done = 0; done < n;) {
+                    ssize_t w = write(fd, copy_buf + done, (size_t)(n - done));
+                    if (w < 0 && errno == EINTR) continue;
+                    if (w <= 0) { if (w == 0) errno = EIO; copy_fail(i, k); }
+                    done += w;
+                }
+                off += (uint64_t)n;
+                left -= (uint64_t)n;
+            }
+            if (fchmod(fd, e->mode & 07777) < 0) copy_fail(i, k);
+            close(fd);
+        }
+    }
+    // Directory modes last, deepest first: a 0555 directory is filled before it is closed.
+    for (int k = op->n_copy - 1; k >= 0; k--) {
+        if (op->copy[k].kind == VOID_COPY_DIR && fchmodat(mnt, op->copy[k].path, op->copy[k].mode & 07777, 0) < 0)
+            copy_fail(i, k);
+    }
+}
+
 static void do_fs(int rootfd, const struct void_op *op, int i) {
     int fs = (int)syscall(SYS_fsopen, op->fstype, FSOPEN_CLOEXEC);
     CHECK(fs, VOID_STEP_FS_OPEN, i);
@@ -177,9 +226,17 @@ static void do_fs(int rootfd, const struct void_op *op, int i) {
         CHECK(r, VOID_STEP_FS_CONFIG, i);
     }
     CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0), VOID_STEP_FS_CONFIG, i);
-    int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, (unsigned int)op->attr_set);
+    // A read-only filesystem with content to copy is made read-only once it is filled.
+    uint64_t attrs = op->n_copy > 0 ? op->attr_set & ~(uint64_t)MOUNT_ATTR_RDONLY : op->attr_set;
+    int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, (unsigned int)attrs);
     CHECK(mnt, VOID_STEP_FS_MOUNT, i);
     close(fs);
+    if (op->n_copy > 0) {
+        copy_up(mnt, op, i);
+        if (op->attr_set & MOUNT_ATTR_RDONLY)
+            CHECK(void_mount_setattr(mnt, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0, 0), VOID_STEP_SETATTR, i);
+    }
+    if (op->copy_fd >= 0) close(op->copy_fd);
     int hit;
     int dest = open_dest(rootfd, op->dest, 1, i, &hit);
     if (dest < 0) fail(hit ? VOID_STEP_DEST_SYMLINK : VOID_STEP_DEST, i);
@@ -220,6 +277,36 @@ static void do_mask_or_readonly(int rootfd, const struct void_op *op, int i) {
     CHECK(move_mount_fd(tree, target, "", MOVE_MOUNT_T_EMPTY_PATH), VOID_STEP_MOVE_MOUNT, i);
     close(tree);
     close(target);
+}
+
+// linux.sysctl for the void's own namespaces: /proc/sys follows the writer's namespaces, so a
+// proc mount made here and never attached shows the void's. Written as the set-up ids: the ipc
+// and mqueue sysctls let only the namespace's root (uid 0 inside) write, the network ones
+// whoever holds CAP_NET_ADMIN over it. (kernel.domainname is set with setdomainname.)
+static void write_sysctls(void) {
+    if (C->n_sysctls == 0) return;
+    int proc = -1;
+    int fs = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
+    if (fs >= 0 && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+        proc = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    if (fs >= 0) close(fs);
+    // A pid namespace joined from another user namespace admits no proc of ours: the host's
+    // /proc, still in this private copy of the mount namespace before the pivot, shows the same.
+    if (proc < 0) proc = (int)syscall(SYS_openat, AT_FDCWD, "/proc", O_PATH | O_CLOEXEC | O_DIRECTORY);
+    CHECK(proc, VOID_STEP_SYSCTL_PROC, -1);
+    for (int i = 0; i < C->n_sysctls; i++) {
+        int fd = void_openat2(proc, C->sysctl_paths[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0,
+                              RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        CHECK(fd, VOID_STEP_SYSCTL, i);
+        const char *v = C->sysctl_values[i];
+        size_t len = strlen(v);
+        ssize_t n;
+        do { n = write(fd, v, len); } while (n < 0 && errno == EINTR);
+        if (n < 0) fail(VOID_STEP_SYSCTL, i);
+        if ((size_t)n != len) { errno = EINVAL; fail(VOID_STEP_SYSCTL, i); }
+        close(fd);
+    }
+    close(proc);
 }
 
 static void loopback_up(void) {
@@ -396,6 +483,7 @@ __attribute__((noreturn)) static void child_main(void) {
     // set-up ids are its own host ids, as before.
     CHECK(syscall(SYS_setresgid, C->setup_gid, C->setup_gid, C->setup_gid), VOID_STEP_SETUP_IDS, -1);
     CHECK(syscall(SYS_setresuid, C->setup_uid, C->setup_uid, C->setup_uid), VOID_STEP_SETUP_IDS, -1);
+    write_sysctls();
 
     for (int i = 0; i < C->n_ops; i++) {
         const struct void_op *op = &C->ops[i];

@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 
 const uint64_t VOID_CLONE_NEWUSER = CLONE_NEWUSER, VOID_CLONE_NEWNS = CLONE_NEWNS,
                VOID_CLONE_NEWPID = CLONE_NEWPID, VOID_CLONE_NEWNET = CLONE_NEWNET,
@@ -35,7 +38,7 @@ const unsigned int VOID_OPEN_TREE_CLONE = OPEN_TREE_CLONE, VOID_AT_RECURSIVE = A
                    VOID_AT_EMPTY_PATH = AT_EMPTY_PATH;
 const uint64_t VOID_O_PATH = O_PATH, VOID_RESOLVE_IN_ROOT = RESOLVE_IN_ROOT,
                VOID_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS,
-               VOID_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS;
+               VOID_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS, VOID_RESOLVE_BENEATH = RESOLVE_BENEATH;
 const uint64_t VOID_MS_PRIVATE = MS_PRIVATE;
 
 int void_setns(int fd, int nstype) { return (int)syscall(SYS_setns, fd, nstype); }
@@ -130,6 +133,79 @@ int void_make_tmpfs(uint32_t uid, uint32_t gid) {
     close(fs);
     errno = e;
     return mnt;
+}
+
+int void_make_node_tmpfs(void) {
+    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fs < 0) return -1;
+    int r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0);
+    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", "64k", 0);
+    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int mnt = r == 0 ? (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) : -1;
+    int e = errno;
+    close(fs);
+    errno = e;
+    return mnt;
+}
+
+int void_make_node(int dirfd, const char *name, char type, uint32_t major, uint32_t minor,
+                   uint32_t mode, uint32_t uid, uint32_t gid, int *what) {
+    mode_t fmt = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
+    *what = 1;
+    if (mknodat(dirfd, name, fmt | (mode & 07777), type == 'p' ? 0 : makedev(major, minor)) < 0) return -1;
+    // mknod applied the umask; and chown (below) would clear set-id bits: chown first.
+    *what = 3;
+    if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) return -1;
+    *what = 2;
+    if (fchmodat(dirfd, name, mode & 07777, 0) < 0) return -1;
+    return 0;
+}
+
+int void_clone_nodes(int mnt, const char *const *names, int n, int *fds, int *failed) {
+    *failed = -1;
+    for (int i = 0; i < n; i++) fds[i] = -1;
+    if (n <= 0) return 0;
+    // The helper's answers: [0] the failed index, [1] its errno, then one fd per node.
+    size_t size = sizeof(int32_t) * (size_t)(n + 2);
+    int32_t *shared = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) return -1;
+    shared[0] = -1;
+    shared[1] = EIO;  // the helper died before answering
+    for (int i = 0; i < n; i++) shared[2 + i] = -1;
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_FILES | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        // Raw syscalls only (a fork of a process that may have threads). Private before the
+        // attach: nothing may propagate to the namespace we came from.
+        if (syscall(SYS_unshare, CLONE_NEWNS) < 0
+            || syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0
+            || syscall(SYS_move_mount, mnt, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+            shared[1] = errno;
+            _exit(1);
+        }
+        for (int i = 0; i < n; i++) {
+            int t = (int)syscall(SYS_open_tree, mnt, names[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+            if (t < 0) { shared[0] = i; shared[1] = errno; _exit(1); }
+            shared[2 + i] = t;
+        }
+        shared[1] = 0;
+        _exit(0);
+    }
+    int e = errno;
+    if (pid > 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        e = shared[1];
+        *failed = shared[0];
+        // The fd table is shared: what the helper opened is ours, even if it failed midway.
+        for (int i = 0; i < n; i++) fds[i] = shared[2 + i];
+    }
+    munmap(shared, size);
+    if (pid < 0 || e != 0) {
+        for (int i = 0; i < n; i++) if (fds[i] >= 0) { close(fds[i]); fds[i] = -1; }
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 // No signal blocked, none ignored: what a program voidoci starts (a void's process, a hook)

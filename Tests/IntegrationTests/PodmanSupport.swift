@@ -37,7 +37,12 @@ final class Podman {
     static let processPrefix = "vpt\(getpid())-"
 
     static let path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    static let runtime = "voidoci"
+    /// `voidoci` (registered in containers.conf: /usr/local/bin/voidoci), or VOIDOCI_PODMAN_RUNTIME:
+    /// a path to another build, named `voidoci` so podman still speaks JSON logs to it.
+    static let runtime: String = {
+        let r = ProcessInfo.processInfo.environment["VOIDOCI_PODMAN_RUNTIME"] ?? ""
+        return r.isEmpty ? "voidoci" : r
+    }()
     /// VOIDOCI_PODMAN_TRACE=1: every podman call, its duration and status on stderr.
     static let trace = !(ProcessInfo.processInfo.environment["VOIDOCI_PODMAN_TRACE"] ?? "").isEmpty
 

@@ -18,6 +18,48 @@ struct HostileInputTests {
         expectThrows("mounts[0].options[1]", "no name") { _ = try f.plan(rest: rest) }
     }
 
+    // MARK: tmpcopyup content from the image
+
+    static func copyUpPlan(_ f: PlannerFixture, _ destination: String = "/tmp") throws -> VoidPlan {
+        try f.plan(rest: #", "mounts": [{"destination": "\#(destination)", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}], "annotations": {"org.voidoci.mounts": "tmpfs"}"#)
+    }
+
+    /// A link to a directory (in or out of the image) is copied as its text, never walked.
+    @Test func copyUpDoesNotWalkLinkedDirectories() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        f.tree.mkdir("/tmp")
+        f.tree.symlink("/tmp/etc", to: "/etc")
+        f.tree.symlink("/tmp/host", to: "../../../../../../../../tmp")
+        let c = try #require(try Self.copyUpPlan(f).mounts.first { $0.destination == "/tmp" }?.copyUp)
+        #expect(c.entries.map(\.path) == ["etc", "host"])
+        #expect(c.entries.allSatisfy { $0.kind == .symlink })
+    }
+
+    /// A FIFO, a device and a socket are never opened (a FIFO would block the read).
+    @Test func copyUpSkipsSpecialFiles() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        f.tree.mkdir("/tmp")
+        #expect(mkfifo(f.tree.host("/tmp/fifo"), 0o644) == 0)
+        if geteuid() == 0 { _ = mknod(f.tree.host("/tmp/null"), S_IFCHR | 0o666, (1 << 8) | 3) }
+        let p = try Self.copyUpPlan(f)
+        #expect(p.mounts.first { $0.destination == "/tmp" }?.copyUp?.entries.isEmpty == true)
+        #expect(p.dropped.contains { $0.reason.contains("/tmp/fifo") && $0.reason.contains("FIFO") })
+        if geteuid() == 0 { #expect(p.dropped.contains { $0.reason.contains("/tmp/null") && $0.reason.contains("device") }) }
+    }
+
+    /// Sparse files claim any size: the cap is on what they claim, before anything is read.
+    @Test func copyUpCapsBytesAndDepth() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        f.tree.mkdir("/tmp")
+        _ = shell("truncate -s 1T '\(f.tree.host("/tmp/sparse"))'")
+        expectThrows("mounts[0]", "tmpcopyup", "64 MiB") { _ = try Self.copyUpPlan(f) }
+        _ = shell("rm -f '\(f.tree.host("/tmp/sparse"))' && mkdir -p '\(f.tree.host("/tmp/" + Array(repeating: "d", count: 70).joined(separator: "/")))'")
+        expectThrows("mounts[0]", "tmpcopyup", "deeper than 64") { _ = try Self.copyUpPlan(f) }
+    }
+
     // MARK: ELF values that overflow
 
     /// A 64-bit ELF with one DT_NEEDED, and where its fields lie: PT_LOAD is program header 0,

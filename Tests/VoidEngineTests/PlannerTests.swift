@@ -472,28 +472,153 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         }
     }
 
-    @Test func devicesAreBoundFromTheHost() throws {
+    /// An unprivileged caller cannot mknod: the host's node is bound, and must match.
+    @Test func devicesAreBoundFromTheHostWhenUnprivileged() throws {
         let f = PlannerFixture()
         defer { f.remove() }
         var st = stat()
         guard stat("/dev/null", &st) == 0, st.st_mode & S_IFMT == S_IFCHR, shell("stat -c '%t:%T' /dev/null").output == "1:3\n" else { return }
-        let p = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 3}]}"#)
+        let user = PlannerFixture.user
+        let p = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 3}]}"#, caller: user)
         let null = try #require(p.mounts.first { $0.destination == "/dev/null" })
         #expect(null.kind == .bind)
         #expect(null.source == "/dev/null")
         #expect(!null.sourceInImage)
         #expect(null.origin == .device(0))
         expectThrows("linux.devices[0]") {
-            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 5}]}"#)
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/null", "major": 1, "minor": 5}]}"#, caller: user)
         }
         expectThrows("linux.devices[0]") {
-            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "b", "path": "/dev/null", "major": 1, "minor": 3}]}"#)
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "b", "path": "/dev/null", "major": 1, "minor": 3}]}"#, caller: user)
         }
         expectThrows("linux.devices[0]", "/dev/voidoci-nonexistent") {
-            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/voidoci-nonexistent", "major": 1, "minor": 3}]}"#)
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/voidoci-nonexistent", "major": 1, "minor": 3}]}"#, caller: user)
         }
     }
 
+    /// Real root makes each node (runc's mknod): exact numbers, fileMode (0666 when absent),
+    /// and the host ids its uid/gid map to; the host need not have it.
+    @Test func devicesAreMadeWithMknodAsRoot() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let devices = #", "linux": {"devices": [{"type": "c", "path": "/dev/voidoci-nonexistent", "major": 10, "minor": 200, "fileMode": 416, "uid": 0, "gid": 0}, {"type": "p", "path": "/dev/fifo"}, {"type": "u", "path": "/dev/u", "major": 1, "minor": 3}]}"#
+        let p = try f.plan(rest: devices)
+        let nodes = p.mounts.filter { $0.kind == .node }
+        #expect(nodes.map(\.destination) == ["/dev/voidoci-nonexistent", "/dev/fifo", "/dev/u"])
+        #expect(nodes.map(\.origin) == [.device(0), .device(1), .device(2)])
+        #expect(nodes[0].node == DeviceNode(type: "c", major: 10, minor: 200, mode: 0o640, uid: 0, gid: 0, hostUID: 65534, hostGID: 65534))
+        #expect(nodes[1].node == DeviceNode(type: "p", major: 0, minor: 0, mode: 0o666, uid: 0, gid: 0, hostUID: 65534, hostGID: 65534))
+        #expect(nodes[2].node?.type == "c" && nodes[2].node?.mode == 0o666)
+        let setID = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/x", "major": 1, "minor": 3, "fileMode": 3565}]}"#)
+        #expect(setID.mounts.first { $0.kind == .node }?.node?.mode == 0o755, "06755: runc keeps the permission bits only")
+        #expect(nodes.allSatisfy { $0.flags == ["nosuid", "noexec"] })
+        #expect(Explain.text(p).contains("node    /dev/voidoci-nonexistent c 10:200 mode 0640 owner 0:0 (host 65534:65534)"), "\(Explain.text(p))")
+        expectThrows("linux.devices[0].uid", "1000") {
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/x", "major": 1, "minor": 3, "uid": 1000}]}"#)
+        }
+        expectThrows("linux.devices[0].gid", "7") {
+            _ = try f.plan(rest: #", "linux": {"devices": [{"type": "c", "path": "/dev/x", "major": 1, "minor": 3, "gid": 7}]}"#)
+        }
+        // org.voidoci.dev=minimal: runc's default nodes, made the same way.
+        let minimal = try f.plan(rest: #", "annotations": {"org.voidoci.dev": "minimal"}"#)
+        let made = minimal.mounts.filter { $0.kind == .node }
+        #expect(made.map(\.destination) == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])
+        #expect(made.map { $0.node?.major ?? -1 } == [1, 1, 1, 1, 1, 5])
+        #expect(made.map { $0.node?.minor ?? -1 } == [3, 5, 7, 8, 9, 0])
+        #expect(made.allSatisfy { $0.node?.mode == 0o666 && $0.origin == .annotation("org.voidoci.dev=minimal") })
+    }
+
+    // MARK: sysctl
+
+    @Test func sysctlsArePlannedIntoTheVoidsNamespaces() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        let linux = #", "linux": {"sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "4096", "fs.mqueue.msg_max": "20", "kernel.domainname": "example.org"}}"#
+        let p = try f.plan(rest: linux)
+        #expect(p.sysctls.map(\.key) == ["fs.mqueue.msg_max", "kernel.domainname", "kernel.shmmax", "net.ipv4.ip_forward"])
+        #expect(p.sysctls.map(\.namespace) == ["ipc", "uts", "ipc", "network"])
+        #expect(p.sysctls.allSatisfy { $0.joinedPath == nil })
+        #expect(!p.dropped.contains { $0.path.hasPrefix("linux.sysctl") })
+        let text = Explain.text(p)
+        #expect(text.contains("sysctls (applied):") && text.contains("net.ipv4.ip_forward = 1") && text.contains("new network namespace"), "\(text)")
+        #expect(Explain.json(p).contains(#""sysctls":[{"key":"fs.mqueue.msg_max","value":"20","namespace":"ipc""#), "\(Explain.json(p))")
+
+        for (key, why) in [("kernel.panic", "not in a namespace"), ("vm.swappiness", "not in a namespace"),
+                           ("kernel.hostname", "hostname"), ("net/ipv4/ip_forward", "/"), ("net.ipv4..x", ".."),
+                           ("net.ipv4.x\\u0001", "control"), ("", "empty")] {
+            let json = "{\"\(key)\": \"1\"}"
+            expectThrows("linux.sysctl[", why) { _ = try f.plan(rest: #", "linux": {"sysctl": "# + json + "}") }
+        }
+        // Joined by path: written by voidoci in that namespace; refused if it is voidoci's own.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        holder.arguments = ["--ipc", "sleep", "30"]
+        if geteuid() == 0, (try? holder.run()) != nil {
+            defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+            let ns = "/proc/\(holder.processIdentifier)/ns/ipc"
+            for _ in 0..<500 where (try? FileManager.default.destinationOfSymbolicLink(atPath: ns)) == (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/ipc")) { usleep(10_000) }
+            let joined = try f.plan(rest: #", "linux": {"namespaces": [{"type": "ipc", "path": "\#(ns)"}], "sysctl": {"kernel.shmmax": "4096"}}"#)
+            #expect(joined.sysctls.first?.joinedPath == ns)
+        }
+        expectThrows(#"linux.sysctl["kernel.shmmax"]"#, "host ipc namespace") {
+            _ = try f.plan(rest: #", "linux": {"namespaces": [{"type": "ipc", "path": "/proc/self/ns/ipc"}], "sysctl": {"kernel.shmmax": "4096"}}"#)
+        }
+        // ping_group_range names the void's groups; voidoci writes it from outside: translated.
+        #expect(Spawner.groupRange("0 0", p, host: true) == "65534 65534")
+        #expect(Spawner.groupRange("0 0", p, host: false) == "0 0")
+        #expect(Spawner.groupRange("0 2147483647", p, host: true) == "65534 65534")
+        #expect(Spawner.groupRange("5 9", p, host: true) == "1 0")
+        #expect(Spawner.groupRange("1 0", p, host: false) == "1 0")
+        #expect(Spawner.groupRange("x", p, host: true) == "x")
+        // A void of process.user's one id (podman --user 1000): "0 0" names no group it has.
+        let user1000 = try f.plan(process: #"{"args": ["sh"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 1000, "gid": 1000}}"#, rest: linux)
+        #expect(Spawner.groupRange("0 0", user1000, host: false) == nil, "nothing to write: a new namespace says 1 0")
+        #expect(Spawner.groupRange("0 2147483647", user1000, host: false) == "1000 1000")
+        expectThrows(#"linux.sysctl["net.ipv4.ip_forward"]"#, "host network namespace") {
+            _ = try f.plan(rest: #", "linux": {"namespaces": [{"type": "network", "path": "/proc/self/ns/net"}], "sysctl": {"net.ipv4.ip_forward": "1"}}"#)
+        }
+    }
+
+    // MARK: tmpcopyup
+
+    @Test func tmpcopyupPlansTheImagesContent() throws {
+        let f = PlannerFixture()
+        defer { f.remove() }
+        f.tree.mkdir("/tmp/d/e")
+        f.tree.write("/tmp/d/f", "hello", mode: 0o640)
+        f.tree.symlink("/tmp/d/l", to: "/etc/passwd")
+        _ = shell("mkfifo '\(f.tree.host("/tmp/fifo"))'")
+        func plan(_ options: String, _ destination: String = "/tmp") throws -> VoidPlan {
+            try f.plan(rest: #", "mounts": [{"destination": "\#(destination)", "type": "tmpfs", "source": "tmpfs", "options": [\#(options)]}], "annotations": {"org.voidoci.mounts": "tmpfs"}"#)
+        }
+        let p = try plan(#""rw", "rprivate", "nosuid", "nodev", "tmpcopyup""#)
+        let m = try #require(p.mounts.first { $0.destination == "/tmp" })
+        #expect(m.fsOptions.isEmpty, "tmpcopyup is not a tmpfs option: \(m.fsOptions)")
+        let c = try #require(m.copyUp)
+        #expect(c.source == "/tmp")
+        #expect(c.entries.map(\.path) == ["d", "d/e", "d/f", "d/l"])
+        #expect(c.entries.map(\.kind) == [.directory, .directory, .file, .symlink])
+        #expect(c.entries[2].size == 5 && c.entries[2].mode == 0o640)
+        #expect(c.entries[3].target == "/etc/passwd")
+        #expect(p.dropped.contains { $0.path == "mounts[0].options" && $0.reason.contains("/tmp/fifo") })
+        #expect(Explain.text(p).contains("copy-up of image:/tmp: 4 entries, 5 bytes"), "\(Explain.text(p))")
+
+        for none in [#""notmpcopyup""#, #""nosuid""#] {
+            let q = try plan(none)
+            #expect(q.mounts.first { $0.destination == "/tmp" }?.copyUp == nil)
+            #expect(q.mounts.first { $0.destination == "/tmp" }?.fsOptions.isEmpty == true)
+        }
+        // Nothing in the image at that path: an empty tmpfs, said so.
+        let missing = try plan(#""tmpcopyup""#, "/nothing-here")
+        #expect(missing.mounts.first { $0.destination == "/nothing-here" }?.copyUp?.entries.isEmpty == true)
+        // A link out of the image resolves inside it.
+        f.tree.symlink("/linked", to: "../../../../../etc")
+        let linked = try plan(#""tmpcopyup""#, "/linked")
+        #expect(linked.mounts.first { $0.destination == "/linked" }?.copyUp?.source == "/etc")
+        // Too big: named.
+        _ = shell("truncate -s 3G '\(f.tree.host("/tmp/huge"))'")
+        expectThrows("mounts[0]", "tmpcopyup", "MiB") { _ = try plan(#""tmpcopyup""#) }
+    }
     @Test func mountDestinationWithDotDotIsRefused() throws {
         let f = PlannerFixture()
         defer { f.remove() }
@@ -556,7 +681,8 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         defer { f.remove() }
         let none = try f.plan()
         #expect(!none.mounts.contains { $0.destination.hasPrefix("/dev/") })
-        let p = try f.plan(rest: #", "annotations": {"org.voidoci.dev": "minimal"}"#)
+        // Unprivileged: bound from the host (as root they are made: devicesAreMadeWithMknodAsRoot).
+        let p = try f.plan(rest: #", "annotations": {"org.voidoci.dev": "minimal"}"#, caller: PlannerFixture.user)
         let dev = p.mounts.filter { $0.destination.hasPrefix("/dev/") }
         #expect(dev.count == 6)
         #expect(Set(dev.map(\.destination)) == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])
@@ -613,7 +739,7 @@ func expectThrows(_ parts: String..., sourceLocation: SourceLocation = #_sourceL
         let linux = #", "linux": {"resources": {"pids": {"limit": 100}, "blockIO": {"weight": 10}}, "sysctl": {"net.ipv4.ip_forward": "1"}}"#
         let p = try f.plan(process: process, rest: linux)
         let paths = Set(p.dropped.map(\.path))
-        for path in ["process.apparmorProfile", "process.selinuxLabel", "linux.resources.blockIO", "linux.sysctl"] {
+        for path in ["process.apparmorProfile", "process.selinuxLabel", "linux.resources.blockIO"] {
             #expect(paths.contains(path), "\(path) not reported as dropped")
         }
         #expect(p.dropped.allSatisfy { !$0.reason.isEmpty })

@@ -25,6 +25,23 @@ enum void_op_kind {
     VOID_OP_READONLY = 6, // if dest exists: bind it onto itself read-only
 };
 
+// One entry copied into a fresh filesystem before it is mounted (`tmpcopyup`). voidoci read
+// the image's files (inside the image root, regular files only, capped) into one memfd; the
+// child creates each entry, relative to the new mount, in order (parents first).
+enum void_copy_kind {
+    VOID_COPY_DIR = 1,      // mkdir; its mode is applied once everything inside exists
+    VOID_COPY_FILE = 2,     // a file with bytes [offset, offset+length) of the memfd
+    VOID_COPY_SYMLINK = 3,  // a symlink whose text is `target`
+};
+
+struct void_copy {
+    int32_t kind;
+    uint32_t mode;          // permission bits
+    const char *path;       // relative to the new filesystem's root, no "..", e.g. "seed/a.txt"
+    const char *target;     // symlink text
+    uint64_t offset, length;
+};
+
 struct void_op {
     int32_t kind;
     const char *dest;       // relative to the void root, no leading '/', never "..", e.g. "usr/bin/sh"
@@ -39,6 +56,9 @@ struct void_op {
     const char *const *fs_keys;    // fs: fsconfig string options, key[i]=value[i]
     const char *const *fs_values;  // value may be NULL for flag options
     int32_t fs_nopts;
+    int32_t copy_fd;        // fs: the memfd holding the files' bytes, or -1
+    const struct void_copy *copy;  // fs: entries to create before the mount is attached
+    int32_t n_copy;
 };
 
 struct void_rlimit {
@@ -92,6 +112,11 @@ struct void_child {
     const char *cwd;         // relative to the void root ("" for "/")
 
     // Namespaces' contents.
+    // linux.sysctl for the void's new namespaces: paths below /proc ("sys/net/ipv4/..."), written
+    // through a proc mount the child makes and never attaches, before its ids change.
+    const char *const *sysctl_paths;
+    const char *const *sysctl_values;
+    int32_t n_sysctls;
     const char *hostname;    // NULL: leave as is (joined uts namespace)
     const char *domainname;
     int32_t loopback_up;
@@ -122,7 +147,7 @@ struct void_report {
     int32_t step;   // enum void_step
     int32_t err;    // errno
     int32_t index;  // op index, rlimit index, ... or -1
-    int32_t _pad;
+    int32_t detail; // VOID_STEP_COPYUP: the entry of the op's copy list, else 0
 };
 
 enum void_step {
@@ -170,6 +195,9 @@ enum void_step {
     VOID_STEP_HOOKS_PAUSE = 42,   // not a failure: waiting for the create-time hooks (hook_pause)
     VOID_STEP_CGROUP = 43,        // index: which of cgroup_fds
     VOID_STEP_CGROUPNS = 44,
+    VOID_STEP_SYSCTL_PROC = 45,   // making the detached proc mount for the sysctls
+    VOID_STEP_SYSCTL = 46,        // index: which of sysctl_paths
+    VOID_STEP_COPYUP = 47,        // index: the op, detail: its copy entry
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`
@@ -193,6 +221,21 @@ int void_memfd(const char *name);
 int void_unshare(int flags);
 int void_rename_noreplace(const char *from, const char *to);
 int void_make_tmpfs(uint32_t uid, uint32_t gid);
+// linux.devices for a privileged voidoci: a tmpfs of its own, in the initial user namespace (so
+// its nodes can be opened), never attached anywhere; nosuid, noexec, not nodev. A detached
+// mount fd, or -1 with errno.
+int void_make_node_tmpfs(void);
+// mknod `name` in `dirfd` (type 'c', 'b' or 'p'), then exactly `mode` (whatever the umask) and
+// the owner. -1 with errno on failure, and *what says which call: 1 mknod, 2 chmod, 3 chown.
+int void_make_node(int dirfd, const char *name, char type, uint32_t major, uint32_t minor,
+                   uint32_t mode, uint32_t uid, uint32_t gid, int *what);
+// Detached clones (close-on-exec) of the nodes `names` of `mnt`, the tmpfs above, into fds[].
+// open_tree clones only from a mount in the caller's mount namespace (until Linux 6.15), and
+// the tmpfs must never be attached to voidoci's: a helper process sharing our fd table
+// (CLONE_FILES) makes a private mount namespace of its own, attaches the tmpfs there, clones
+// each node and exits; the attachment dies with its namespace, the clones stay ours. 0, or -1
+// with errno and *failed: the node that failed, -1 for the helper's own set-up.
+int void_clone_nodes(int mnt, const char *const *names, int n, int *fds, int *failed);
 int void_openpty(int *master, int *slave, char *name, size_t len);
 
 // Starts fn(arg) on a new thread that may run on any CPU the caller may use except the one the
@@ -216,7 +259,8 @@ extern const uint64_t VOID_MOUNT_ATTR_RDONLY, VOID_MOUNT_ATTR_NOSUID, VOID_MOUNT
     VOID_MOUNT_ATTR_NOEXEC, VOID_MOUNT_ATTR_NOATIME, VOID_MOUNT_ATTR_STRICTATIME,
     VOID_MOUNT_ATTR_NODIRATIME, VOID_MOUNT_ATTR_NOSYMFOLLOW, VOID_MOUNT_ATTR_RELATIME;
 extern const unsigned int VOID_OPEN_TREE_CLONE, VOID_AT_RECURSIVE, VOID_AT_EMPTY_PATH;
-extern const uint64_t VOID_O_PATH, VOID_RESOLVE_IN_ROOT, VOID_RESOLVE_NO_MAGICLINKS, VOID_RESOLVE_NO_SYMLINKS;
+extern const uint64_t VOID_O_PATH, VOID_RESOLVE_IN_ROOT, VOID_RESOLVE_NO_MAGICLINKS, VOID_RESOLVE_NO_SYMLINKS,
+    VOID_RESOLVE_BENEATH;
 extern const uint64_t VOID_MS_PRIVATE;
 
 #ifdef __cplusplus

@@ -9,9 +9,20 @@ extension Lowering {
 
         // voidoci, in the caller's namespaces and with its credentials.
         runtime(.openImage(path: plan.imagePath))
-        for (i, m) in plan.mounts.enumerated() where m.kind == .bind && ctx.privileged {
-            runtime(.cloneBindSource(mount: i, source: m.source, inImage: m.sourceInImage, recursive: m.recursive,
-                                     attrs: attrs(m.flags, forBind: true)))
+        for (i, m) in plan.mounts.enumerated() {
+            switch m.kind {
+            case .bind where ctx.privileged:
+                runtime(.cloneBindSource(mount: i, source: m.source, inImage: m.sourceInImage, recursive: m.recursive,
+                                         attrs: attrs(m.flags, forBind: true)))
+            case .node:
+                // In a tmpfs of voidoci's own, never attached; each node cloned from it.
+                runtime(.makeDeviceNode(mount: i, destination: m.destination, node: m.node?.text ?? ""))
+            case .fs:
+                if let c = m.copyUp, let src = c.source, !c.entries.isEmpty {
+                    runtime(.readCopyUp(mount: i, source: src, entries: c.entries.count, bytes: c.bytes))
+                }
+            default: break
+            }
         }
         if plan.root != .tmpfs && ctx.privileged {
             runtime(.makeImageMountPoints)
@@ -21,10 +32,23 @@ extension Lowering {
         if plan.root == .tmpfs && ctx.privileged, let h = hostIDs {
             runtime(.makeRootTmpfs(uid: h.uid, gid: h.gid))
         }
-        let joined = plan.namespaces.filter { $0.path != nil }
-        for ns in joined.sorted(by: { ($0.type == "user" ? 1 : 0) < ($1.type == "user" ? 1 : 0) }) {
+        // Joined: every other namespace, then the sysctls of those (voidoci's /proc/sys shows
+        // them now), then mount, then user, while the caller's privileges still apply.
+        func rank(_ t: String) -> Int { t == "user" ? 2 : t == "mount" ? 1 : 0 }
+        let joined = plan.namespaces.filter { $0.path != nil }.sorted { rank($0.type) < rank($1.type) }
+        var sysctlsWritten = false
+        func joinedSysctls() {
+            guard !sysctlsWritten else { return }
+            sysctlsWritten = true
+            for s in plan.sysctls where s.joinedPath != nil {
+                runtime(.writeSysctl(key: s.key, value: Spawner.sysctlValue(s, plan, host: true) ?? s.value, namespace: s.namespace))
+            }
+        }
+        for ns in joined {
+            if rank(ns.type) > 0 { joinedSysctls() }
             runtime(.joinNamespace(type: ns.type, path: ns.path ?? ""))
         }
+        joinedSysctls()
         if ctx.realRoot { runtime(.dropSupplementaryGroups) }
         var newNS = plan.newNamespaceFlags
         let cgroupLater = ctx.cgroupFiles > 0 && newNS.contains("cgroup")
@@ -55,13 +79,20 @@ extension Lowering {
         }
         child(.attachRoot)
         child(.setSetupIDs(uid: setup.uid, gid: setup.gid))
+        for (s, value) in Spawner.initSysctls(plan) {
+            child(.writeSysctl(key: s.key, value: value, namespace: s.namespace))
+        }
         for (i, m) in plan.mounts.enumerated() {
             switch m.kind {
+            case .node:
+                child(.bind(mount: i, destination: m.destination, source: "node", inImage: false,
+                            clonedByRuntime: true, recursive: false, attrs: attrs(m.flags, forBind: true)))
             case .bind:
                 child(.bind(mount: i, destination: m.destination, source: m.source, inImage: m.sourceInImage,
                             clonedByRuntime: ctx.privileged, recursive: m.recursive, attrs: attrs(m.flags, forBind: true)))
             case .symlink: child(.symlink(mount: i, destination: m.destination, target: m.source))
             case .fs:
+                if let c = m.copyUp, !c.entries.isEmpty { child(.copyUp(mount: i, entries: c.entries.count)) }
                 child(.mountFilesystem(mount: i, destination: m.destination, type: m.fstype ?? "tmpfs",
                                        options: m.fsOptions.map(\.text), attrs: attrs(m.flags, forBind: false)))
             case .mask: child(.mask(mount: i, destination: m.destination))

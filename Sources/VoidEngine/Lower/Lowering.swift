@@ -26,6 +26,9 @@ public enum Lowering {
         case cloneImageRoot
         case makeRootTmpfs(uid: UInt32, gid: UInt32)
         case cloneBindSource(mount: Int, source: String, inImage: Bool, recursive: Bool, attrs: MountAttrs)
+        case makeDeviceNode(mount: Int, destination: String, node: String)
+        case readCopyUp(mount: Int, source: String, entries: Int, bytes: UInt64)
+        case writeSysctl(key: String, value: String, namespace: String)
         case joinNamespace(type: String, path: String)
         case dropSupplementaryGroups
         case clone(newNamespaces: [String], intoCgroup: Bool)
@@ -47,6 +50,7 @@ public enum Lowering {
         case setSetupIDs(uid: UInt32, gid: UInt32)
         case bind(mount: Int, destination: String, source: String, inImage: Bool, clonedByRuntime: Bool, recursive: Bool, attrs: MountAttrs)
         case symlink(mount: Int, destination: String, target: String)
+        case copyUp(mount: Int, entries: Int)
         case mountFilesystem(mount: Int, destination: String, type: String, options: [String], attrs: MountAttrs)
         case mask(mount: Int, destination: String)
         case readonly(mount: Int, destination: String)

@@ -12,6 +12,11 @@ extension Lowering.Kind {
         case .cloneBindSource(let i, let src, let img, let rec, let a):
             return ("clone-bind-source", [("mount", .number(i)), ("source", s((img ? "image:" : "host:") + src)),
                                           ("recursive", .bool(rec)), ("attrs", s(a.description))])
+        case .makeDeviceNode(let i, let d, let node): return ("make-device-node", [("mount", .number(i)), ("destination", s(d)), ("node", s(node))])
+        case .readCopyUp(let i, let src, let n, let b):
+            return ("read-copy-up", [("mount", .number(i)), ("source", s("image:" + src)), ("entries", .number(n)), ("bytes", .unsigned(b))])
+        case .writeSysctl(let k, let v, let ns): return ("write-sysctl", [("key", s(k)), ("value", s(v)), ("namespace", s(ns))])
+        case .copyUp(let i, let n): return ("copy-up", [("mount", .number(i)), ("entries", .number(n))])
         case .joinNamespace(let t, let p): return ("join-namespace", [("type", s(t)), ("path", s(p))])
         case .dropSupplementaryGroups: return ("drop-supplementary-groups", [])
         case .clone(let ns, let cg): return ("clone", [("new", .array(ns.map(JSON.string))), ("into-cgroup", .bool(cg))])

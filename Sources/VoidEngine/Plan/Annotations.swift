@@ -27,7 +27,7 @@ public struct VoidGrants: Equatable, Sendable {
         ("org.voidoci.rootfs", "none|ro|rw", "the whole image root at / (default none: an empty tmpfs)"),
         ("org.voidoci.expose", "PATH[;PATH...]", "image paths bound read-only at the same place"),
         ("org.voidoci.mounts", "TYPE[;TYPE...]", "honour config.mounts of these types: " + kernelFilesystems.joined(separator: " ")),
-        ("org.voidoci.dev", "none|minimal", "minimal: " + minimalDevices.joined(separator: " ") + ", bound from the host"),
+        ("org.voidoci.dev", "none|minimal", "minimal: " + minimalDevices.joined(separator: " ") + ", made as runc makes them (bound from the host when voidoci is unprivileged)"),
         ("org.voidoci.root-id", "UID[:GID]", "voidoci as real root: the host id the void's ids map to (default 65534)"),
         ("org.voidoci.listen", "", "not implemented yet: refused"),
     ]

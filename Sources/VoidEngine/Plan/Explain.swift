@@ -17,6 +17,13 @@ public enum Explain {
         out.append("")
         out.append("mounts (in order):")
         for m in p.mounts { out.append("  " + mountLine(m)) }
+        if !p.sysctls.isEmpty {
+            out.append("")
+            out.append("sysctls (applied):")
+            for s in p.sysctls {
+                out.append("  \(s.key) = \(s.value)   (\(Explain.sysctlWhere(s)))")
+            }
+        }
         out.append("")
         let pr = p.process
         out.append("process:")
@@ -62,7 +69,8 @@ public enum Explain {
         switch m.kind {
         case .bind: what = "bind    \(m.destination) ← \(m.sourceInImage ? "image:" : "host:")\(m.source)\(m.recursive ? " (recursive)" : "")"
         case .symlink: what = "symlink \(m.destination) → \(m.source)"
-        case .fs: what = "\(pad(m.fstype ?? "fs", 7)) \(m.destination)\(m.fsOptions.isEmpty ? "" : " [\(m.fsOptions.map(\.text).joined(separator: ","))]")"
+        case .fs: what = "\(pad(m.fstype ?? "fs", 7)) \(m.destination)\(m.fsOptions.isEmpty ? "" : " [\(m.fsOptions.map(\.text).joined(separator: ","))]")\(m.copyUp.map { ", \($0.summary)" } ?? "")"
+        case .node: what = "node    \(m.destination) \(m.node?.text ?? "")"
         case .dir: what = "dir     \(m.destination)"
         case .mask: what = "mask    \(m.destination) (if present)"
         case .readonly: what = "ro      \(m.destination) (if present)"
@@ -86,6 +94,15 @@ public enum Explain {
         for d in p.dropped { out.append("dropped \(d.path): \(d.reason)") }
         for u in p.unbound { out.append("not in this void: \(u.path) (\(u.why)): \(u.grant)") }
         return out
+    }
+
+    static func sysctlWhere(_ s: PlannedSysctl) -> String {
+        let groups = s.key == "net.ipv4.ping_group_range" ? "; only the groups the void maps" : ""
+        if let path = s.joinedPath {
+            return "written by voidoci in the joined \(s.namespace) namespace \(path)\(groups), as host ids"
+        }
+        if s.namespace == "uts" { return "set with setdomainname in the void's new uts namespace" }
+        return "written by the init in the void's new \(s.namespace) namespace\(groups)"
     }
 
     /// What joining a namespace by path grants: everything it already holds. podman's default
@@ -117,14 +134,7 @@ public enum Explain {
             ("idNote", .string(p.idNote)),
             ("hostname", p.hostname.map(JSON.string) ?? .null),
             ("domainname", p.domainname.map(JSON.string) ?? .null),
-            ("mounts", .array(p.mounts.map { m in
-                .object([("kind", .string(m.kind.rawValue)), ("destination", .string(m.destination)),
-                         ("source", .string(m.source)), ("sourceIn", .string(m.kind == .bind ? (m.sourceInImage ? "image" : "host") : "-")),
-                         ("type", m.fstype.map(JSON.string) ?? .null), ("recursive", .bool(m.recursive)),
-                         ("flags", .array(m.flags.map(JSON.string))),
-                         ("options", .array(m.fsOptions.map { JSON.string($0.text) })),
-                         ("origin", .string(m.origin.text))])
-            })),
+            ("mounts", .array(p.mounts.map(mountJSON))),
             ("process", .object([
                 ("exec", .string(pr.execPath)), ("args", .array(pr.args.map(JSON.string))), ("cwd", .string(pr.cwd)),
                 ("uid", .number(Int(pr.uid))), ("gid", .number(Int(pr.gid))),
@@ -143,11 +153,49 @@ public enum Explain {
                          ("namespaces", .string(h.stage.inVoid ? "void" : "runtime")),
                          ("pathResolvedIn", .string(h.stage.pathInVoid ? "void" : "runtime"))])
             })),
+            ("sysctls", .array(p.sysctls.map(sysctlJSON))),
             ("notes", .array(p.notes.map(JSON.string))),
             ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
             ("unbound", .array(unbound)),
         ])
         return j.render() + "\n"
+    }
+
+    static func mountJSON(_ m: PlannedMount) -> JSON {
+        let sourceIn = m.kind == .bind ? (m.sourceInImage ? "image" : "host") : m.kind == .node ? "voidoci" : "-"
+        let type: JSON = m.fstype.map { JSON.string($0) } ?? .null
+        let fields: [(String, JSON)] = [
+            ("kind", .string(m.kind.rawValue)), ("destination", .string(m.destination)),
+            ("source", .string(m.source)), ("sourceIn", .string(sourceIn)),
+            ("type", type), ("recursive", .bool(m.recursive)),
+            ("flags", .array(m.flags.map { JSON.string($0) })),
+            ("options", .array(m.fsOptions.map { JSON.string($0.text) })),
+            ("node", nodeJSON(m.node)), ("copyUp", copyUpJSON(m.copyUp)),
+            ("origin", .string(m.origin.text)),
+        ]
+        return .object(fields)
+    }
+
+    static func nodeJSON(_ node: DeviceNode?) -> JSON {
+        guard let n = node else { return .null }
+        let fields: [(String, JSON)] = [
+            ("type", .string(n.type)), ("major", .number(Int(n.major))), ("minor", .number(Int(n.minor))),
+            ("mode", .number(Int(n.mode))), ("uid", .number(Int(n.uid))), ("gid", .number(Int(n.gid))),
+            ("hostUID", .number(Int(n.hostUID))), ("hostGID", .number(Int(n.hostGID))),
+        ]
+        return .object(fields)
+    }
+
+    static func copyUpJSON(_ copy: CopyUp?) -> JSON {
+        guard let c = copy else { return .null }
+        let source: JSON = c.source.map { JSON.string($0) } ?? .null
+        return .object([("source", source), ("entries", .number(c.entries.count)), ("bytes", .unsigned(c.bytes))])
+    }
+
+    static func sysctlJSON(_ s: PlannedSysctl) -> JSON {
+        let joined: JSON = s.joinedPath.map { JSON.string($0) } ?? .null
+        return .object([("key", .string(s.key)), ("value", .string(s.value)), ("namespace", .string(s.namespace)),
+                        ("joinedPath", joined), ("applied", .string(sysctlWhere(s)))])
     }
 
     static func idmap(_ m: LinuxIDMappingLike) -> JSON {

@@ -6,7 +6,7 @@ public enum FeaturesJSON {
     public static func render() -> String {
         let mountOptions = ["bind", "rbind", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
                             "noatime", "nodiratime", "relatime", "strictatime", "nosymfollow",
-                            "private", "rprivate"]
+                            "private", "rprivate", "tmpcopyup", "notmpcopyup"]
         let ver = seccomp_version()
         let libseccomp = ver.map { "\($0.pointee.major).\($0.pointee.minor).\($0.pointee.micro)" } ?? "unknown"
         let j: JSON = .object([

@@ -8,7 +8,7 @@ extension Spawner {
     /// destination component by component from the image fd and never following a link.
     /// The process's cwd too: the init works as the void's set-up ids, which may not write there.
     static func createMountPoints(_ plan: VoidPlan, imageFD: Int32) throws {
-        var points = plan.mounts.filter { [.bind, .fs].contains($0.kind) }
+        var points = plan.mounts.filter { [.bind, .fs, .node].contains($0.kind) }
         points.append(PlannedMount(kind: .dir, destination: plan.process.cwd, source: "", isDir: true, origin: .void("process.cwd")))
         for m in points {
             let comps = relativeDest(m.destination).split(separator: "/").map(String.init)
@@ -17,7 +17,7 @@ extension Spawner {
             defer { close(cur) }
             for (i, c) in comps.enumerated() {
                 let last = i == comps.count - 1
-                let wantDir = !last || m.kind != .bind || m.isDir
+                let wantDir = !last || m.kind == .fs || m.kind == .dir || m.isDir
                 var st = stat()
                 if fstatat(cur, c, &st, AT_SYMLINK_NOFOLLOW) < 0 {
                     guard errno == ENOENT else { throw VoidError.sys("mount \(m.destination) (\(m.origin.text)): destination") }

@@ -21,6 +21,7 @@ public struct VoidPlan: Sendable {
     public var oomScoreAdj: Int?
     public var hooks: [PlannedHook] = []    // in the order they run (Hooks.swift)
     public var unbound: [Unbound] = []      // what programs often need and this void lacks (Hints.swift)
+    public var sysctls: [PlannedSysctl] = [] // linux.sysctl, sorted by key (Sysctl.swift)
 
     public enum RootKind: String, Sendable { case tmpfs, imageRO = "image-ro", imageRW = "image-rw" }
 
@@ -34,7 +35,7 @@ public struct PlannedNamespace: Equatable, Sendable {
 }
 
 public struct PlannedMount: Equatable, Sendable {
-    public enum Kind: String, Sendable { case bind, symlink, fs, dir, mask, readonly }
+    public enum Kind: String, Sendable { case bind, symlink, fs, dir, mask, readonly, node }
     public enum Origin: Equatable, Sendable {
         case config(Int)              // mounts[i]
         case program(String)          // auto-bind: why ("executable", "ELF interpreter", "library of /usr/bin/x", ...)
@@ -66,6 +67,10 @@ public struct PlannedMount: Equatable, Sendable {
     public var flags: [String] = []    // ro, nosuid, nodev, noexec, relatime, ...
     public var fstype: String?
     public var fsOptions: [FSOption] = []
+    /// node: the device voidoci makes with mknod (a privileged voidoci; Devices.swift).
+    public var node: DeviceNode?
+    /// fs: the image's content copied into the new filesystem first (`tmpcopyup`; CopyUp.swift).
+    public var copyUp: CopyUp?
     public var origin: Origin
 
     public struct FSOption: Equatable, Sendable {

@@ -52,6 +52,11 @@ public struct Planner {
             domainname = nil
         }
 
+        let sysctls = try planSysctls(namespaces: namespaces)
+        // kernel.domainname in the void's own uts namespace is what setdomainname sets (a sysctl
+        // write there would ask for host uid 0, which an unprivileged caller is not).
+        if let d = sysctls.first(where: { $0.key == "kernel.domainname" && $0.joinedPath == nil }) { domainname = d.value }
+
         // The program, found in the image as the image's own execvp would.
         let resolver = ImageResolver(root: image, env: process.env ?? [])
         let exe: ResolvedPath
@@ -78,18 +83,15 @@ public struct Planner {
         // config.mounts before the devices, as runc mounts them before it creates its device
         // nodes: a tmpfs at /dev (every `runc spec` config has one) would otherwise hide them.
         for (i, m) in (spec.mounts ?? []).enumerated() {
-            if let pm = try configMount(m, index: i, grants: grants, ids: ids, dropped: &dropped) {
+            if let pm = try configMount(m, index: i, grants: grants, ids: ids, image: image, dropped: &dropped) {
                 mounts += Self.cgroupMounts(pm, requested: m.type ?? "", layout: .host)
             }
         }
         if grants.dev == .minimal {
-            for name in VoidGrants.minimalDevices {
-                mounts.append(PlannedMount(kind: .bind, destination: "/dev/\(name)", source: "/dev/\(name)",
-                                           flags: ["nosuid", "noexec"], origin: .annotation("org.voidoci.dev=minimal")))
-            }
+            mounts += try minimalDeviceMounts(ids: ids)
         }
         for (i, dev) in (spec.linux?.devices ?? []).enumerated() {
-            mounts.append(try deviceMount(dev, index: i))
+            mounts.append(try deviceMount(dev, index: i, ids: ids))
         }
         mounts += Self.devLinks(mounts, root: rootKind)
         // maskedPaths/readonlyPaths guard /proc and /sys: applied to whatever exists in the void.
@@ -273,7 +275,6 @@ public struct Planner {
             if r.network != nil { d.append(Dropped(path: "linux.resources.network", reason: "not applied by voidoci")) }
             if r.rdma != nil { d.append(Dropped(path: "linux.resources.rdma", reason: "not applied by voidoci")) }
         }
-        if let s = l?.sysctl, !s.isEmpty { d.append(Dropped(path: "linux.sysctl", reason: "sysctls are not applied: a void has no /proc/sys unless granted")) }
         if let r = l?.rootfsPropagation { d.append(Dropped(path: "linux.rootfsPropagation", reason: "the void root is always private (\(r) ignored)")) }
         if l?.personality != nil { d.append(Dropped(path: "linux.personality", reason: "not supported")) }
         if l?.intelRdt != nil { d.append(Dropped(path: "linux.intelRdt", reason: "not supported")) }
@@ -329,30 +330,19 @@ public struct Planner {
         return out
     }
 
-    func deviceMount(_ d: LinuxDevice, index i: Int) throws -> PlannedMount {
-        var st = stat()
-        guard stat(d.path, &st) == 0 else {
-            throw VoidError("linux.devices[\(i)]: \(d.path): the host has no such node to bind: \(errnoText(errno))")
-        }
-        let fmt = st.st_mode & S_IFMT
-        let isChar = fmt == S_IFCHR, isBlock = fmt == S_IFBLK
-        let typeOK = (d.type == "c" || d.type == "u") ? isChar : d.type == "b" ? isBlock : d.type == "p" ? fmt == S_IFIFO : false
-        guard typeOK else { throw VoidError("linux.devices[\(i)]: \(d.path) on the host is not a node of type \(d.type)") }
-        if let maj = d.major, let min = d.minor, isChar || isBlock {
-            let hostMajor = Int64((st.st_rdev >> 8) & 0xfff) | Int64((st.st_rdev >> 32) & ~0xfff)
-            let hostMinor = Int64(st.st_rdev & 0xff) | Int64((st.st_rdev >> 12) & ~0xff)
-            guard hostMajor == maj, hostMinor == min else {
-                throw VoidError("linux.devices[\(i)]: \(d.path) is \(hostMajor):\(hostMinor) on the host, not \(maj):\(min); a user namespace cannot mknod, so only host nodes can be bound")
-            }
-        }
-        return PlannedMount(kind: .bind, destination: normalizedPath(d.path), source: d.path, flags: ["nosuid", "noexec"], origin: .device(i))
-    }
-
     static let attrFlags: Set<String> = ["ro", "nosuid", "nodev", "noexec", "noatime", "nodiratime", "relatime", "strictatime", "nosymfollow"]
     static let ignoredFlags: Set<String> = ["rw", "suid", "dev", "exec", "atime", "diratime", "norelatime", "nostrictatime", "symfollow", "async", "sync"]
     static let propagation: Set<String> = ["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"]
 
-    func configMount(_ m: Mount, index i: Int, grants: VoidGrants, ids: IDs, dropped: inout [Dropped]) throws -> PlannedMount? {
+    /// Options of crun's own that name no filesystem option: accepted (`notmpcopyup` is the
+    /// default) or listed as dropped, never handed to the kernel.
+    static let crunOptions: [String: String] = [
+        "copy-symlink": "copies a symlink source into the container (crun); a void binds it",
+        "src-nofollow": "crun's bind-source option", "dest-nofollow": "crun's bind-destination option",
+        "idmap": "idmapped mounts are not supported", "ridmap": "idmapped mounts are not supported",
+    ]
+
+    func configMount(_ m: Mount, index i: Int, grants: VoidGrants, ids: IDs, image: ImageRoot, dropped: inout [Dropped]) throws -> PlannedMount? {
         let field = "mounts[\(i)]"
         var m = m
         m.destination = normalizedPath(m.destination)
@@ -413,9 +403,24 @@ public struct Planner {
         }
         var flags: [String] = []
         var fsOptions: [PlannedMount.FSOption] = []
+        var copyUp = false
         for (k, o) in options.enumerated() {
             if Self.attrFlags.contains(o) { flags.append(o); continue }
             if Self.ignoredFlags.contains(o) || Self.propagation.contains(o) { continue }
+            // rro, rnosuid, ...: one filesystem has no submounts; the flag is the flag.
+            if o.hasPrefix("r"), Self.attrFlags.contains(String(o.dropFirst())) { flags.append(String(o.dropFirst())); continue }
+            if o.hasPrefix("r"), Self.ignoredFlags.contains(String(o.dropFirst())) { continue }
+            if o == "tmpcopyup" {
+                if type == "tmpfs" { copyUp = true } else {
+                    dropped.append(Dropped(path: "\(field).options", reason: "tmpcopyup: only a tmpfs is filled from the image (this is \(type))"))
+                }
+                continue
+            }
+            if o == "notmpcopyup" { copyUp = false; continue }
+            if let why = Self.crunOptions[o] {
+                dropped.append(Dropped(path: "\(field).options", reason: "\(o): \(why)"))
+                continue
+            }
             let kv = o.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let key = kv[0], value = kv.count == 2 ? kv[1] : nil
             // "" or "=value" names no option: an error rather than a guess, as the kernel would
@@ -436,7 +441,9 @@ public struct Planner {
         // (cgroupMounts); here it is the v2 view.
         let fstype = grant == "cgroup" ? "cgroup2" : grant == "shm" ? "tmpfs" : type
         return PlannedMount(kind: .fs, destination: m.destination, source: m.source ?? fstype, isDir: true,
-                            flags: flags, fstype: fstype, fsOptions: fsOptions, origin: .config(i))
+                            flags: flags, fstype: fstype, fsOptions: fsOptions,
+                            copyUp: copyUp ? try planCopyUp(m.destination, field: field, image: image, dropped: &dropped) : nil,
+                            origin: .config(i))
     }
 
     func describe(_ maps: [LinuxIDMapping]) -> String {

@@ -49,6 +49,15 @@ extension Spawner {
         case VOID_STEP_AMBIENT.rawValue: text = "process.capabilities.ambient: raising \(Capabilities.names.indices.contains(i) ? Capabilities.names[i] : "\(i)"): \(err)"
         case VOID_STEP_NO_NEW_PRIVS.rawValue: text = "process.noNewPrivileges: \(err)"
         case VOID_STEP_EXEC.rawValue: text = "exec \(plan.process.execPath): \(err)"
+        case VOID_STEP_SYSCTL_PROC.rawValue: text = "linux.sysctl: a proc mount to write them through: \(err)"
+        case VOID_STEP_SYSCTL.rawValue:
+            let own = initSysctls(plan)
+            let s = own.indices.contains(i) ? own[i] : nil
+            text = "\(s?.sysctl.field ?? "linux.sysctl"): writing \(StateJSON.quote(s?.value ?? "")) in the void's \(s?.sysctl.namespace ?? "") namespace: \(err)"
+        case VOID_STEP_COPYUP.rawValue:
+            let entries = mount?.copyUp?.entries ?? []
+            let e = entries.indices.contains(Int(r.detail)) ? entries[Int(r.detail)] : nil
+            text = "\(m): tmpcopyup: creating \(e.map { "\($0.kind.rawValue) \($0.path)" } ?? "an entry") in the new tmpfs: \(err)"
         default: text = "the void's set-up failed at step \(r.step): \(err)"
         }
         return VoidError(text, errno: r.err, stage: .child, subject: mount?.destination)

@@ -63,17 +63,27 @@ public enum Spawner {
         if imageFD < 0 { throw VoidError.sys("open root.path", plan.imagePath) }
         fdsToClose.append(imageFD)
         var ops = [void_op](repeating: void_op(), count: plan.mounts.count)
+        var nodes: NodeMaker?
+        defer { nodes?.close() }
+        var copyFDs: [Int32] = []
         for (i, m) in plan.mounts.enumerated() {
             var op = void_op()
             op.dest = arena.string(relativeDest(m.destination))
             op.source = arena.string(m.source)
             op.tree_fd = -1
+            op.copy_fd = -1
             op.in_image = m.sourceInImage ? 1 : 0
             op.no_symlinks = m.sourceNoSymlinks ? 1 : 0
             op.is_dir = m.isDir ? 1 : 0
             op.recursive = m.recursive ? 1 : 0
-            op.attr_set = attrBits(m.flags, forBind: m.kind == .bind)
+            op.attr_set = attrBits(m.flags, forBind: m.kind == .bind || m.kind == .node)
             switch m.kind {
+            case .node:
+                // Made here, in a tmpfs of voidoci's own that is never attached, and bound in.
+                op.kind = Int32(VOID_OP_BIND.rawValue)
+                let maker = try nodes ?? NodeMaker()
+                nodes = maker
+                try maker.make(m, index: i, attrs: op.attr_set)
             case .bind:
                 op.kind = Int32(VOID_OP_BIND.rawValue)
                 if opt.caller.privileged {
@@ -94,9 +104,22 @@ public enum Spawner {
                 op.fs_keys = UnsafePointer(arena.stringArray(opts.map(\.key), terminate: false))
                 op.fs_values = UnsafePointer(arena.optionalStringArray(opts.map(\.value)))
                 op.fs_nopts = Int32(opts.count)
+                if let c = m.copyUp, !c.entries.isEmpty {
+                    let (fd, entries) = try readCopyUp(c, m, imageFD: imageFD, arena: arena)
+                    fdsToClose.append(fd)
+                    copyFDs.append(fd)
+                    op.copy_fd = fd
+                    op.copy = arena.copy(entries)
+                    op.n_copy = Int32(entries.count)
+                }
             }
             ops[i] = op
         }
+        for (i, tree) in try nodes?.cloneAll() ?? [] {
+            ops[i].tree_fd = tree
+            fdsToClose.append(tree)
+        }
+        nodes?.close()   // each node's own clone keeps it: the tmpfs itself is never handed on
         var imageTree: Int32 = -1
         if plan.root != .tmpfs && opt.caller.privileged {
             try createMountPoints(plan, imageFD: imageFD)
@@ -132,11 +155,22 @@ public enum Spawner {
         // The kernel refuses these to a process with another thread (the set-up's helper may
         // still be leaving).
         if joins.contains(where: { $0.type == "user" || $0.type == "mount" }) { _ = void_wait_single_threaded() }
-        for j in joins.sorted(by: { ($0.type == "user" ? 1 : 0) < ($1.type == "user" ? 1 : 0) }) {
+        // Every other namespace first, then the sysctls of those joined (voidoci's /proc/sys now
+        // shows them), then mount, then user: while the caller's privileges still apply.
+        let procFD = plan.sysctls.contains { $0.joinedPath != nil } ? open("/proc", Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC) : -1
+        if procFD >= 0 { fdsToClose.append(procFD) }
+        func rank(_ t: String) -> Int { t == "user" ? 2 : t == "mount" ? 1 : 0 }
+        var sysctlsWritten = false
+        for j in joins.sorted(by: { rank($0.type) < rank($1.type) }) {
+            if rank(j.type) > 0 && !sysctlsWritten {
+                try writeJoinedSysctls(plan, proc: procFD)
+                sysctlsWritten = true
+            }
             if void_setns(j.fd, Int32(truncatingIfNeeded: cloneFlag(j.type))) < 0 {
                 throw VoidError("joining the \(j.type) namespace: \(errnoText(errno))", errno: errno)
             }
         }
+        if !sysctlsWritten { try writeJoinedSysctls(plan, proc: procFD) }
         // Supplementary groups cannot be dropped from inside once setgroups is denied, and
         // host groups must not follow the void in (CVE-2014-8989's lesson).
         if opt.caller.isRealRoot { _ = setgroups(0, nil) }
@@ -162,6 +196,10 @@ public enum Spawner {
             || (plan.root != .tmpfs && imageTree < 0)) ? 1 : 0
         child.ops = UnsafeMutablePointer(mutating: arena.copy(ops))
         child.n_ops = Int32(ops.count)
+        let own = initSysctls(plan)
+        child.sysctl_paths = UnsafePointer(arena.stringArray(own.map(\.sysctl.procPath), terminate: false))
+        child.sysctl_values = UnsafePointer(arena.stringArray(own.map(\.value), terminate: false))
+        child.n_sysctls = Int32(own.count)
         child.hostname = plan.hostname.map { arena.string($0) }
         child.domainname = plan.domainname.map { arena.string($0) }
         child.loopback_up = plan.namespaces.contains { $0.type == "network" && $0.path == nil } ? 1 : 0
@@ -177,7 +215,7 @@ public enum Spawner {
             child.unshare_cgroupns = 1
         }
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
-                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + ops.map(\.tree_fd) + cgroupJoins, arena: arena)
+                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + ops.map(\.tree_fd) + copyFDs + cgroupJoins, arena: arena)
 
         var pidfd: Int32 = -1
         // The child attaches the void root at its cwd: set it here, where the state dir can be
