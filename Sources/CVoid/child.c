@@ -130,6 +130,8 @@ static void do_bind(int rootfd, int imagefd, const struct void_op *op, int i) {
         CHECK(void_mount_setattr(tree, "", AT_EMPTY_PATH | (op->recursive ? AT_RECURSIVE : 0),
                                  op->attr_set, 0, MS_PRIVATE),
               VOID_STEP_SETATTR, i);
+        if (op->attr_top)
+            CHECK(void_mount_setattr(tree, "", AT_EMPTY_PATH, op->attr_top, 0, 0), VOID_STEP_SETATTR, i);
     }
     int hit;
     int dest = open_dest(rootfd, op->dest, op->is_dir, i, &hit);
@@ -217,6 +219,17 @@ static void copy_up(int mnt, const struct void_op *op, int i) {
 }
 
 static void do_fs(int rootfd, const struct void_op *op, int i) {
+    if (op->tree_fd >= 0) {
+        // Made by voidoci in a namespace joined by path (mqueue of a joined ipc namespace, sysfs
+        // of a joined network one), which the void's user namespace does not own.
+        int hit;
+        int dest = open_dest(rootfd, op->dest, 1, i, &hit);
+        if (dest < 0) fail(hit ? VOID_STEP_DEST_SYMLINK : VOID_STEP_DEST, i);
+        CHECK(move_mount_fd(op->tree_fd, dest, "", MOVE_MOUNT_T_EMPTY_PATH), VOID_STEP_MOVE_MOUNT, i);
+        close(dest);
+        close(op->tree_fd);
+        return;
+    }
     int fs = (int)syscall(SYS_fsopen, op->fstype, FSOPEN_CLOEXEC);
     CHECK(fs, VOID_STEP_FS_OPEN, i);
     for (int k = 0; k < op->fs_nopts; k++) {
@@ -259,14 +272,16 @@ static void do_mask_or_readonly(int rootfd, const struct void_op *op, int i) {
     if (op->kind == VOID_OP_READONLY) {
         tree = void_open_tree(target, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
         CHECK(tree, VOID_STEP_CLONE_SOURCE, i);
-        CHECK(void_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, MS_PRIVATE),
+        // Read-only added to what the path has (runc's remount keeps its other flags).
+        CHECK(void_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, MS_PRIVATE),
               VOID_STEP_SETATTR, i);
     } else if (S_ISDIR(st.st_mode)) {
         int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
         CHECK(fs, VOID_STEP_FS_OPEN, i);
         CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", "0", 0), VOID_STEP_FS_CONFIG, i);
         CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0), VOID_STEP_FS_CONFIG, i);
-        tree = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        // An empty read-only tmpfs of size 0, as runc masks a directory (nothing to run in it).
+        tree = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY);
         CHECK(tree, VOID_STEP_FS_MOUNT, i);
         close(fs);
     } else {

@@ -208,6 +208,22 @@ int void_clone_nodes(int mnt, const char *const *names, int n, int *fds, int *fa
     return 0;
 }
 
+int void_make_fs(const char *type, const char *const *keys, const char *const *values, int n, uint64_t attrs) {
+    int fs = (int)syscall(SYS_fsopen, type, FSOPEN_CLOEXEC);
+    if (fs < 0) return -1;
+    int r = 0;
+    for (int k = 0; k < n && r == 0; k++) {
+        r = values && values[k] ? (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, keys[k], values[k], 0)
+                                : (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, keys[k], NULL, 0);
+    }
+    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int mnt = r == 0 ? (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, (unsigned int)attrs) : -1;
+    int e = errno;
+    close(fs);
+    errno = e;
+    return mnt;
+}
+
 // No signal blocked, none ignored: what a program voidoci starts (a void's process, a hook)
 // gets, whatever voidoci's own caller had set. Async-signal-safe: usable after clone.
 void void_reset_signals(void) {

@@ -82,11 +82,7 @@ import Testing
     /// fileMode/uid/gid (mknod, rootful) and tmpfs `tmpcopyup` is merged: kept out of the
     /// must-pass groups and checked by `grantAllPendingEngineWork`, which fails once one of them
     /// passes. Empty this list when that work is merged.
-    static let pendingEngineWork: Set<String> = [
-        "ga-sysctl", "linux-sysctl",                     // linux.sysctl not applied
-        "ga-devices", "linux-devices-filemode",          // host node bound: fileMode, uid, gid not applied
-        "ga-mount-tmpcopyup",                            // tmpfs tmpcopyup refused
-    ]
+    static let pendingEngineWork: Set<String> = []
 
     /// Every case of the --grant-all mode, as `run.py --grant-all --list` names them.
     static let grantAllCases: [String] = {

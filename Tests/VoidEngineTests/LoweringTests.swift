@@ -89,6 +89,21 @@ import Testing
         #expect(Lowering.attrs(["rw", "suid"], forBind: true).description == "-")
     }
 
+    /// runc's meaning: a plain flag on a config rbind is its top mount's, an r-flag every mount's;
+    /// voidoci's own binds are read-only all the way down.
+    @Test func rbindFlagsAsRuncMeansThem() {
+        let rbind = PlannedMount(kind: .bind, destination: "/mnt", source: "/sys/fs/cgroup", isDir: true, recursive: true,
+                                 flags: ["ro", "rnosuid"], origin: .config(3))
+        let a = Lowering.bindAttrs(rbind)
+        #expect(a.all.description == "nosuid" && a.top.description == "ro", "\(a)")
+        var own = rbind
+        own.origin = .annotation("org.voidoci.expose")
+        #expect(Lowering.bindAttrs(own).all.description == "ro,nosuid" && Lowering.bindAttrs(own).top == Lowering.MountAttrs())
+        var single = rbind
+        single.recursive = false
+        #expect(Lowering.bindAttrs(single).all.description == "ro,nosuid")
+    }
+
     @Test func grantedKernelFilesystemsAndReadonlyRoot() throws {
         defer { fx.remove() }
         let rest = #", "annotations": {"org.voidoci.mounts": "proc;tmpfs"}, "mounts": [{"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}, {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777", "size=1m", "strictatime"]}]"#

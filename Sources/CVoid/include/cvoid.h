@@ -51,7 +51,8 @@ struct void_op {
     int32_t is_dir;         // bind: the source is a directory (create a dir, not a file, at dest)
     int32_t recursive;      // bind: rbind (AT_RECURSIVE)
     int32_t tree_fd;        // bind: a detached tree the parent already cloned and configured, or -1
-    uint64_t attr_set;      // MOUNT_ATTR_* to set (RDONLY, NOSUID, NODEV, NOEXEC, ...)
+    uint64_t attr_set;      // MOUNT_ATTR_* to set (RDONLY, NOSUID, NODEV, NOEXEC, ...), on the whole tree of an rbind
+    uint64_t attr_top;      // bind: MOUNT_ATTR_* set on the top mount only (a config rbind's plain "ro": runc's meaning)
     const char *fstype;     // fs: filesystem type
     const char *const *fs_keys;    // fs: fsconfig string options, key[i]=value[i]
     const char *const *fs_values;  // value may be NULL for flag options
@@ -221,6 +222,9 @@ int void_memfd(const char *name);
 int void_unshare(int flags);
 int void_rename_noreplace(const char *from, const char *to);
 int void_make_tmpfs(uint32_t uid, uint32_t gid);
+// A fresh filesystem (fsopen/fsconfig/fsmount) in the caller's namespaces, never attached:
+// `values[k]` NULL sets the flag `keys[k]`. Returns a detached mount fd (CLOEXEC) or -1.
+int void_make_fs(const char *type, const char *const *keys, const char *const *values, int n, uint64_t attrs);
 // linux.devices for a privileged voidoci: a tmpfs of its own, in the initial user namespace (so
 // its nodes can be opened), never attached anywhere; nosuid, noexec, not nodev. A detached
 // mount fd, or -1 with errno.

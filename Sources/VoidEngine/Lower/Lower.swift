@@ -5,6 +5,12 @@ extension Lowering {
     public static func lower(_ plan: VoidPlan, _ ctx: Context) -> [Op] {
         var ops: [Op] = []
         func runtime(_ k: Kind) { ops.append(Op(.runtime, k)) }
+        // mqueue of a joined ipc namespace, sysfs of a joined network one: only their owner can
+        // mount them, so voidoci does (privileged), after joining them.
+        func joinedFilesystem(_ m: PlannedMount) -> Bool {
+            guard ctx.privileged, m.kind == .fs, let ns = Spawner.namespaceOf(m.fstype ?? "") else { return false }
+            return plan.namespaces.contains { $0.type == ns && $0.path != nil }
+        }
         func child(_ k: Kind) { ops.append(Op(.child, k)) }
 
         // voidoci, in the caller's namespaces and with its credentials.
@@ -13,10 +19,12 @@ extension Lowering {
             switch m.kind {
             case .bind where ctx.privileged:
                 runtime(.cloneBindSource(mount: i, source: m.source, inImage: m.sourceInImage, recursive: m.recursive,
-                                         attrs: attrs(m.flags, forBind: true)))
+                                         attrs: bindAttrs(m)))
             case .node:
                 // In a tmpfs of voidoci's own, never attached; each node cloned from it.
                 runtime(.makeDeviceNode(mount: i, destination: m.destination, node: m.node?.text ?? ""))
+            case .fs where joinedFilesystem(m):
+                child(.attachFilesystem(mount: i, destination: m.destination))
             case .fs:
                 if let c = m.copyUp, let src = c.source, !c.entries.isEmpty {
                     runtime(.readCopyUp(mount: i, source: src, entries: c.entries.count, bytes: c.bytes))
@@ -42,6 +50,9 @@ extension Lowering {
             sysctlsWritten = true
             for s in plan.sysctls where s.joinedPath != nil {
                 runtime(.writeSysctl(key: s.key, value: Spawner.sysctlValue(s, plan, host: true) ?? s.value, namespace: s.namespace))
+            }
+            for (i, m) in plan.mounts.enumerated() where joinedFilesystem(m) {
+                runtime(.makeFilesystem(mount: i, type: m.fstype ?? "", namespace: Spawner.namespaceOf(m.fstype ?? "") ?? ""))
             }
         }
         for ns in joined {
@@ -86,10 +97,10 @@ extension Lowering {
             switch m.kind {
             case .node:
                 child(.bind(mount: i, destination: m.destination, source: "node", inImage: false,
-                            clonedByRuntime: true, recursive: false, attrs: attrs(m.flags, forBind: true)))
+                            clonedByRuntime: true, recursive: false, attrs: bindAttrs(m)))
             case .bind:
                 child(.bind(mount: i, destination: m.destination, source: m.source, inImage: m.sourceInImage,
-                            clonedByRuntime: ctx.privileged, recursive: m.recursive, attrs: attrs(m.flags, forBind: true)))
+                            clonedByRuntime: ctx.privileged, recursive: m.recursive, attrs: bindAttrs(m)))
             case .symlink: child(.symlink(mount: i, destination: m.destination, target: m.source))
             case .fs:
                 if let c = m.copyUp, !c.entries.isEmpty { child(.copyUp(mount: i, entries: c.entries.count)) }

@@ -25,10 +25,12 @@ public enum Lowering {
         case makeImageMountPoints
         case cloneImageRoot
         case makeRootTmpfs(uid: UInt32, gid: UInt32)
-        case cloneBindSource(mount: Int, source: String, inImage: Bool, recursive: Bool, attrs: MountAttrs)
+        case cloneBindSource(mount: Int, source: String, inImage: Bool, recursive: Bool, attrs: BindAttrs)
         case makeDeviceNode(mount: Int, destination: String, node: String)
         case readCopyUp(mount: Int, source: String, entries: Int, bytes: UInt64)
         case writeSysctl(key: String, value: String, namespace: String)
+        case makeFilesystem(mount: Int, type: String, namespace: String)
+        case attachFilesystem(mount: Int, destination: String)
         case joinNamespace(type: String, path: String)
         case dropSupplementaryGroups
         case clone(newNamespaces: [String], intoCgroup: Bool)
@@ -48,7 +50,7 @@ public enum Lowering {
         case rootTmpfs(madeByRuntime: Bool, uid: UInt32, gid: UInt32)
         case attachRoot
         case setSetupIDs(uid: UInt32, gid: UInt32)
-        case bind(mount: Int, destination: String, source: String, inImage: Bool, clonedByRuntime: Bool, recursive: Bool, attrs: MountAttrs)
+        case bind(mount: Int, destination: String, source: String, inImage: Bool, clonedByRuntime: Bool, recursive: Bool, attrs: BindAttrs)
         case symlink(mount: Int, destination: String, target: String)
         case copyUp(mount: Int, entries: Int)
         case mountFilesystem(mount: Int, destination: String, type: String, options: [String], attrs: MountAttrs)
@@ -113,6 +115,26 @@ public enum Lowering {
             }
         }
         return a
+    }
+
+    /// A bind's attributes: `all` on every mount of its tree, `top` on its top mount only.
+    public struct BindAttrs: Equatable, Sendable, CustomStringConvertible {
+        public var all: MountAttrs
+        public var top = MountAttrs()
+        public var description: String { top == MountAttrs() ? all.description : "\(all.description) top:\(top.description)" }
+    }
+
+    /// runc's meaning for a config rbind: a plain flag (`ro`) is its top mount's, a recursive one
+    /// (`rro`) every mount's. voidoci's own binds (the program, exposed paths, devices) are
+    /// read-only all the way down.
+    public static func bindAttrs(_ m: PlannedMount) -> BindAttrs {
+        func isRecursive(_ f: String) -> Bool { f.hasPrefix("r") && Planner.attrFlags.contains(String(f.dropFirst())) }
+        let recursive = m.flags.filter(isRecursive).map { String($0.dropFirst()) }
+        let plain = m.flags.filter { !isRecursive($0) }
+        if case .config = m.origin, m.recursive {
+            return BindAttrs(all: attrs(recursive, forBind: true), top: attrs(plain, forBind: true))
+        }
+        return BindAttrs(all: attrs(plain + recursive, forBind: true))
     }
 
     /// The ids the init does its set-up as: 0 inside when 0 is mapped, else the process's ids.

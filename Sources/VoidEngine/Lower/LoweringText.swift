@@ -16,6 +16,8 @@ extension Lowering.Kind {
         case .readCopyUp(let i, let src, let n, let b):
             return ("read-copy-up", [("mount", .number(i)), ("source", s("image:" + src)), ("entries", .number(n)), ("bytes", .unsigned(b))])
         case .writeSysctl(let k, let v, let ns): return ("write-sysctl", [("key", s(k)), ("value", s(v)), ("namespace", s(ns))])
+        case .makeFilesystem(let i, let t, let ns): return ("make-filesystem", [("mount", .number(i)), ("type", s(t)), ("joined-namespace", s(ns))])
+        case .attachFilesystem(let i, let d): return ("attach-filesystem", [("mount", .number(i)), ("destination", s(d))])
         case .copyUp(let i, let n): return ("copy-up", [("mount", .number(i)), ("entries", .number(n))])
         case .joinNamespace(let t, let p): return ("join-namespace", [("type", s(t)), ("path", s(p))])
         case .dropSupplementaryGroups: return ("drop-supplementary-groups", [])

@@ -115,7 +115,7 @@ public struct Planner {
             setgroupsAllowed: ids.setgroups, idNote: ids.note, hostname: hostname, domainname: domainname,
             root: rootKind, rootReadonly: (rootSpec.readonly ?? false) || rootKind == .imageRO,
             mounts: mounts, process: proc, dropped: dropped, notes: notes, oomScoreAdj: process.oomScoreAdj,
-            hooks: plannedHooks())
+            hooks: plannedHooks(), sysctls: sysctls)
         plan.unbound = unboundHints(image: image, root: rootKind, mounts: mounts)
         return plan
     }
@@ -373,8 +373,10 @@ public struct Planner {
             var flags: [String] = []
             for o in options {
                 if Self.attrFlags.contains(o) { flags.append(o) }
-                // rro, rnosuid, ...: the recursive forms; the flags are set on the whole tree of an rbind.
-                else if o.hasPrefix("r"), Self.attrFlags.contains(String(o.dropFirst())) { flags.append(String(o.dropFirst())) }
+                // rro, rnosuid, ...: the recursive forms, set on the whole tree of an rbind (kept as
+                // written: a plain "ro" on an rbind is its top mount's only, as in runc).
+                else if o.hasPrefix("r"), Self.attrFlags.contains(String(o.dropFirst())) { flags.append(o) }
+                else if o.hasPrefix("r"), Self.ignoredFlags.contains(String(o.dropFirst())) { continue }
                 else if o == "bind" || o == "rbind" || Self.ignoredFlags.contains(o) { continue }
                 else if Self.propagation.contains(o) {
                     if !o.hasSuffix("private") { dropped.append(Dropped(path: "\(field).options", reason: "\(o): mounts in a void are always private")) }

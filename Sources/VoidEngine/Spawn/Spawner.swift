@@ -76,7 +76,13 @@ public enum Spawner {
             op.no_symlinks = m.sourceNoSymlinks ? 1 : 0
             op.is_dir = m.isDir ? 1 : 0
             op.recursive = m.recursive ? 1 : 0
-            op.attr_set = attrBits(m.flags, forBind: m.kind == .bind || m.kind == .node)
+            if m.kind == .bind {
+                let b = Lowering.bindAttrs(m)
+                op.attr_set = bits(b.all)
+                op.attr_top = bits(b.top)
+            } else {
+                op.attr_set = attrBits(m.flags, forBind: m.kind == .node)
+            }
             switch m.kind {
             case .node:
                 // Made here, in a tmpfs of voidoci's own that is never attached, and bound in.
@@ -87,7 +93,7 @@ public enum Spawner {
             case .bind:
                 op.kind = Int32(VOID_OP_BIND.rawValue)
                 if opt.caller.privileged {
-                    op.tree_fd = try hostTree(m, imageFD: imageFD, attrs: op.attr_set)
+                    op.tree_fd = try hostTree(m, imageFD: imageFD, attrs: op.attr_set, top: op.attr_top)
                     if op.tree_fd >= 0 { fdsToClose.append(op.tree_fd) }
                 }
             case .symlink: op.kind = Int32(VOID_OP_SYMLINK.rawValue)
@@ -161,16 +167,38 @@ public enum Spawner {
         if procFD >= 0 { fdsToClose.append(procFD) }
         func rank(_ t: String) -> Int { t == "user" ? 2 : t == "mount" ? 1 : 0 }
         var sysctlsWritten = false
+        // Also while only those are joined: the filesystems that belong to them (mqueue of a
+        // joined ipc namespace, sysfs of a joined network one), which the void's own user
+        // namespace could not mount there; made here, detached, and attached by the init.
+        func joinedFilesystems() throws {
+            guard opt.caller.privileged else { return }
+            for (i, m) in plan.mounts.enumerated() where m.kind == .fs {
+                guard let type = m.fstype, let ns = Self.namespaceOf(type),
+                      plan.namespaces.contains(where: { $0.type == ns && $0.path != nil }) else { continue }
+                let opts = m.fsOptions.filter { $0.key != "source" }
+                let fd = void_make_fs(type, arena.stringArray(opts.map(\.key), terminate: false),
+                                      arena.optionalStringArray(opts.map(\.value)), Int32(opts.count), ops[i].attr_set)
+                if fd < 0 {
+                    throw VoidError("mount \(m.destination) (\(m.origin.text)): \(type) of the joined \(ns) namespace: \(errnoText(errno))", errno: errno, stage: .spawn)
+                }
+                fdsToClose.append(fd)
+                ops[i].tree_fd = fd
+            }
+        }
         for j in joins.sorted(by: { rank($0.type) < rank($1.type) }) {
             if rank(j.type) > 0 && !sysctlsWritten {
                 try writeJoinedSysctls(plan, proc: procFD)
+                try joinedFilesystems()
                 sysctlsWritten = true
             }
             if void_setns(j.fd, Int32(truncatingIfNeeded: cloneFlag(j.type))) < 0 {
                 throw VoidError("joining the \(j.type) namespace: \(errnoText(errno))", errno: errno)
             }
         }
-        if !sysctlsWritten { try writeJoinedSysctls(plan, proc: procFD) }
+        if !sysctlsWritten {
+            try writeJoinedSysctls(plan, proc: procFD)
+            try joinedFilesystems()
+        }
         // Supplementary groups cannot be dropped from inside once setgroups is denied, and
         // host groups must not follow the void in (CVE-2014-8989's lesson).
         if opt.caller.isRealRoot { _ = setgroups(0, nil) }
@@ -426,7 +454,7 @@ public enum Spawner {
         if n != count { throw VoidError.sys("write", path) }
     }
 
-    static func hostTree(_ m: PlannedMount, imageFD: Int32, attrs: UInt64) throws -> Int32 {
+    static func hostTree(_ m: PlannedMount, imageFD: Int32, attrs: UInt64, top: UInt64 = 0) throws -> Int32 {
         let src = m.sourceInImage
             ? void_openat2(imageFD, m.source, VOID_O_PATH | UInt64(O_CLOEXEC), 0, VOID_RESOLVE_IN_ROOT | VOID_RESOLVE_NO_MAGICLINKS)
             : void_openat2(AT_FDCWD, m.source, VOID_O_PATH | UInt64(O_CLOEXEC), 0,
@@ -442,12 +470,22 @@ public enum Spawner {
             if errno == EPERM { return -1 }  // not allowed here: the child clones it in its own namespace
             throw VoidError("mount \(m.destination) (\(m.origin.text)): clone \(m.source): \(errnoText(errno))", errno: errno)
         }
-        if void_mount_setattr(tree, "", VOID_AT_EMPTY_PATH | rec, attrs, 0, VOID_MS_PRIVATE) < 0 {
+        if void_mount_setattr(tree, "", VOID_AT_EMPTY_PATH | rec, attrs, 0, VOID_MS_PRIVATE) < 0
+            || (top != 0 && void_mount_setattr(tree, "", VOID_AT_EMPTY_PATH, top, 0, 0) < 0) {
             let e = errno
             close(tree)
             throw VoidError("mount \(m.destination) (\(m.origin.text)): set flags \(m.flags.joined(separator: ",")): \(errnoText(e))", errno: e)
         }
         return tree
+    }
+
+    /// The namespace a kernel filesystem shows: mounted by the owner of that namespace only.
+    static func namespaceOf(_ fstype: String) -> String? {
+        switch fstype {
+        case "mqueue": return "ipc"
+        case "sysfs": return "network"
+        default: return nil
+        }
     }
 
     static func cloneFlag(_ type: String) -> UInt64 {
@@ -466,7 +504,10 @@ public enum Spawner {
 
     /// The bits of `Lowering.attrs`, the one place that decides them.
     static func attrBits(_ flags: [String], forBind: Bool) -> UInt64 {
-        let a = Lowering.attrs(flags, forBind: forBind)
+        bits(Lowering.attrs(flags, forBind: forBind))
+    }
+
+    static func bits(_ a: Lowering.MountAttrs) -> UInt64 {
         var bits: UInt64 = 0
         if a.readOnly { bits |= VOID_MOUNT_ATTR_RDONLY }
         if a.noSuid { bits |= VOID_MOUNT_ATTR_NOSUID }
