@@ -80,6 +80,22 @@ import Testing
         else { Issue.record("\(Lowering.text(none))") }
     }
 
+    /// mqueue of a joined ipc namespace is made by voidoci after joining it (the void's user
+    /// namespace cannot mount it there) and attached by the init.
+    @Test func filesystemsOfAJoinedNamespaceAreMadeByVoidoci() throws {
+        defer { fx.remove() }
+        let rest = #", "annotations": {"org.voidoci.mounts": "mqueue"}, "mounts": [{"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"}], "linux": {"namespaces": [{"type": "ipc", "path": "/proc/1/ns/ipc"}, {"type": "mount"}]}"#
+        let o = ops(try fx.plan(rest: rest))
+        let make = try #require(o.firstIndex { $0.kind.fields.name == "make-filesystem" }, "\(Lowering.text(o))")
+        let join = try #require(o.firstIndex(of: Lowering.Op(.runtime, .joinNamespace(type: "ipc", path: "/proc/1/ns/ipc"))))
+        #expect(join < make && o[make].actor == .runtime)
+        #expect(o.contains { $0.actor == .child && $0.kind.fields.name == "attach-filesystem" })
+        #expect(!o.contains { $0.kind.fields.name == "mount" }, "\(Lowering.text(o))")
+        // Unprivileged: nothing to make it with; the init mounts it (and the kernel decides).
+        let u = ops(try fx.plan(rest: rest, caller: PlannerFixture.user), caller: PlannerFixture.user)
+        #expect(!u.contains { $0.kind.fields.name == "make-filesystem" } && u.contains { $0.kind.fields.name == "mount" })
+    }
+
     @Test func mountAttributesAreExact() {
         let fresh = Lowering.attrs(["ro", "nosuid", "nodev", "noexec", "relatime"], forBind: false)
         #expect(fresh.description == "ro,nosuid,nodev,noexec,relatime")

@@ -3,17 +3,23 @@ import OCIBundle
 extension Lowering {
     /// The operations of a new void, in order (see `Lowering`).
     public static func lower(_ plan: VoidPlan, _ ctx: Context) -> [Op] {
+        // The cgroup namespace is made by the init once it has moved into its cgroups.
+        let cgroupLater = ctx.cgroupFiles > 0 && plan.newNamespaceFlags.contains("cgroup")
+        return runtimeOps(plan, ctx, cgroupLater: cgroupLater) + initOps(plan, ctx, cgroupLater: cgroupLater)
+            + processOps(plan.process, ctx)
+    }
+
+    /// mqueue of a joined ipc namespace, sysfs of a joined network one: only their owner can
+    /// mount them, so voidoci does (privileged), after joining them.
+    static func joinedFilesystem(_ m: PlannedMount, _ plan: VoidPlan, _ ctx: Context) -> Bool {
+        guard ctx.privileged, m.kind == .fs, let ns = Spawner.namespaceOf(m.fstype ?? "") else { return false }
+        return plan.namespaces.contains { $0.type == ns && $0.path != nil }
+    }
+
+    /// voidoci's half, in the caller's namespaces and with its credentials, up to the release.
+    static func runtimeOps(_ plan: VoidPlan, _ ctx: Context, cgroupLater: Bool) -> [Op] {
         var ops: [Op] = []
         func runtime(_ k: Kind) { ops.append(Op(.runtime, k)) }
-        // mqueue of a joined ipc namespace, sysfs of a joined network one: only their owner can
-        // mount them, so voidoci does (privileged), after joining them.
-        func joinedFilesystem(_ m: PlannedMount) -> Bool {
-            guard ctx.privileged, m.kind == .fs, let ns = Spawner.namespaceOf(m.fstype ?? "") else { return false }
-            return plan.namespaces.contains { $0.type == ns && $0.path != nil }
-        }
-        func child(_ k: Kind) { ops.append(Op(.child, k)) }
-
-        // voidoci, in the caller's namespaces and with its credentials.
         runtime(.openImage(path: plan.imagePath))
         for (i, m) in plan.mounts.enumerated() {
             switch m.kind {
@@ -23,8 +29,6 @@ extension Lowering {
             case .node:
                 // In a tmpfs of voidoci's own, never attached; each node cloned from it.
                 runtime(.makeDeviceNode(mount: i, destination: m.destination, node: m.node?.text ?? ""))
-            case .fs where joinedFilesystem(m):
-                child(.attachFilesystem(mount: i, destination: m.destination))
             case .fs:
                 if let c = m.copyUp, let src = c.source, !c.entries.isEmpty {
                     runtime(.readCopyUp(mount: i, source: src, entries: c.entries.count, bytes: c.bytes))
@@ -36,43 +40,43 @@ extension Lowering {
             runtime(.makeImageMountPoints)
             runtime(.cloneImageRoot)
         }
-        let hostIDs = hostSetupIDs(plan)
-        if plan.root == .tmpfs && ctx.privileged, let h = hostIDs {
+        if plan.root == .tmpfs && ctx.privileged, let h = hostSetupIDs(plan) {
             runtime(.makeRootTmpfs(uid: h.uid, gid: h.gid))
         }
-        // Joined: every other namespace, then the sysctls of those (voidoci's /proc/sys shows
-        // them now), then mount, then user, while the caller's privileges still apply.
+        // Joined: every other namespace, then the sysctls and filesystems of those (voidoci's
+        // /proc/sys shows them now), then mount, then user, while the caller's privileges apply.
         func rank(_ t: String) -> Int { t == "user" ? 2 : t == "mount" ? 1 : 0 }
-        let joined = plan.namespaces.filter { $0.path != nil }.sorted { rank($0.type) < rank($1.type) }
-        var sysctlsWritten = false
-        func joinedSysctls() {
-            guard !sysctlsWritten else { return }
-            sysctlsWritten = true
+        var theirsDone = false
+        func theirs() {
+            guard !theirsDone else { return }
+            theirsDone = true
             for s in plan.sysctls where s.joinedPath != nil {
                 runtime(.writeSysctl(key: s.key, value: Spawner.sysctlValue(s, plan, host: true) ?? s.value, namespace: s.namespace))
             }
-            for (i, m) in plan.mounts.enumerated() where joinedFilesystem(m) {
+            for (i, m) in plan.mounts.enumerated() where joinedFilesystem(m, plan, ctx) {
                 runtime(.makeFilesystem(mount: i, type: m.fstype ?? "", namespace: Spawner.namespaceOf(m.fstype ?? "") ?? ""))
             }
         }
-        for ns in joined {
-            if rank(ns.type) > 0 { joinedSysctls() }
+        for ns in plan.namespaces.filter({ $0.path != nil }).sorted(by: { rank($0.type) < rank($1.type) }) {
+            if rank(ns.type) > 0 { theirs() }
             runtime(.joinNamespace(type: ns.type, path: ns.path ?? ""))
         }
-        joinedSysctls()
+        theirs()
         if ctx.realRoot { runtime(.dropSupplementaryGroups) }
-        var newNS = plan.newNamespaceFlags
-        let cgroupLater = ctx.cgroupFiles > 0 && newNS.contains("cgroup")
-        if cgroupLater { newNS.removeAll { $0 == "cgroup" } }
-        runtime(.clone(newNamespaces: newNS, intoCgroup: ctx.cloneIntoCgroup))
+        runtime(.clone(newNamespaces: plan.newNamespaceFlags.filter { !(cgroupLater && $0 == "cgroup") }, intoCgroup: ctx.cloneIntoCgroup))
         if plan.namespaces.first(where: { $0.type == "user" })?.path == nil {
             func lines(_ m: [LinuxIDMapping]) -> String { m.map { "\($0.containerID) \($0.hostID) \($0.size)" }.joined(separator: "; ") }
             runtime(.writeIDMaps(setgroupsDeny: !plan.setgroupsAllowed, uid: lines(plan.uidMap), gid: lines(plan.gidMap)))
         }
         if let adj = plan.oomScoreAdj { runtime(.writeOOMScoreAdj(adj)) }
         runtime(.release)
+        return ops
+    }
 
-        // The init, born in its namespaces.
+    /// The init's set-up, born in its namespaces, up to the pivot onto the void's root.
+    static func initOps(_ plan: VoidPlan, _ ctx: Context, cgroupLater: Bool) -> [Op] {
+        var ops: [Op] = []
+        func child(_ k: Kind) { ops.append(Op(.child, k)) }
         if ctx.cgroupFiles > 0 { child(.joinCgroups(files: ctx.cgroupFiles)) }
         if cgroupLater { child(.unshareCgroupNamespace) }
         child(.waitForRelease)
@@ -86,7 +90,7 @@ extension Lowering {
         if plan.root != .tmpfs {
             child(.rootFromImage(clonedByRuntime: ctx.privileged))
         } else {
-            child(.rootTmpfs(madeByRuntime: ctx.privileged && hostIDs != nil, uid: setup.uid, gid: setup.gid))
+            child(.rootTmpfs(madeByRuntime: ctx.privileged && hostSetupIDs(plan) != nil, uid: setup.uid, gid: setup.gid))
         }
         child(.attachRoot)
         child(.setSetupIDs(uid: setup.uid, gid: setup.gid))
@@ -94,22 +98,8 @@ extension Lowering {
             child(.writeSysctl(key: s.key, value: value, namespace: s.namespace))
         }
         for (i, m) in plan.mounts.enumerated() {
-            switch m.kind {
-            case .node:
-                child(.bind(mount: i, destination: m.destination, source: "node", inImage: false,
-                            clonedByRuntime: true, recursive: false, attrs: bindAttrs(m)))
-            case .bind:
-                child(.bind(mount: i, destination: m.destination, source: m.source, inImage: m.sourceInImage,
-                            clonedByRuntime: ctx.privileged, recursive: m.recursive, attrs: bindAttrs(m)))
-            case .symlink: child(.symlink(mount: i, destination: m.destination, target: m.source))
-            case .fs:
-                if let c = m.copyUp, !c.entries.isEmpty { child(.copyUp(mount: i, entries: c.entries.count)) }
-                child(.mountFilesystem(mount: i, destination: m.destination, type: m.fstype ?? "tmpfs",
-                                       options: m.fsOptions.map(\.text), attrs: attrs(m.flags, forBind: false)))
-            case .mask: child(.mask(mount: i, destination: m.destination))
-            case .readonly: child(.readonly(mount: i, destination: m.destination))
-            case .dir: child(.mkdir(mount: i, destination: m.destination))
-            }
+            if m.kind == .fs, let c = m.copyUp, !c.entries.isEmpty { child(.copyUp(mount: i, entries: c.entries.count)) }
+            child(mountOp(i, m, plan, ctx))
         }
         let hasCwd = !relativeDest(plan.process.cwd).isEmpty
         if hasCwd { child(.makeCwd(plan.process.cwd)) }
@@ -118,8 +108,27 @@ extension Lowering {
         child(.detachOldRoot)
         if plan.rootReadonly { child(.remountRootReadonly) }
         if hasCwd { child(.chdir(plan.process.cwd)) }
-        ops += processOps(plan.process, ctx)
         return ops
+    }
+
+    /// What the init does for one planned mount (a copy-up comes first, as its own op).
+    static func mountOp(_ i: Int, _ m: PlannedMount, _ plan: VoidPlan, _ ctx: Context) -> Kind {
+        switch m.kind {
+        case .node:
+            return .bind(mount: i, destination: m.destination, source: "node", inImage: false,
+                         clonedByRuntime: true, recursive: false, attrs: bindAttrs(m))
+        case .bind:
+            return .bind(mount: i, destination: m.destination, source: m.source, inImage: m.sourceInImage,
+                         clonedByRuntime: ctx.privileged, recursive: m.recursive, attrs: bindAttrs(m))
+        case .symlink: return .symlink(mount: i, destination: m.destination, target: m.source)
+        case .fs where joinedFilesystem(m, plan, ctx): return .attachFilesystem(mount: i, destination: m.destination)
+        case .fs:
+            return .mountFilesystem(mount: i, destination: m.destination, type: m.fstype ?? "tmpfs",
+                                    options: m.fsOptions.map(\.text), attrs: attrs(m.flags, forBind: false))
+        case .mask: return .mask(mount: i, destination: m.destination)
+        case .readonly: return .readonly(mount: i, destination: m.destination)
+        case .dir: return .mkdir(mount: i, destination: m.destination)
+        }
     }
 
     /// The process half: the same for a void's init and for a process exec'd into it.
