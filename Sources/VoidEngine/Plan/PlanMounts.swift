@@ -55,6 +55,47 @@ extension Planner {
         "idmap": "idmapped mounts are not supported", "ridmap": "idmapped mounts are not supported",
     ]
 
+    /// A bind of `config.mounts`: the source opened as the spawn will open it (a relative one
+    /// from the bundle, never through a symlink), its flags, what is dropped.
+    func configBind(_ m: Mount, field: String, options: [String], index i: Int, dropped: inout [Dropped]) throws -> PlannedMount {
+        guard var src = m.source, !src.isEmpty else { throw VoidError("\(field).source: missing for a bind mount") }
+        // An absolute source is a host path the config's writer chose, symlinks and all. A
+        // relative one is the bundle's, whose rootfs is the image's: joined to the canonical
+        // bundle directory and never through a symlink, so an image's link cannot redirect a
+        // host mount (docs/security.md). The spawn opens it the same way again.
+        let relative = !src.hasPrefix("/")
+        if relative { src = "\(bundle)/\(src)" }
+        var st = stat()
+        let fd = void_openat2(AT_FDCWD, src, VOID_O_PATH | UInt64(O_CLOEXEC), 0,
+                              relative ? VOID_RESOLVE_NO_SYMLINKS : VOID_RESOLVE_NO_MAGICLINKS)
+        guard fd >= 0, fstat(fd, &st) == 0 else {
+            let e = errno
+            if fd >= 0 { close(fd) }
+            if relative && e == ELOOP {
+                throw VoidError("\(field).source: \(m.source ?? ""): a relative source is taken from the bundle and may not pass through a symlink (the bundle's rootfs is the image's): \(errnoText(e))", errno: e)
+            }
+            throw VoidError("\(field).source: \(src): \(errnoText(e))", errno: e)
+        }
+        close(fd)
+        var flags: [String] = []
+        for o in options {
+            if Self.attrFlags.contains(o) { flags.append(o) }
+            // rro, rnosuid, ...: the recursive forms, set on the whole tree of an rbind (kept as
+            // written: a plain "ro" on an rbind is its top mount's only, as in runc).
+            else if o.hasPrefix("r"), Self.attrFlags.contains(String(o.dropFirst())) { flags.append(o) }
+            else if o.hasPrefix("r"), Self.ignoredFlags.contains(String(o.dropFirst())) { continue }
+            else if o == "bind" || o == "rbind" || Self.ignoredFlags.contains(o) { continue }
+            else if Self.propagation.contains(o) {
+                if !o.hasSuffix("private") { dropped.append(Dropped(path: "\(field).options", reason: "\(o): mounts in a void are always private")) }
+            } else {
+                dropped.append(Dropped(path: "\(field).options", reason: "\(o): not supported for a bind"))
+            }
+        }
+        return PlannedMount(kind: .bind, destination: m.destination, source: src, sourceNoSymlinks: relative,
+                            isDir: (st.st_mode & S_IFMT) == S_IFDIR, recursive: m.isRecursiveBind,
+                            flags: flags, origin: .config(i))
+    }
+
     func configMount(_ m: Mount, index i: Int, grants: VoidGrants, ids: IDs, image: ImageRoot, dropped: inout [Dropped]) throws -> PlannedMount? {
         let field = "mounts[\(i)]"
         var m = m
@@ -63,44 +104,7 @@ extension Planner {
         if !(m.uidMappings ?? []).isEmpty || !(m.gidMappings ?? []).isEmpty {
             dropped.append(Dropped(path: "\(field).uidMappings", reason: "idmapped mounts are not supported: mounted without an id mapping"))
         }
-        if m.isBind {
-            guard var src = m.source, !src.isEmpty else { throw VoidError("\(field).source: missing for a bind mount") }
-            // An absolute source is a host path the config's writer chose, symlinks and all. A
-            // relative one is the bundle's, whose rootfs is the image's: joined to the canonical
-            // bundle directory and never through a symlink, so an image's link cannot redirect a
-            // host mount (docs/security.md). The spawn opens it the same way again.
-            let relative = !src.hasPrefix("/")
-            if relative { src = "\(bundle)/\(src)" }
-            var st = stat()
-            let fd = void_openat2(AT_FDCWD, src, VOID_O_PATH | UInt64(O_CLOEXEC), 0,
-                                  relative ? VOID_RESOLVE_NO_SYMLINKS : VOID_RESOLVE_NO_MAGICLINKS)
-            guard fd >= 0, fstat(fd, &st) == 0 else {
-                let e = errno
-                if fd >= 0 { close(fd) }
-                if relative && e == ELOOP {
-                    throw VoidError("\(field).source: \(m.source ?? ""): a relative source is taken from the bundle and may not pass through a symlink (the bundle's rootfs is the image's): \(errnoText(e))", errno: e)
-                }
-                throw VoidError("\(field).source: \(src): \(errnoText(e))", errno: e)
-            }
-            close(fd)
-            var flags: [String] = []
-            for o in options {
-                if Self.attrFlags.contains(o) { flags.append(o) }
-                // rro, rnosuid, ...: the recursive forms, set on the whole tree of an rbind (kept as
-                // written: a plain "ro" on an rbind is its top mount's only, as in runc).
-                else if o.hasPrefix("r"), Self.attrFlags.contains(String(o.dropFirst())) { flags.append(o) }
-                else if o.hasPrefix("r"), Self.ignoredFlags.contains(String(o.dropFirst())) { continue }
-                else if o == "bind" || o == "rbind" || Self.ignoredFlags.contains(o) { continue }
-                else if Self.propagation.contains(o) {
-                    if !o.hasSuffix("private") { dropped.append(Dropped(path: "\(field).options", reason: "\(o): mounts in a void are always private")) }
-                } else {
-                    dropped.append(Dropped(path: "\(field).options", reason: "\(o): not supported for a bind"))
-                }
-            }
-            return PlannedMount(kind: .bind, destination: m.destination, source: src, sourceNoSymlinks: relative,
-                                isDir: (st.st_mode & S_IFMT) == S_IFDIR, recursive: m.isRecursiveBind,
-                                flags: flags, origin: .config(i))
-        }
+        if m.isBind { return try configBind(m, field: field, options: options, index: i, dropped: &dropped) }
         let type = m.type ?? ""
         let grant: String
         switch type {
