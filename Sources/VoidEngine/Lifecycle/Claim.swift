@@ -155,7 +155,9 @@ extension Runtime {
             claim.offerSpec(spec)
         }
         do {
-            plan = try staged(.plan) { try Planner(spec: spec, bundle: dir, caller: caller).plan() }
+            var planner = Planner(spec: spec, bundle: dir, caller: caller)
+            planner.hints = decisions != nil   // --debug logs them
+            plan = try staged(.plan) { try planner.plan() }
             try check(plan)
             if let decisions { for line in Explain.decisions(plan) { decisions("\(id): \(line)") } }
         } catch {

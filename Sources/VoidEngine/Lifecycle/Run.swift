@@ -1,10 +1,19 @@
 import CVoid
+import OCIBundle
 import Glibc
 
 /// The pid `run` forwards signals to; a C signal handler cannot capture context.
 nonisolated(unsafe) private var forwardTo: pid_t = 0
 
 extension Runtime {
+    /// What the void lacked that programs often need, worked out only once its program failed:
+    /// the image is opened again (nothing of it is trusted more than at create).
+    func hints(spec: Spec, plan: VoidPlan, bundle: String) -> [Unbound] {
+        if !plan.unbound.isEmpty { return plan.unbound }
+        guard let image = try? ImageRoot(path: plan.imagePath) else { return [] }
+        return Planner(spec: spec, bundle: bundle, caller: caller).unboundHints(image: image, root: plan.root, mounts: plan.mounts)
+    }
+
     /// create + start + wait + delete in one process, which stays the init's parent: the
     /// user's convenience and the benchmark's entry point. Returns the exit status to use
     /// (128+N for a signal, like a shell), and what the void lacked that programs often need
@@ -70,7 +79,10 @@ extension Runtime {
         }
         // A missing file makes a program exit with a status, not die of a signal: only then is
         // what the void lacks worth naming.
-        if status & 0x7f == 0 { return ((status >> 8) & 0xff, plan.unbound) }
+        if status & 0x7f == 0 {
+            let code = (status >> 8) & 0xff
+            return (code, code == 0 ? [] : hints(spec: spec, plan: plan, bundle: dir))
+        }
         return (128 + (status & 0x7f), [])
     }
 }

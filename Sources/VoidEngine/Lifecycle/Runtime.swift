@@ -31,7 +31,9 @@ public struct Runtime {
     /// Loads and plans a bundle without touching the state directory (bad input leaves nothing).
     public func plan(bundle: String) throws -> (Spec, VoidPlan, String) {
         let (spec, dir) = try load(bundle: bundle)
-        let plan = try staged(.plan) { try Planner(spec: spec, bundle: dir, caller: caller).plan() }
+        var planner = Planner(spec: spec, bundle: dir, caller: caller)
+        planner.hints = true   // explain's
+        let plan = try staged(.plan) { try planner.plan() }
         return (spec, plan, dir)
     }
 
@@ -41,7 +43,9 @@ public struct Runtime {
         let c = try store.open(id, exclusive: false)
         let s = try c.load()
         let spec = try snapshot(c)
-        return try staged(.plan) { try Planner(spec: spec, bundle: s.bundle, caller: caller).plan() }
+        var planner = Planner(spec: spec, bundle: s.bundle, caller: caller)
+        planner.hints = true
+        return try staged(.plan) { try planner.plan() }
     }
 
     /// The bundle's config, decoded and validated, and the bundle's canonical path.

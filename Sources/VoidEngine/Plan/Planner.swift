@@ -9,6 +9,9 @@ public struct Planner {
     public var spec: Spec
     public var bundle: String
     public var caller: Caller
+    /// Compute `VoidPlan.unbound` (what programs often need and the void lacks): for explain,
+    /// --debug and a failed run, not on a create's hot path.
+    public var hints = false
 
     /// Every namespace a void has, in the order they are reported.
     public static let namespaceTypes = ["user", "mount", "pid", "network", "ipc", "uts", "cgroup", "time"]
@@ -97,7 +100,7 @@ public struct Planner {
             root: rootKind, rootReadonly: (rootSpec.readonly ?? false) || rootKind == .imageRO,
             mounts: mounts, process: proc, dropped: dropped, notes: notes, oomScoreAdj: process.oomScoreAdj,
             hooks: plannedHooks(), sysctls: sysctls)
-        plan.unbound = unboundHints(image: image, root: rootKind, mounts: mounts)
+        if hints { plan.unbound = unboundHints(image: image, root: rootKind, mounts: mounts) }
         return plan
     }
 
