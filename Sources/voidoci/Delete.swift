@@ -1,7 +1,7 @@
 import ArgumentParser
 
 struct Delete: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Delete a stopped void (--force: kill it first; an unknown id is not an error).")
+    static let configuration = CommandConfiguration(abstract: "Delete a stopped or created void (--force: a running one too; an unknown id is not an error).")
     @Flag(name: [.short, .long]) var force = false
     @Argument var id: String
     func run() { Self.perform(id: id, force: force) }
