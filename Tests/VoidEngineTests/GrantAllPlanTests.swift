@@ -41,5 +41,11 @@ import Testing
         let null = PlannedMount(kind: .bind, destination: "/dev/null", source: "/dev/null", origin: .device(0))
         #expect(Planner.devLinks([fs("proc", "/proc"), null], root: .imageRO).isEmpty)
         #expect(Planner.devLinks([fs("proc", "/proc"), null], root: .tmpfs).count == 4)
+        // A bound /dev is left alone (runc too): the links would land in the host's /dev.
+        let devBind = PlannedMount(kind: .bind, destination: "/dev", source: "/dev", isDir: true, recursive: true, origin: .config(1))
+        #expect(Planner.devLinks([fs("proc", "/proc"), devBind, fs("devpts", "/dev/pts")], root: .tmpfs).isEmpty)
+        // A read-write image root's own /dev entries are not replaced.
+        let rw = Planner.devLinks([fs("proc", "/proc"), null], root: .imageRW, inImage: { $0 == "/dev/stdin" })
+        #expect(rw.map(\.destination) == ["/dev/fd", "/dev/stdout", "/dev/stderr"])
     }
 }

@@ -143,7 +143,9 @@ enum HookRunner {
             if hook.stdin >= 0 { fds.append(pollfd(fd: hook.stdin, events: Int16(POLLOUT), revents: 0)) }
             var wait: Int32 = -1
             if let t = h.timeout {
-                let left = Int64(t) * 1000 - (monotonicMS() - started)
+                // A timeout of any size: milliseconds saturate rather than trap.
+                let (ms, over) = Int64(t).multipliedReportingOverflow(by: 1000)
+                let left = (over ? Int64.max : ms) - (monotonicMS() - started)
                 if left <= 0 {
                     _ = void_pidfd_send_signal(hook.pidfd, SIGKILL)
                     reap(hook.pid)
@@ -152,7 +154,12 @@ enum HookRunner {
                 wait = Int32(min(left, Int64(Int32.max)))
             }
             let r = poll(&fds, nfds_t(fds.count), wait)
-            if r < 0 && errno != EINTR { throw VoidError.sys("\(h.name): poll") }
+            if r < 0 && errno != EINTR {
+                let e = errno
+                _ = void_pidfd_send_signal(hook.pidfd, SIGKILL)
+                reap(hook.pid)
+                throw VoidError("\(h.name): poll: \(errnoText(e))", errno: e, stage: .hooks)
+            }
             if r > 0 && fds[0].revents != 0 { return }
         }
     }
@@ -185,7 +192,7 @@ enum HookRunner {
                 : err
         default: what = "failed at step \(r.kind): \(err)"
         }
-        return VoidError("\(h.name): \(h.path): \(what)", errno: r.err)
+        return VoidError("\(h.name): \(h.path): \(what)", errno: r.err, stage: .hooks)
     }
 
     /// A `#!` script needs its fd across the exec (the interpreter opens /dev/fd/N); a binary

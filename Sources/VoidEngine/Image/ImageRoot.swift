@@ -207,12 +207,12 @@ public final class ImageRoot: Sendable {
     /// Names in a directory of the image (at most `limit`), or none when it is not one.
     public func listDirectory(_ path: String, limit: Int = 4096) -> [String] {
         guard let loc = try? locate(path), loc.resolved.kind == .directory,
-              let dir = try? openDirectory(loc), let names = try? list(dir) else { return [] }
-        return Array(names.prefix(limit))
+              let dir = try? openDirectory(loc), let names = try? list(dir, limit: limit) else { return [] }
+        return names
     }
 
     /// Names in a directory of the image, for ld.so.conf's `include` globs.
-    func list(_ dir: Directory) throws -> [String] {
+    func list(_ dir: Directory, limit: Int = Int.max) throws -> [String] {
         let fd = openat(dir.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0, let stream = fdopendir(fd) else {
             let code = errno
@@ -226,6 +226,7 @@ public final class ImageRoot: Sendable {
                 String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
             }
             if name != "." && name != ".." { names.append(name) }
+            if names.count >= limit { break }
         }
         return names
     }

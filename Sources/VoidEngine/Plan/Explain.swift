@@ -89,6 +89,7 @@ public enum Explain {
         for m in p.mounts { out.append("mount " + mountLine(m).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")) }
         let pr = p.process
         out.append("process: exec \(pr.execPath); uid \(pr.uid), gid \(pr.gid); capabilities effective \(capNames(pr.capabilities.effective)), bounding \(capNames(pr.capabilities.bounding)); seccomp \(pr.seccomp.map { "\($0.syscalls?.count ?? 0) rules" } ?? "none")")
+        for s in p.sysctls { out.append("sysctl \(s.key) = \(s.value) (\(sysctlWhere(s)))") }
         for h in p.hooks { out.append("hook \(h.stage.rawValue)[\(h.index)]: \(h.path)") }
         for n in p.notes { out.append("note: \(n)") }
         for d in p.dropped { out.append("dropped \(d.path): \(d.reason)") }

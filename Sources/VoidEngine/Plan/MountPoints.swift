@@ -10,7 +10,12 @@ extension Spawner {
     static func createMountPoints(_ plan: VoidPlan, imageFD: Int32) throws {
         var points = plan.mounts.filter { [.bind, .fs, .node].contains($0.kind) }
         points.append(PlannedMount(kind: .dir, destination: plan.process.cwd, source: "", isDir: true, origin: .void("process.cwd")))
+        // A destination inside a filesystem mounted before it (a /dev tmpfs, the cgroup tmpfs)
+        // is made there by the init, not on disk in the image under it.
+        var fresh: [String] = []
         for m in points {
+            defer { if m.kind == .fs { fresh.append(m.destination) } }
+            if fresh.contains(where: { $0 == "/" || m.destination.hasPrefix($0 + "/") }) { continue }
             let comps = relativeDest(m.destination).split(separator: "/").map(String.init)
             guard !comps.isEmpty else { continue }
             var cur = dup(imageFD)

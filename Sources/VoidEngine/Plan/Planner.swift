@@ -88,7 +88,7 @@ public struct Planner {
         for (i, dev) in (spec.linux?.devices ?? []).enumerated() {
             mounts.append(try deviceMount(dev, index: i, ids: ids))
         }
-        mounts += Self.devLinks(mounts, root: rootKind)
+        mounts += Self.devLinks(mounts, root: rootKind, inImage: { image.exists($0) })
         mounts += guardMounts(grants: grants, root: rootKind, dropped: &dropped)
 
         dropped += droppedFields(process: process)
