@@ -119,33 +119,18 @@ int void_rename_noreplace(const char *from, const char *to) {
 // gid=) by the void's host ids, so the void can fill it, while host root (podman cp) can still
 // write into it and the void cannot remount its superblock. Returns a detached mount fd.
 int void_make_tmpfs(uint32_t uid, uint32_t gid) {
-    char num[16];
-    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
-    if (fs < 0) return -1;
-    int r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0);
-    snprintf(num, sizeof num, "%u", uid);
-    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "uid", num, 0);
-    snprintf(num, sizeof num, "%u", gid);
-    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "gid", num, 0);
-    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
-    int mnt = r == 0 ? (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) : -1;
-    int e = errno;
-    close(fs);
-    errno = e;
-    return mnt;
+    char u[16], g[16];
+    snprintf(u, sizeof u, "%u", uid);
+    snprintf(g, sizeof g, "%u", gid);
+    const char *keys[] = {"mode", "uid", "gid"};
+    const char *values[] = {"0755", u, g};
+    return void_make_fs("tmpfs", keys, values, 3, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 }
 
 int void_make_node_tmpfs(void) {
-    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
-    if (fs < 0) return -1;
-    int r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0);
-    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", "64k", 0);
-    if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
-    int mnt = r == 0 ? (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) : -1;
-    int e = errno;
-    close(fs);
-    errno = e;
-    return mnt;
+    const char *keys[] = {"mode", "size"};
+    const char *values[] = {"0755", "64k"};
+    return void_make_fs("tmpfs", keys, values, 2, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
 }
 
 int void_make_node(int dirfd, const char *name, char type, uint32_t major, uint32_t minor,

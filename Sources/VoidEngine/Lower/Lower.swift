@@ -11,10 +11,14 @@ extension Lowering {
 
     /// mqueue of a joined ipc namespace, sysfs of a joined network one: only their owner can
     /// mount them, so voidoci does (privileged), after joining them.
-    static func joinedFilesystem(_ m: PlannedMount, _ plan: VoidPlan, _ ctx: Context) -> Bool {
-        guard ctx.privileged, m.kind == .fs, let ns = Spawner.namespaceOf(m.fstype ?? "") else { return false }
+    static func joinedFilesystem(_ m: PlannedMount, _ plan: VoidPlan, privileged: Bool) -> Bool {
+        guard privileged, m.kind == .fs, let ns = Spawner.namespaceOf(m.fstype ?? "") else { return false }
         return plan.namespaces.contains { $0.type == ns && $0.path != nil }
     }
+
+    /// The order namespaces are joined in: every other one, then mount, then user, while the
+    /// caller's privileges still apply.
+    static func joinRank(_ type: String) -> Int { type == "user" ? 2 : type == "mount" ? 1 : 0 }
 
     /// voidoci's half, in the caller's namespaces and with its credentials, up to the release.
     static func runtimeOps(_ plan: VoidPlan, _ ctx: Context, cgroupLater: Bool) -> [Op] {
@@ -45,7 +49,6 @@ extension Lowering {
         }
         // Joined: every other namespace, then the sysctls and filesystems of those (voidoci's
         // /proc/sys shows them now), then mount, then user, while the caller's privileges apply.
-        func rank(_ t: String) -> Int { t == "user" ? 2 : t == "mount" ? 1 : 0 }
         var theirsDone = false
         func theirs() {
             guard !theirsDone else { return }
@@ -53,12 +56,12 @@ extension Lowering {
             for s in plan.sysctls where s.joinedPath != nil {
                 runtime(.writeSysctl(key: s.key, value: Spawner.sysctlValue(s, plan, host: true) ?? s.value, namespace: s.namespace))
             }
-            for (i, m) in plan.mounts.enumerated() where joinedFilesystem(m, plan, ctx) {
+            for (i, m) in plan.mounts.enumerated() where joinedFilesystem(m, plan, privileged: ctx.privileged) {
                 runtime(.makeFilesystem(mount: i, type: m.fstype ?? "", namespace: Spawner.namespaceOf(m.fstype ?? "") ?? ""))
             }
         }
-        for ns in plan.namespaces.filter({ $0.path != nil }).sorted(by: { rank($0.type) < rank($1.type) }) {
-            if rank(ns.type) > 0 { theirs() }
+        for ns in plan.namespaces.filter({ $0.path != nil }).sorted(by: { joinRank($0.type) < joinRank($1.type) }) {
+            if joinRank(ns.type) > 0 { theirs() }
             runtime(.joinNamespace(type: ns.type, path: ns.path ?? ""))
         }
         theirs()
@@ -121,7 +124,7 @@ extension Lowering {
             return .bind(mount: i, destination: m.destination, source: m.source, inImage: m.sourceInImage,
                          clonedByRuntime: ctx.privileged, recursive: m.recursive, attrs: bindAttrs(m))
         case .symlink: return .symlink(mount: i, destination: m.destination, target: m.source)
-        case .fs where joinedFilesystem(m, plan, ctx): return .attachFilesystem(mount: i, destination: m.destination)
+        case .fs where joinedFilesystem(m, plan, privileged: ctx.privileged): return .attachFilesystem(mount: i, destination: m.destination)
         case .fs:
             return .mountFilesystem(mount: i, destination: m.destination, type: m.fstype ?? "tmpfs",
                                     options: m.fsOptions.map(\.text), attrs: attrs(m.flags, forBind: false))

@@ -148,10 +148,9 @@ final class SpawnWork {
         if joins.contains(where: { $0.type == "user" || $0.type == "mount" }) { _ = void_wait_single_threaded() }
         let procFD = plan.sysctls.contains { $0.joinedPath != nil } ? open("/proc", Int32(VOID_O_PATH) | O_DIRECTORY | O_CLOEXEC) : -1
         if procFD >= 0 { fds.append(procFD) }
-        func rank(_ t: String) -> Int { t == "user" ? 2 : t == "mount" ? 1 : 0 }
         var theirsDone = false
-        for j in joins.sorted(by: { rank($0.type) < rank($1.type) }) {
-            if rank(j.type) > 0 && !theirsDone {
+        for j in joins.sorted(by: { Lowering.joinRank($0.type) < Lowering.joinRank($1.type) }) {
+            if Lowering.joinRank(j.type) > 0 && !theirsDone {
                 try Spawner.writeJoinedSysctls(plan, proc: procFD)
                 try joinedFilesystems()
                 theirsDone = true
@@ -171,10 +170,8 @@ final class SpawnWork {
     /// sysfs of a joined network one), which the void's own user namespace could not mount
     /// there: made here (privileged), detached, and attached by the init.
     func joinedFilesystems() throws {
-        guard opt.caller.privileged else { return }
-        for (i, m) in plan.mounts.enumerated() where m.kind == .fs {
-            guard let type = m.fstype, let ns = Spawner.namespaceOf(type),
-                  plan.namespaces.contains(where: { $0.type == ns && $0.path != nil }) else { continue }
+        for (i, m) in plan.mounts.enumerated() where Lowering.joinedFilesystem(m, plan, privileged: opt.caller.privileged) {
+            guard let type = m.fstype, let ns = Spawner.namespaceOf(type) else { continue }
             let opts = m.fsOptions.filter { $0.key != "source" }
             let fd = void_make_fs(type, arena.stringArray(opts.map(\.key), terminate: false),
                                   arena.optionalStringArray(opts.map(\.value)), Int32(opts.count), ops[i].attr_set)
