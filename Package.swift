@@ -34,7 +34,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "OCIBundleTests", dependencies: ["OCIBundle"], exclude: ["Fixtures"]),
-        .testTarget(name: "VoidEngineTests", dependencies: ["VoidEngine", "OCIBundle"]),
+        .testTarget(name: "VoidEngineTests", dependencies: ["VoidEngine", "OCIBundle", "CVoid"]),
         .testTarget(name: "IntegrationTests", dependencies: ["VoidEngine"], exclude: ["Golden"]),
     ]
 )

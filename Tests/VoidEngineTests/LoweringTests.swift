@@ -1,3 +1,4 @@
+import CVoid
 import Foundation
 import OCIBundle
 import Testing
@@ -35,7 +36,8 @@ import Testing
                 "\(Lowering.text(o))")
         #expect(o.contains(Lowering.Op(.child, .rootTmpfs(madeByRuntime: false, uid: 0, gid: 0))))
         #expect(o.contains(Lowering.Op(.child, .openImageInChild(path: fx.tree.path))))
-        #expect(o.contains(Lowering.Op(.runtime, .writeIDMaps(setgroupsDeny: true, uid: "0 1000 1", gid: "0 1000 1"))))
+        #expect(o.contains(Lowering.Op(.runtime, .writeIDMaps(setgroupsDeny: true, uid: [LinuxIDMapping(containerID: 0, hostID: 1000, size: 1)],
+                                                                 gid: [LinuxIDMapping(containerID: 0, hostID: 1000, size: 1)]))))
     }
 
     /// The order every void shares: ids before set-up, set-up ids before mounts, mounts before
@@ -126,9 +128,9 @@ import Testing
         var plan = try fx.plan(rest: rest)
         plan.rootReadonly = true
         let o = ops(plan)
-        #expect(o.contains { if case .mountFilesystem(_, "/proc", "proc", _, let a) = $0.kind { return a.description == "nosuid,nodev,noexec" } else { return false } },
+        #expect(o.contains { if case .mountFilesystem(_, "/proc", "proc", _, let a, _) = $0.kind { return a.description == "nosuid,nodev,noexec" } else { return false } },
                 "\(Lowering.text(o))")
-        #expect(o.contains { if case .mountFilesystem(_, "/tmp", "tmpfs", let opts, let a) = $0.kind { return opts == ["mode=1777", "size=1m"] && a.atime == "strictatime" } else { return false } },
+        #expect(o.contains { if case .mountFilesystem(_, "/tmp", "tmpfs", let opts, let a, _) = $0.kind { return opts == ["mode=1777", "size=1m"] && a.atime == "strictatime" } else { return false } },
                 "\(Lowering.text(o))")
         #expect((index(o, "detach-old-root") ?? 99) < (index(o, "remount-root-readonly") ?? -1))
     }
@@ -165,5 +167,48 @@ import Testing
         let parsed = try JSONSerialization.jsonObject(with: Data(Lowering.json(o).utf8)) as? [[String: Any]]
         #expect(parsed?.count == o.count)
         #expect(parsed?.map { $0["op"] as? String ?? "" } == names(o))
+    }
+
+    /// child.c executes exactly the lowering's child operations: one instruction each, in
+    /// order, from closing what it inherited to execve; a mount instruction names its mount.
+    @Test(arguments: [true, false])
+    func theChildsProgramIsTheLoweredList(rootful: Bool) throws {
+        defer { fx.remove() }
+        let caller = rootful ? PlannerFixture.root : PlannerFixture.user
+        let rest = #", "annotations": {"org.voidoci.mounts": "proc;tmpfs"}, "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}, {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}], "linux": {"sysctl": {"kernel.shmmax": "4096", "net.ipv4.ip_forward": "1"}, "maskedPaths": ["/proc/kcore"]}"#
+        let process = #"{"args": ["sh"], "cwd": "/work", "user": {"uid": 0, "gid": 0}, "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 64, "hard": 64}, {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]}"#
+        let o = ops(try fx.plan(process: process, rest: rest, caller: caller), caller: caller) { $0.hooksPause = true; $0.cgroupFiles = 2 }
+        let child = o.filter { $0.actor == .child }
+        let program = ChildProgram.instructions(o)
+        #expect(program.count == child.count, "\(Lowering.text(o))")
+        #expect(program.first?.op == Int32(VOID_DO_CLOSE_FDS.rawValue) && program.last?.op == Int32(VOID_DO_EXEC.rawValue))
+        let mounts = program.filter { $0.op == Int32(VOID_DO_MOUNT.rawValue) }.map(\.arg)
+        #expect(mounts == child.compactMap { $0.kind.mountIndex.map(Int32.init) })
+        #expect(program.filter { $0.op == Int32(VOID_DO_SYSCTL.rawValue) }.map(\.arg) == [0, 1])
+        #expect(program.filter { $0.op == Int32(VOID_DO_RLIMIT.rawValue) }.map(\.arg) == [0, 1])
+        for (i, ins) in program.enumerated() {
+            #expect(ins.op > 0 && ins.op <= Int32(VOID_DO_EXEC.rawValue), "instruction \(i): \(child[i].kind.fields.name)")
+        }
+    }
+
+    /// exec: a privileged voidoci clones what the process lacks before it joins the void's user
+    /// namespace, an unprivileged one after; in the void, each is added only where nothing is.
+    @Test(arguments: [true, false])
+    func execAddsOnlyWhatTheVoidLacks(rootful: Bool) throws {
+        defer { fx.remove() }
+        let caller = rootful ? PlannerFixture.root : PlannerFixture.user
+        let plan = try fx.plan(caller: caller)
+        let exec = ExecPlan(process: plan.process, mounts: plan.mounts.filter { $0.kind == .bind || $0.kind == .symlink },
+                            imagePath: plan.imagePath, uidMap: plan.uidMap, gidMap: plan.gidMap, notes: [])
+        let o = Lowering.lowerExec(exec, Lowering.Context(caller: caller))
+        let join = try #require(index(o, "join-void"), "\(Lowering.text(o))")
+        let clone = try #require(index(o, "clone-bind-source"))
+        #expect(rootful ? join > clone : join < clone)
+        #expect(o.contains(Lowering.Op(.runtime, .joinVoid(userFirst: !rootful))))
+        let added = o.filter { $0.actor == .child && $0.kind.mountIndex != nil }
+        #expect(added.count == exec.mounts.count && added.allSatisfy { $0.kind.fields.name.hasSuffix("-if-absent") })
+        #expect(!names(o).contains("wait-for-release") && !names(o).contains("pivot-root"))
+        #expect(names(o).last == "exec")
+        #expect(ChildProgram.instructions(o).count == o.filter { $0.actor == .child }.count)
     }
 }

@@ -1,9 +1,10 @@
 // The child stage of voidoci: everything between clone3 and execve.
 //
-// The parent (Swift) prepares a `struct void_child` completely: strings, arrays, fds, a compiled
-// seccomp program. The child then runs straight-line C using only raw syscalls and
-// async-signal-safe calls, no allocation, and reports the first failure on `sync_fd` as a
-// fixed-size `struct void_report` (step, errno, index). EOF on `sync_fd` means execve happened.
+// The parent (Swift) prepares a `struct void_child` completely: a program (the lowering's child
+// operations, in order), and the strings, arrays, fds and compiled seccomp filter they act on.
+// The child runs that program with raw syscalls and async-signal-safe calls, no allocation, and
+// reports the first failure on `sync_fd` as a fixed-size `struct void_report` (step, errno,
+// index). EOF on `sync_fd` means execve happened.
 #ifndef CVOID_H
 #define CVOID_H
 
@@ -62,6 +63,56 @@ struct void_op {
     int32_t n_copy;
 };
 
+// The child's instructions: one per `.child` operation of the lowering (Lowering.swift), in
+// its order (ChildProgram.swift translates). The child executes exactly these and decides
+// nothing; the data they act on is in struct void_child.
+enum void_do {
+    VOID_DO_CLOSE_FDS = 1,         // close every fd >= 3 not in keep_fds
+    VOID_DO_JOIN_CGROUPS = 2,      // write "0" into each of cgroup_fds
+    VOID_DO_UNSHARE_CGROUPNS = 3,  // a cgroup namespace rooted at the cgroups just joined
+    VOID_DO_WAIT_RELEASE = 4,      // one byte on sync_fd: voidoci wrote the id maps
+    VOID_DO_OPEN_IMAGE = 5,        // open image_path, for clones made here
+    VOID_DO_OPEN_HOST_NULL = 6,    // the host's /dev/null: the source for masking a file
+    VOID_DO_HOSTNAME = 7,
+    VOID_DO_DOMAINNAME = 8,
+    VOID_DO_LOOPBACK = 9,          // bring up lo
+    VOID_DO_MAKE_PRIVATE = 10,     // every mount private: nothing done below reaches the host
+    VOID_DO_ROOT_IMAGE = 11,       // the root is the image: arg 1 image_tree_fd, 0 cloned here
+    VOID_DO_ROOT_TMPFS = 12,       // the root is an empty tmpfs: arg 1 root_tmpfs_fd, 0 made here
+    VOID_DO_ATTACH_ROOT = 13,      // attach it at the cwd (attach_path)
+    VOID_DO_OPEN_JOINED_ROOT = 14, // exec: the running void's "/" is the root
+    VOID_DO_SETUP_IDS = 15,        // setup_uid/setup_gid
+    VOID_DO_SYSCTL = 16,           // arg: which of sysctl_paths
+    VOID_DO_MOUNT = 17,            // arg: which of ops
+    VOID_DO_MOUNT_IF_ABSENT = 18,  // arg: which of ops, only when nothing is at its dest yet
+    VOID_DO_MAKE_CWD = 19,         // create cwd below the root
+    VOID_DO_PAUSE_HOOKS = 20,      // report VOID_STEP_HOOKS_PAUSE, wait for one byte on sync_fd
+    VOID_DO_PIVOT = 21,            // pivot_root onto the root
+    VOID_DO_DETACH_OLD_ROOT = 22,  // make the old root private and detach it
+    VOID_DO_ROOT_READONLY = 23,
+    VOID_DO_CHDIR = 24,            // into cwd
+    VOID_DO_CONSOLE = 25,          // console_fd: stdio and controlling terminal
+    VOID_DO_PRESERVE_FDS = 26,     // fds 3 .. 3+preserve_fds-1 lose CLOEXEC
+    VOID_DO_RLIMIT = 27,           // arg: which of rlimits
+    VOID_DO_UMASK = 28,
+    VOID_DO_SECCOMP = 29,          // load seccomp_filter
+    VOID_DO_BOUNDING = 30,         // drop what cap_bounding lacks
+    VOID_DO_SETGROUPS = 31,
+    VOID_DO_SET_IDS = 32,          // uid, gid (keeping the permitted set)
+    VOID_DO_CAPS = 33,             // the final capability sets, ambient raised
+    VOID_DO_NO_NEW_PRIVS = 34,
+    VOID_DO_RESET_SIGNALS = 35,    // no signal blocked or ignored
+    VOID_DO_READY = 36,            // report VOID_STEP_READY
+    VOID_DO_WAIT_COMMIT = 37,      // one byte on sync_fd (EOF: exit)
+    VOID_DO_WAIT_START = 38,       // one byte on exec_fifo_fd (EOF: exit)
+    VOID_DO_EXEC = 39,             // execve; never returns
+};
+
+struct void_instr {
+    int32_t op;   // enum void_do
+    int32_t arg;
+};
+
 struct void_rlimit {
     int32_t resource;
     uint64_t soft, hard;
@@ -70,32 +121,24 @@ struct void_rlimit {
 struct void_child {
     // Channels.
     int32_t sync_fd;        // child's end of a SOCK_SEQPACKET pair (CLOEXEC)
-    int32_t parent_fd;      // parent's end, closed first thing in the child
-    // Every fd >= 3 not listed here (sorted ascending) is closed first thing, so nothing the
+    // Every fd >= 3 not listed here (sorted ascending) is closed first thing (VOID_DO_CLOSE_FDS:
+    // voidoci's end of the socket pair too), so nothing the
     // caller passed to `create` (a pipe it waits on, the state dir's flock) lives on in the
     // waiting init. The preserved fds and the init's own channels are listed.
     const int32_t *keep_fds;
     int32_t n_keep_fds;
-    int32_t exec_fifo_fd;   // read end (O_RDWR) of the exec fifo; -1: exec right away (run)
+    int32_t exec_fifo_fd;   // read end (O_RDWR) of the exec fifo (VOID_DO_WAIT_START)
 
-    int32_t exec_mode;      // 1: a process exec'd into a running void whose namespaces voidoci joined
+    // What to do, in order.
+    const struct void_instr *program;
+    int32_t n_program;
+
     // Files the child writes "0" into first thing, moving itself into the void's cgroups (v1
     // `tasks`; for exec also v2 `cgroup.procs`), opened by voidoci. voidoci itself never enters
     // them: nothing of its own is charged to the void, so a tight memory limit kills the void,
     // never voidoci. Their permission is the opener's (voidoci's), checked at write.
     const int32_t *cgroup_fds;
     int32_t n_cgroup_fds;
-    // 1: after the moves, unshare the cgroup namespace, so it is rooted at the void's cgroups
-    // (clone3 ran without CLONE_NEWCGROUP, while the child was still in voidoci's v1 cgroups).
-    int32_t unshare_cgroupns;
-    // 1: after READY, wait for one byte on sync_fd before going on: voidoci has recorded the
-    // void (its state), so `delete --force` finds it. EOF instead: voidoci died before that, and
-    // the child exits; no init outlives a create that did not finish.
-    int32_t wait_commit;
-    // 1: after the mounts (and the cwd), before the pivot, report VOID_STEP_HOOKS_PAUSE and wait
-    // for one byte on sync_fd: voidoci runs the create-time hooks (prestart, createRuntime,
-    // createContainer) meanwhile. 0 (no such hooks): no pause.
-    int32_t hook_pause;
 
     // Identity during set-up: a mapped id, so files can be created in the tmpfs.
     uint32_t setup_uid, setup_gid;
@@ -103,11 +146,8 @@ struct void_child {
     // Filesystem.
     const char *image_path;  // root.path on the host (absolute, canonical)
     const char *attach_path; // where the void root is attached before pivot: voidoci makes it the child's cwd
-    int32_t need_image_fd;   // open image_path in the child (something is cloned there, unprivileged)
-    int32_t rootfs_mode;     // 0: empty tmpfs, 1: image root bound (org.voidoci.rootfs ro|rw)
-    int32_t root_readonly;   // remount the root read-only after it is filled
-    int32_t image_tree_fd;   // rootfs_mode: a detached clone of the image root from the parent, or -1
-    int32_t root_tmpfs_fd;   // !rootfs_mode: the root tmpfs, made by a privileged parent, or -1 (made here)
+    int32_t image_tree_fd;   // a detached clone of the image root from the parent, or -1
+    int32_t root_tmpfs_fd;   // the root tmpfs, made by a privileged parent, or -1
     struct void_op *ops;
     int32_t n_ops;
     const char *cwd;         // relative to the void root ("" for "/")
@@ -118,9 +158,8 @@ struct void_child {
     const char *const *sysctl_paths;
     const char *const *sysctl_values;
     int32_t n_sysctls;
-    const char *hostname;    // NULL: leave as is (joined uts namespace)
+    const char *hostname;
     const char *domainname;
-    int32_t loopback_up;
 
     // The process.
     const char *exec_path;
@@ -130,17 +169,15 @@ struct void_child {
     int32_t set_groups;      // call setgroups(n_groups, groups); only when setgroups is allowed
     int32_t n_groups;
     const uint32_t *groups;
-    int32_t umask;           // -1: leave
+    int32_t umask;
     const struct void_rlimit *rlimits;
     int32_t n_rlimits;
-    int32_t has_caps;
     uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
-    int32_t no_new_privs;
-    const void *seccomp_filter;   // struct sock_filter[], NULL for none
+    const void *seccomp_filter;   // struct sock_filter[]
     uint16_t seccomp_len;
     uint32_t seccomp_flags;
-    int32_t console_fd;      // pty slave: stdio and controlling terminal; -1 for none
-    int32_t preserve_fds;    // fds 3 .. 3+preserve_fds-1 are passed to the process
+    int32_t console_fd;      // pty slave
+    int32_t preserve_fds;
 };
 
 // What the child reports on failure.
@@ -199,6 +236,7 @@ enum void_step {
     VOID_STEP_SYSCTL_PROC = 45,   // making the detached proc mount for the sysctls
     VOID_STEP_SYSCTL = 46,        // index: which of sysctl_paths
     VOID_STEP_COPYUP = 47,        // index: the op, detail: its copy entry
+    VOID_STEP_PROGRAM = 48,       // an instruction voidoci cannot have meant (a bug): index, if any
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`

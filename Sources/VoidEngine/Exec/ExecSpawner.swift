@@ -15,8 +15,11 @@ extension Spawner {
         _ = void_close_range_cloexec(UInt32(3 + opt.preserveFDs))
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
         let cgroupMove = try CgroupMove(opt.cgroup, cloneIntoV2: false)
+        let joins = cgroupMove?.into ?? []
+        let lowered = Lowering.lowerExec(plan, lowerContext(opt, cgroupFiles: joins.count, intoCgroup: false))
 
-        let ops = try joinVoid(initPidfd: initPidfd, initPID: opt.initPID, privileged: opt.caller.privileged) {
+        let userFirst = lowered.contains(Lowering.Op(.runtime, .joinVoid(userFirst: true)))
+        let ops = try joinVoid(initPidfd: initPidfd, initPID: opt.initPID, userFirst: userFirst) {
             try execTrees(plan, arena: arena, fds: &fdsToClose)
         }
 
@@ -24,15 +27,17 @@ extension Spawner {
         try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) }
         let (parentFD, childFD) = (pair[0], pair[1])
         var child = void_child()
-        child.exec_mode = 1
+        let program = ChildProgram.instructions(lowered)
+        child.program = arena.copy(program)
+        child.n_program = Int32(program.count)
         child.sync_fd = childFD
-        child.parent_fd = parentFD
         child.exec_fifo_fd = -1
-        child.setup_uid = plan.uidMap.contains { $0.containerID == 0 } ? 0 : plan.process.uid
-        child.setup_gid = plan.gidMap.contains { $0.containerID == 0 } ? 0 : plan.process.gid
+        for case .setSetupIDs(let uid, let gid) in lowered.map(\.kind) {
+            child.setup_uid = uid
+            child.setup_gid = gid
+        }
         child.ops = UnsafeMutablePointer(mutating: arena.copy(ops))
         child.n_ops = Int32(ops.count)
-        let joins = cgroupMove?.into ?? []
         child.cgroup_fds = arena.copy(joins)
         child.n_cgroup_fds = Int32(joins.count)
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
@@ -91,13 +96,13 @@ extension Spawner {
     /// last, while our privileges still open the other namespaces, which may be owned by ours,
     /// like podman's network namespace). Unprivileged: enter the void's user namespace first,
     /// where we are root, and clone from a private copy of our mount namespace.
-    static func joinVoid(initPidfd: Int32, initPID: Int32, privileged: Bool, trees: () throws -> [void_op]) throws -> [void_op] {
+    static func joinVoid(initPidfd: Int32, initPID: Int32, userFirst: Bool, trees: () throws -> [void_op]) throws -> [void_op] {
         let others: Int32 = Int32(truncatingIfNeeded: VOID_CLONE_NEWNS | VOID_CLONE_NEWPID | VOID_CLONE_NEWNET | VOID_CLONE_NEWIPC
             | VOID_CLONE_NEWUTS | VOID_CLONE_NEWCGROUP | VOID_CLONE_NEWTIME)
         let user = Int32(truncatingIfNeeded: VOID_CLONE_NEWUSER)
         let sameUserNS = nsLink("self", "user") == nsLink("\(initPID)", "user")
         let ops: [void_op]
-        if privileged {
+        if !userFirst {
             ops = try trees()
             if void_setns(initPidfd, others) < 0 { throw VoidError.sys("joining the void's namespaces") }
             if !sameUserNS && void_setns(initPidfd, user) < 0 { throw VoidError.sys("joining the void's user namespace") }

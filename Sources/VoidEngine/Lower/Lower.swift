@@ -68,8 +68,7 @@ extension Lowering {
         if ctx.realRoot { runtime(.dropSupplementaryGroups) }
         runtime(.clone(newNamespaces: plan.newNamespaceFlags.filter { !(cgroupLater && $0 == "cgroup") }, intoCgroup: ctx.cloneIntoCgroup))
         if plan.namespaces.first(where: { $0.type == "user" })?.path == nil {
-            func lines(_ m: [LinuxIDMapping]) -> String { m.map { "\($0.containerID) \($0.hostID) \($0.size)" }.joined(separator: "; ") }
-            runtime(.writeIDMaps(setgroupsDeny: !plan.setgroupsAllowed, uid: lines(plan.uidMap), gid: lines(plan.gidMap)))
+            runtime(.writeIDMaps(setgroupsDeny: !plan.setgroupsAllowed, uid: plan.uidMap, gid: plan.gidMap))
         }
         if let adj = plan.oomScoreAdj { runtime(.writeOOMScoreAdj(adj)) }
         runtime(.release)
@@ -80,11 +79,15 @@ extension Lowering {
     static func initOps(_ plan: VoidPlan, _ ctx: Context, cgroupLater: Bool) -> [Op] {
         var ops: [Op] = []
         func child(_ k: Kind) { ops.append(Op(.child, k)) }
+        child(.closeInheritedFDs)
         if ctx.cgroupFiles > 0 { child(.joinCgroups(files: ctx.cgroupFiles)) }
         if cgroupLater { child(.unshareCgroupNamespace) }
         child(.waitForRelease)
+        // Host-side paths are opened before the ids change, with the caller's credentials.
         let childClones = plan.mounts.contains { $0.kind == .bind && $0.sourceInImage } && !ctx.privileged
         if childClones || (plan.root != .tmpfs && !ctx.privileged) { child(.openImageInChild(path: plan.imagePath)) }
+        // The source for masking a file.
+        if plan.mounts.contains(where: { $0.kind == .mask }) { child(.openHostNull) }
         if let h = plan.hostname { child(.setHostname(h)) }
         if let d = plan.domainname { child(.setDomainname(d)) }
         if plan.namespaces.contains(where: { $0.type == "network" && $0.path == nil }) { child(.loopbackUp) }
@@ -100,10 +103,7 @@ extension Lowering {
         for (s, value) in Spawner.initSysctls(plan) {
             child(.writeSysctl(key: s.key, value: value, namespace: s.namespace))
         }
-        for (i, m) in plan.mounts.enumerated() {
-            if m.kind == .fs, let c = m.copyUp, !c.entries.isEmpty { child(.copyUp(mount: i, entries: c.entries.count)) }
-            child(mountOp(i, m, plan, ctx))
-        }
+        for (i, m) in plan.mounts.enumerated() { child(mountOp(i, m, plan, ctx)) }
         let hasCwd = !relativeDest(plan.process.cwd).isEmpty
         if hasCwd { child(.makeCwd(plan.process.cwd)) }
         if ctx.hooksPause { child(.pauseForHooks) }
@@ -114,7 +114,7 @@ extension Lowering {
         return ops
     }
 
-    /// What the init does for one planned mount (a copy-up comes first, as its own op).
+    /// What the init does for one planned mount.
     static func mountOp(_ i: Int, _ m: PlannedMount, _ plan: VoidPlan, _ ctx: Context) -> Kind {
         switch m.kind {
         case .node:
@@ -127,7 +127,8 @@ extension Lowering {
         case .fs where joinedFilesystem(m, plan, privileged: ctx.privileged): return .attachFilesystem(mount: i, destination: m.destination)
         case .fs:
             return .mountFilesystem(mount: i, destination: m.destination, type: m.fstype ?? "tmpfs",
-                                    options: m.fsOptions.map(\.text), attrs: attrs(m.flags, forBind: false))
+                                    options: m.fsOptions.map(\.text), attrs: attrs(m.flags, forBind: false),
+                                    copyUp: m.copyUp?.entries.count ?? 0)
         case .mask: return .mask(mount: i, destination: m.destination)
         case .readonly: return .readonly(mount: i, destination: m.destination)
         case .dir: return .mkdir(mount: i, destination: m.destination)
@@ -147,11 +148,10 @@ extension Lowering {
         // capabilities are reduced (runc's order); with it, as late as possible.
         if p.seccomp != nil && !p.noNewPrivileges { child(.loadSeccomp(rules: rules)) }
         let caps = p.capabilities
-        child(.dropBoundingCapabilities(keep: Explain.capNames(caps.bounding)))
+        child(.dropBoundingCapabilities(keep: caps.bounding))
         if p.setGroups { child(.setGroups(p.additionalGids)) }
         child(.setIDs(uid: p.uid, gid: p.gid))
-        child(.setCapabilities(effective: Explain.capNames(caps.effective), permitted: Explain.capNames(caps.permitted),
-                               inheritable: Explain.capNames(caps.inheritable), ambient: Explain.capNames(caps.ambient)))
+        child(.setCapabilities(caps))
         if p.noNewPrivileges { child(.setNoNewPrivileges) }
         child(.resetSignals)
         child(.reportReady)
@@ -160,5 +160,41 @@ extension Lowering {
         if p.seccomp != nil && p.noNewPrivileges { child(.loadSeccomp(rules: rules)) }
         child(.exec(path: p.execPath, args: p.args))
         return ops
+    }
+
+    /// A process exec'd into a running void: what it lacks of its program is cloned on this
+    /// side and added only where the void has nothing yet; then the same process half as an
+    /// init's. The namespaces are the void's, entered through its init's pidfd: a privileged
+    /// voidoci clones first and joins the user namespace last, an unprivileged one enters the
+    /// user namespace first (where it is root) and clones from a private mount namespace.
+    public static func lowerExec(_ plan: ExecPlan, _ ctx: Context) -> [Op] {
+        var ops: [Op] = []
+        func runtime(_ k: Kind) { ops.append(Op(.runtime, k)) }
+        func child(_ k: Kind) { ops.append(Op(.child, k)) }
+        runtime(.openImage(path: plan.imagePath))
+        if !ctx.privileged { runtime(.joinVoid(userFirst: true)) }
+        for (i, m) in plan.mounts.enumerated() where m.kind == .bind {
+            runtime(.cloneBindSource(mount: i, source: m.source, inImage: true, recursive: false, attrs: bindAttrs(m)))
+        }
+        if ctx.privileged { runtime(.joinVoid(userFirst: false)) }
+        runtime(.clone(newNamespaces: [], intoCgroup: false))
+        child(.closeInheritedFDs)
+        if ctx.cgroupFiles > 0 { child(.joinCgroups(files: ctx.cgroupFiles)) }
+        let setup = setupIDs(uidMap: plan.uidMap, gidMap: plan.gidMap, plan.process)
+        child(.setSetupIDs(uid: setup.uid, gid: setup.gid))
+        child(.openJoinedRoot)
+        for (i, m) in plan.mounts.enumerated() {
+            if m.kind == .bind {
+                child(.ifAbsent(.bind(mount: i, destination: m.destination, source: m.source, inImage: true,
+                                      clonedByRuntime: true, recursive: false, attrs: bindAttrs(m))))
+            } else if m.kind == .symlink {
+                child(.ifAbsent(.symlink(mount: i, destination: m.destination, target: m.source)))
+            }
+        }
+        // As at create, a missing cwd is made (in the void's tmpfs, never through a link).
+        let hasCwd = !relativeDest(plan.process.cwd).isEmpty
+        if hasCwd { child(.makeCwd(plan.process.cwd)) }
+        if hasCwd { child(.chdir(plan.process.cwd)) }
+        return ops + processOps(plan.process, ctx)
     }
 }

@@ -3,9 +3,12 @@ import OCIBundle
 /// Plan → [Op]: the flat list of operations that make a void, in the order they happen, with
 /// every decision taken: which side clones a bind source (voidoci before the clone, or the init
 /// in its own mount namespace), the exact mount attribute bits, the ids the set-up runs as, which
-/// namespaces the clone makes and which are joined. `Spawner` and the child stage (child.c)
-/// execute exactly this sequence; `voidoci explain --lowered` prints it; unit tests assert it.
-/// A pure function of the plan and the caller: no file is opened, nothing is created.
+/// namespaces the clone makes and which are joined. The child stage (child.c) is an interpreter
+/// of the `.child` operations: `Spawner` hands it exactly this list (`ChildProgram`), in order,
+/// and it decides nothing. `Spawner` takes its own decisions (clone flags, who clones a source,
+/// set-up ids) from the same functions. `voidoci explain --lowered` prints the list; unit
+/// tests assert it. A pure function of the plan and the caller: no file is opened, nothing is
+/// created.
 public enum Lowering {
     /// Who executes an operation.
     public enum Actor: String, Sendable { case runtime, child }
@@ -34,14 +37,18 @@ public enum Lowering {
         case joinNamespace(type: String, path: String)
         case dropSupplementaryGroups
         case clone(newNamespaces: [String], intoCgroup: Bool)
-        case writeIDMaps(setgroupsDeny: Bool, uid: String, gid: String)
+        case writeIDMaps(setgroupsDeny: Bool, uid: [LinuxIDMapping], gid: [LinuxIDMapping])
         case writeOOMScoreAdj(Int)
         case release
+        // exec: the running void's namespaces, entered through its init's pidfd
+        case joinVoid(userFirst: Bool)
         // the init, in its namespaces
+        case closeInheritedFDs
         case joinCgroups(files: Int)
         case unshareCgroupNamespace
         case waitForRelease
         case openImageInChild(path: String)
+        case openHostNull
         case setHostname(String)
         case setDomainname(String)
         case loopbackUp
@@ -49,14 +56,16 @@ public enum Lowering {
         case rootFromImage(clonedByRuntime: Bool)
         case rootTmpfs(madeByRuntime: Bool, uid: UInt32, gid: UInt32)
         case attachRoot
+        case openJoinedRoot
         case setSetupIDs(uid: UInt32, gid: UInt32)
         case bind(mount: Int, destination: String, source: String, inImage: Bool, clonedByRuntime: Bool, recursive: Bool, attrs: BindAttrs)
         case symlink(mount: Int, destination: String, target: String)
-        case copyUp(mount: Int, entries: Int)
-        case mountFilesystem(mount: Int, destination: String, type: String, options: [String], attrs: MountAttrs)
+        case mountFilesystem(mount: Int, destination: String, type: String, options: [String], attrs: MountAttrs, copyUp: Int)
         case mask(mount: Int, destination: String)
         case readonly(mount: Int, destination: String)
         case mkdir(mount: Int, destination: String)
+        /// exec: the operation, only when nothing is at its destination in the void yet.
+        indirect case ifAbsent(Kind)
         case makeCwd(String)
         case pauseForHooks
         case pivotRoot
@@ -68,10 +77,10 @@ public enum Lowering {
         case setRlimit(name: String, soft: UInt64, hard: UInt64)
         case setUmask(UInt32)
         case loadSeccomp(rules: Int)
-        case dropBoundingCapabilities(keep: String)
+        case dropBoundingCapabilities(keep: UInt64)
         case setGroups([UInt32])
         case setIDs(uid: UInt32, gid: UInt32)
-        case setCapabilities(effective: String, permitted: String, inheritable: String, ambient: String)
+        case setCapabilities(CapabilitySets)
         case setNoNewPrivileges
         case resetSignals
         case reportReady
@@ -139,8 +148,11 @@ public enum Lowering {
 
     /// The ids the init does its set-up as: 0 inside when 0 is mapped, else the process's ids.
     public static func setupIDs(_ plan: VoidPlan) -> (uid: UInt32, gid: UInt32) {
-        (plan.uidMap.contains { $0.containerID == 0 } ? 0 : plan.process.uid,
-         plan.gidMap.contains { $0.containerID == 0 } ? 0 : plan.process.gid)
+        setupIDs(uidMap: plan.uidMap, gidMap: plan.gidMap, plan.process)
+    }
+
+    static func setupIDs(uidMap: [LinuxIDMapping], gidMap: [LinuxIDMapping], _ p: PlannedProcess) -> (uid: UInt32, gid: UInt32) {
+        (uidMap.contains { $0.containerID == 0 } ? 0 : p.uid, gidMap.contains { $0.containerID == 0 } ? 0 : p.gid)
     }
 
     /// The host ids the set-up ids map to (nil when a joined user namespace decides).

@@ -1,3 +1,5 @@
+import OCIBundle
+
 /// `voidoci explain --lowered`: the operations as lines, or as JSON for tools.
 extension Lowering.Kind {
     /// The operation's name and its arguments, in order: one source for the text and the JSON.
@@ -18,17 +20,20 @@ extension Lowering.Kind {
         case .writeSysctl(let k, let v, let ns): return ("write-sysctl", [("key", s(k)), ("value", s(v)), ("namespace", s(ns))])
         case .makeFilesystem(let i, let t, let ns): return ("make-filesystem", [("mount", .number(i)), ("type", s(t)), ("joined-namespace", s(ns))])
         case .attachFilesystem(let i, let d): return ("attach-filesystem", [("mount", .number(i)), ("destination", s(d))])
-        case .copyUp(let i, let n): return ("copy-up", [("mount", .number(i)), ("entries", .number(n))])
         case .joinNamespace(let t, let p): return ("join-namespace", [("type", s(t)), ("path", s(p))])
         case .dropSupplementaryGroups: return ("drop-supplementary-groups", [])
         case .clone(let ns, let cg): return ("clone", [("new", .array(ns.map(JSON.string))), ("into-cgroup", .bool(cg))])
-        case .writeIDMaps(let deny, let u, let g): return ("write-id-maps", [("setgroups", s(deny ? "deny" : "allow")), ("uid", s(u)), ("gid", s(g))])
+        case .writeIDMaps(let deny, let u, let g):
+            return ("write-id-maps", [("setgroups", s(deny ? "deny" : "allow")), ("uid", s(Lowering.mapText(u))), ("gid", s(Lowering.mapText(g)))])
         case .writeOOMScoreAdj(let a): return ("write-oom-score-adj", [("value", .number(a))])
         case .release: return ("release", [])
+        case .joinVoid(let userFirst): return ("join-void", [("order", s(userFirst ? "user-first" : "user-last"))])
+        case .closeInheritedFDs: return ("close-inherited-fds", [])
         case .joinCgroups(let k): return ("join-cgroups", [("files", .number(k))])
         case .unshareCgroupNamespace: return ("unshare-cgroup-namespace", [])
         case .waitForRelease: return ("wait-for-release", [])
         case .openImageInChild(let p): return ("open-image", [("path", s(p))])
+        case .openHostNull: return ("open-host-null", [])
         case .setHostname(let h): return ("set-hostname", [("name", s(h))])
         case .setDomainname(let d): return ("set-domainname", [("name", s(d))])
         case .loopbackUp: return ("loopback-up", [])
@@ -36,17 +41,22 @@ extension Lowering.Kind {
         case .rootFromImage(let c): return ("root-from-image", [("cloned-by", s(c ? "runtime" : "child"))])
         case .rootTmpfs(let m, let u, let g): return ("root-tmpfs", [("made-by", s(m ? "runtime" : "child")), ("uid", n(u)), ("gid", n(g))])
         case .attachRoot: return ("attach-root", [])
+        case .openJoinedRoot: return ("open-joined-root", [])
         case .setSetupIDs(let u, let g): return ("set-setup-ids", [("uid", n(u)), ("gid", n(g))])
         case .bind(let i, let d, let src, let img, let c, let rec, let a):
             return ("bind", [("mount", .number(i)), ("destination", s(d)), ("source", s((img ? "image:" : "host:") + src)),
                              ("cloned-by", s(c ? "runtime" : "child")), ("recursive", .bool(rec)), ("attrs", s(a.description))])
         case .symlink(let i, let d, let t): return ("symlink", [("mount", .number(i)), ("destination", s(d)), ("target", s(t))])
-        case .mountFilesystem(let i, let d, let t, let o, let a):
+        case .mountFilesystem(let i, let d, let t, let o, let a, let c):
             return ("mount", [("mount", .number(i)), ("destination", s(d)), ("type", s(t)),
-                              ("options", .array(o.map(JSON.string))), ("attrs", s(a.description))])
+                              ("options", .array(o.map(JSON.string))), ("attrs", s(a.description))]
+                        + (c > 0 ? [("copy-up", .number(c))] : []))
         case .mask(let i, let d): return ("mask", [("mount", .number(i)), ("destination", s(d))])
         case .readonly(let i, let d): return ("readonly", [("mount", .number(i)), ("destination", s(d))])
         case .mkdir(let i, let d): return ("mkdir", [("mount", .number(i)), ("destination", s(d))])
+        case .ifAbsent(let k):
+            let f = k.fields
+            return (f.name + "-if-absent", f.args)
         case .makeCwd(let c): return ("make-cwd", [("path", s(c))])
         case .pauseForHooks: return ("pause-for-hooks", [])
         case .pivotRoot: return ("pivot-root", [])
@@ -58,11 +68,12 @@ extension Lowering.Kind {
         case .setRlimit(let name, let soft, let hard): return ("set-rlimit", [("type", s(name)), ("soft", .unsigned(soft)), ("hard", .unsigned(hard))])
         case .setUmask(let u): return ("set-umask", [("mask", s(String(u, radix: 8)))])
         case .loadSeccomp(let r): return ("load-seccomp", [("rules", .number(r))])
-        case .dropBoundingCapabilities(let k): return ("drop-bounding-capabilities", [("keep", s(k))])
+        case .dropBoundingCapabilities(let k): return ("drop-bounding-capabilities", [("keep", s(Explain.capNames(k)))])
         case .setGroups(let g): return ("set-groups", [("gids", .array(g.map { .unsigned(UInt64($0)) }))])
         case .setIDs(let u, let g): return ("set-ids", [("uid", n(u)), ("gid", n(g))])
-        case .setCapabilities(let e, let p, let i, let a):
-            return ("set-capabilities", [("effective", s(e)), ("permitted", s(p)), ("inheritable", s(i)), ("ambient", s(a))])
+        case .setCapabilities(let c):
+            return ("set-capabilities", [("effective", s(Explain.capNames(c.effective))), ("permitted", s(Explain.capNames(c.permitted))),
+                                         ("inheritable", s(Explain.capNames(c.inheritable))), ("ambient", s(Explain.capNames(c.ambient)))])
         case .setNoNewPrivileges: return ("set-no-new-privileges", [])
         case .resetSignals: return ("reset-signals", [])
         case .reportReady: return ("report-ready", [])
@@ -74,6 +85,8 @@ extension Lowering.Kind {
 }
 
 extension Lowering {
+    static func mapText(_ m: [LinuxIDMapping]) -> String { m.map { "\($0.containerID) \($0.hostID) \($0.size)" }.joined(separator: "; ") }
+
     public static func text(_ ops: [Op]) -> String {
         var out = ""
         for (i, op) in ops.enumerated() {

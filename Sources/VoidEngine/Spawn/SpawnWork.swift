@@ -118,8 +118,8 @@ final class SpawnWork {
             }
         }
         var rootTmpfs: Int32 = -1
-        if plan.root == .tmpfs && opt.caller.privileged, let (u, g) = Spawner.hostSetupIDs(plan) {
-            rootTmpfs = void_make_tmpfs(u, g)
+        if plan.root == .tmpfs && opt.caller.privileged, let h = Lowering.hostSetupIDs(plan) {
+            rootTmpfs = void_make_tmpfs(h.uid, h.gid)
             if rootTmpfs < 0 { throw VoidError.sys("creating the void's tmpfs root") }
             fds.append(rootTmpfs)
         }
@@ -129,9 +129,8 @@ final class SpawnWork {
     /// Namespaces given by path are joined by this process before the clone, so the init is
     /// born inside them: every other namespace first, then the sysctls and filesystems of those
     /// (voidoci's /proc/sys shows them now), then mount, then user, while the caller's
-    /// privileges still apply. Returns the clone flags of the namespaces to make.
-    func joinNamespaces() throws -> UInt64 {
-        var flags: UInt64 = 0
+    /// privileges still apply.
+    func joinNamespaces() throws {
         var joins: [(fd: Int32, type: String)] = []
         for ns in plan.namespaces {
             if let path = ns.path {
@@ -139,8 +138,6 @@ final class SpawnWork {
                 if fd < 0 { throw VoidError("\(ns.origin).path: \(path): \(errnoText(errno))", errno: errno) }
                 fds.append(fd)
                 joins.append((fd, ns.type))
-            } else {
-                flags |= Spawner.cloneFlag(ns.type)
             }
         }
         // The kernel refuses these to a process with another thread (the set-up's helper may
@@ -163,7 +160,6 @@ final class SpawnWork {
             try Spawner.writeJoinedSysctls(plan, proc: procFD)
             try joinedFilesystems()
         }
-        return flags
     }
 
     /// The filesystems that belong to a joined namespace (mqueue of a joined ipc namespace,
@@ -185,33 +181,29 @@ final class SpawnWork {
 
     /// The init's instructions for child.c, but for its process half (`Spawner.fillProcess`)
     /// and its cgroup files.
-    func childInstructions(syncFD: Int32, parentFD: Int32, imageTree: Int32, rootTmpfs: Int32) -> void_child {
+    func childInstructions(_ lowered: [Lowering.Op], syncFD: Int32, imageTree: Int32, rootTmpfs: Int32) -> void_child {
         let (setupUID, setupGID) = Lowering.setupIDs(plan)
         var child = void_child()
+        let program = ChildProgram.instructions(lowered)
+        child.program = arena.copy(program)
+        child.n_program = Int32(program.count)
         child.sync_fd = syncFD
-        child.parent_fd = parentFD
         child.exec_fifo_fd = opt.execFifoFD
         child.setup_uid = setupUID
         child.setup_gid = setupGID
         child.image_path = arena.string(plan.imagePath)
         child.attach_path = arena.string(opt.attachPath)
-        child.rootfs_mode = plan.root == .tmpfs ? 0 : 1
-        child.root_readonly = plan.rootReadonly ? 1 : 0
         child.image_tree_fd = imageTree
         child.root_tmpfs_fd = rootTmpfs
-        child.need_image_fd = (ops.contains { $0.tree_fd < 0 && $0.in_image != 0 && $0.kind == Int32(VOID_OP_BIND.rawValue) }
-            || (plan.root != .tmpfs && imageTree < 0)) ? 1 : 0
         child.ops = UnsafeMutablePointer(mutating: arena.copy(ops))
         child.n_ops = Int32(ops.count)
+        // In the order of the lowering's child writeSysctl operations (ChildProgram counts them).
         let own = Spawner.initSysctls(plan)
         child.sysctl_paths = UnsafePointer(arena.stringArray(own.map(\.sysctl.procPath), terminate: false))
         child.sysctl_values = UnsafePointer(arena.stringArray(own.map(\.value), terminate: false))
         child.n_sysctls = Int32(own.count)
         child.hostname = plan.hostname.map { arena.string($0) }
         child.domainname = plan.domainname.map { arena.string($0) }
-        child.loopback_up = plan.namespaces.contains { $0.type == "network" && $0.path == nil } ? 1 : 0
-        child.hook_pause = opt.onPause == nil ? 0 : 1
-        child.wait_commit = opt.waitCommit ? 1 : 0
         return child
     }
 }

@@ -52,12 +52,15 @@ public enum Spawner {
         let cgroupMove = try opt.cgroupMove ?? CgroupMove(opt.cgroup, cloneIntoV2: true)
         defer { cgroupMove?.close() }
 
+        let cgroupJoins = cgroupMove?.into ?? []
+        let lowered = Lowering.lower(plan, lowerContext(opt, cgroupFiles: cgroupJoins.count, intoCgroup: cgroupMove?.cgroupFD != nil))
+
         let work = SpawnWork(plan, opt)
         defer { work.finish() }
         let imageFD = try work.openImage()
         try work.mountOps(imageFD: imageFD)
         let (imageTree, rootTmpfs) = try work.rootSources(imageFD: imageFD)
-        var flags = try work.joinNamespaces()
+        try work.joinNamespaces()
         // Supplementary groups cannot be dropped from inside once setgroups is denied, and
         // host groups must not follow the void in (CVE-2014-8989's lesson).
         if opt.caller.isRealRoot { _ = setgroups(0, nil) }
@@ -65,16 +68,13 @@ public enum Spawner {
         var pair: [Int32] = [-1, -1]
         try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) }
         let (parentFD, childFD) = (pair[0], pair[1])
-        var child = work.childInstructions(syncFD: childFD, parentFD: parentFD, imageTree: imageTree, rootTmpfs: rootTmpfs)
-        let cgroupJoins = cgroupMove?.into ?? []
+        var child = work.childInstructions(lowered, syncFD: childFD, imageTree: imageTree, rootTmpfs: rootTmpfs)
         child.cgroup_fds = work.arena.copy(cgroupJoins)
         child.n_cgroup_fds = Int32(cgroupJoins.count)
-        if !cgroupJoins.isEmpty && flags & VOID_CLONE_NEWCGROUP != 0 {
-            // The child is in voidoci's v1 cgroups until it has moved itself: its cgroup
-            // namespace is made after that, rooted at the void's cgroups.
-            flags &= ~VOID_CLONE_NEWCGROUP
-            child.unshare_cgroupns = 1
-        }
+        // The namespaces the lowering has the clone make (a cgroup namespace the init makes
+        // itself, once it has moved into the void's v1 cgroups, is not among them).
+        var flags: UInt64 = 0
+        for case .clone(let new, _) in lowered.map(\.kind) { for ns in new { flags |= cloneFlag(ns) } }
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
                     keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + work.ops.map(\.tree_fd) + work.copyFDs + cgroupJoins,
                     arena: work.arena)
@@ -160,6 +160,19 @@ public enum Spawner {
         return ": out of memory: the kernel's OOM killer ended it in the void's cgroup (linux.resources.memory.limit is too small)"
     }
 
+    /// What this spawn adds to the plan, for the lowering.
+    static func lowerContext(_ opt: SpawnOptions, cgroupFiles: Int, intoCgroup: Bool) -> Lowering.Context {
+        var c = Lowering.Context(caller: opt.caller)
+        c.cgroupFiles = cgroupFiles
+        c.cloneIntoCgroup = intoCgroup
+        c.hooksPause = opt.onPause != nil
+        c.waitCommit = opt.waitCommit
+        c.waitStart = opt.execFifoFD >= 0
+        c.console = opt.consoleFD >= 0
+        c.preserveFDs = opt.preserveFDs
+        return c
+    }
+
     /// The process half of the child's instructions, the same for a void's init and for exec.
     static func fillProcess(_ child: inout void_child, _ p: PlannedProcess, seccomp: SeccompProgram?, opt: SpawnOptions,
                             keep: [Int32], arena: CArena) {
@@ -172,16 +185,14 @@ public enum Spawner {
         child.set_groups = p.setGroups ? 1 : 0
         child.groups = arena.copy(p.additionalGids)
         child.n_groups = Int32(p.additionalGids.count)
-        child.umask = p.umask.map { Int32($0) } ?? -1
+        child.umask = p.umask.map { Int32(bitPattern: $0) } ?? 0
         child.rlimits = arena.copy(p.rlimits.map { void_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) })
         child.n_rlimits = Int32(p.rlimits.count)
-        child.has_caps = 1
         child.cap_bounding = p.capabilities.bounding
         child.cap_effective = p.capabilities.effective
         child.cap_permitted = p.capabilities.permitted
         child.cap_inheritable = p.capabilities.inheritable
         child.cap_ambient = p.capabilities.ambient
-        child.no_new_privs = p.noNewPrivileges ? 1 : 0
         child.console_fd = opt.consoleFD
         child.preserve_fds = Int32(opt.preserveFDs)
         if let s = seccomp {
@@ -195,11 +206,6 @@ public enum Spawner {
         let sorted = Array(Set(k.filter { $0 >= 0 })).sorted()
         child.keep_fds = arena.copy(sorted)
         child.n_keep_fds = Int32(sorted.count)
-    }
-
-    /// The host ids the void's set-up ids map to (nil when a joined user namespace decides).
-    static func hostSetupIDs(_ plan: VoidPlan) -> (UInt32, UInt32)? {
-        Lowering.hostSetupIDs(plan).map { ($0.uid, $0.gid) }
     }
 
     /// Kill and reap an init whose set-up failed, so no process is left behind.
@@ -264,7 +270,6 @@ public enum Spawner {
         let rec = m.recursive ? VOID_AT_RECURSIVE : 0
         let tree = void_open_tree(src, "", VOID_OPEN_TREE_CLONE | UInt32(O_CLOEXEC) | VOID_AT_EMPTY_PATH | rec)
         if tree < 0 {
-            if errno == EPERM { return -1 }  // not allowed here: the child clones it in its own namespace
             throw VoidError("mount \(m.destination) (\(m.origin.text)): clone \(m.source): \(errnoText(errno))", errno: errno)
         }
         if void_mount_setattr(tree, "", VOID_AT_EMPTY_PATH | rec, attrs, 0, VOID_MS_PRIVATE) < 0
