@@ -24,6 +24,8 @@ if [[ -d $bindir && "$(cat "$stamp" 2>/dev/null)" != "${flags[*]}" ]]; then
   echo "build: flags changed since the last build: rebuilding $bindir from scratch"
   rm -rf "$(readlink -f "$bindir")"
 fi
+# Nor a regenerated order file: relink when it is newer than the binary.
+[[ -f $order && -e $bindir/voidoci && $order -nt $bindir/voidoci ]] && rm -f "$bindir/voidoci"
 echo "build: swift build ${flags[*]} --product voidoci"
 swift build "${flags[@]}" --product voidoci
 bin="$bindir/voidoci"

@@ -46,14 +46,6 @@ static void wait_byte(int fd) {
     if (n != 1) _exit(126);
 }
 
-static void fmt_u32(char *buf, uint32_t v) {
-    char tmp[16];
-    int n = 0;
-    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-    for (int k = 0; k < n; k++) buf[k] = tmp[n - 1 - k];
-    buf[n] = '\0';
-}
-
 static int sys_mount(const char *src, const char *dst, const char *type, unsigned long flags,
                      const void *data) {
     return (int)syscall(SYS_mount, src, dst, type, flags, data);
@@ -110,9 +102,9 @@ static int root_tmpfs(int made_by_runtime) {
     CHECK(fs, VOID_STEP_ROOT_TMPFS, -1);
     CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0), VOID_STEP_ROOT_TMPFS, -1);
     char num[16];
-    fmt_u32(num, C->setup_uid);
+    void_fmt_u32(num, C->setup_uid);
     CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "uid", num, 0), VOID_STEP_ROOT_TMPFS, -1);
-    fmt_u32(num, C->setup_gid);
+    void_fmt_u32(num, C->setup_gid);
     CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "gid", num, 0), VOID_STEP_ROOT_TMPFS, -1);
     CHECK(syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0), VOID_STEP_ROOT_TMPFS, -1);
     int root = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);

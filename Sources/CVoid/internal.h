@@ -60,5 +60,6 @@ struct void_clone_args {
 
 // sys.c: shared by the child stage and the hook spawner.
 void void_reset_signals(void);
+void void_fmt_u32(char *buf, uint32_t v);
 
 #endif

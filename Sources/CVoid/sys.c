@@ -115,13 +115,23 @@ int void_rename_noreplace(const char *from, const char *to) {
     return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */);
 }
 
+// Decimal text of v into buf (16 bytes are enough), without printf: async-signal-safe, and
+// glibc's printf machinery is a large stretch of code that no other hot path runs.
+void void_fmt_u32(char *buf, uint32_t v) {
+    char tmp[16];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    for (int k = 0; k < n; k++) buf[k] = tmp[n - 1 - k];
+    buf[n] = '\0';
+}
+
 // The void's root tmpfs made by a privileged voidoci in its own user namespace: owned (uid=,
 // gid=) by the void's host ids, so the void can fill it, while host root (podman cp) can still
 // write into it and the void cannot remount its superblock. Returns a detached mount fd.
 int void_make_tmpfs(uint32_t uid, uint32_t gid) {
     char u[16], g[16];
-    snprintf(u, sizeof u, "%u", uid);
-    snprintf(g, sizeof g, "%u", gid);
+    void_fmt_u32(u, uid);
+    void_fmt_u32(g, gid);
     const char *keys[] = {"mode", "uid", "gid"};
     const char *values[] = {"0755", u, g};
     return void_make_fs("tmpfs", keys, values, 3, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
