@@ -257,6 +257,7 @@ static void do_mask_or_readonly(int rootfd, const struct void_op *op, int i) {
 
 // VOID_DO_MOUNT: the planned mount `i`, whatever its kind.
 void void_do_mount(int rootfd, int imagefd, int i) {
+    if (i < 0 || i >= void_C->n_ops) { errno = EINVAL; void_fail(VOID_STEP_PROGRAM, i); }
     const struct void_op *op = &void_C->ops[i];
     switch (op->kind) {
     case VOID_OP_BIND: do_bind(rootfd, imagefd, op, i); break;
@@ -278,6 +279,7 @@ void void_do_mount(int rootfd, int imagefd, int i) {
 // VOID_DO_MOUNT_IF_ABSENT (exec): present already (granted at create, or by an earlier exec),
 // it is left as it is.
 void void_do_mount_if_absent(int rootfd, int imagefd, int i) {
+    if (i < 0 || i >= void_C->n_ops) { errno = EINVAL; void_fail(VOID_STEP_PROGRAM, i); }
     struct stat st;
     if (fstatat(rootfd, void_C->ops[i].dest, &st, AT_SYMLINK_NOFOLLOW) == 0) return;
     void_do_mount(rootfd, imagefd, i);

@@ -79,7 +79,7 @@ enum void_do {
     VOID_DO_MAKE_PRIVATE = 10,     // every mount private: nothing done below reaches the host
     VOID_DO_ROOT_IMAGE = 11,       // the root is the image: arg 1 image_tree_fd, 0 cloned here
     VOID_DO_ROOT_TMPFS = 12,       // the root is an empty tmpfs: arg 1 root_tmpfs_fd, 0 made here
-    VOID_DO_ATTACH_ROOT = 13,      // attach it at the cwd (attach_path)
+    VOID_DO_ATTACH_ROOT = 13,      // attach it at the cwd (voidoci cloned the child from the attach point)
     VOID_DO_OPEN_JOINED_ROOT = 14, // exec: the running void's "/" is the root
     VOID_DO_SETUP_IDS = 15,        // setup_uid/setup_gid
     VOID_DO_SYSCTL = 16,           // arg: which of sysctl_paths
@@ -145,7 +145,6 @@ struct void_child {
 
     // Filesystem.
     const char *image_path;  // root.path on the host (absolute, canonical)
-    const char *attach_path; // where the void root is attached before pivot: voidoci makes it the child's cwd
     int32_t image_tree_fd;   // a detached clone of the image root from the parent, or -1
     int32_t root_tmpfs_fd;   // the root tmpfs, made by a privileged parent, or -1
     struct void_op *ops;
@@ -166,7 +165,6 @@ struct void_child {
     const char *const *argv;
     const char *const *envp;
     uint32_t uid, gid;
-    int32_t set_groups;      // call setgroups(n_groups, groups); only when setgroups is allowed
     int32_t n_groups;
     const uint32_t *groups;
     int32_t umask;

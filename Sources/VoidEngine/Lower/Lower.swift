@@ -193,8 +193,10 @@ extension Lowering {
         }
         // As at create, a missing cwd is made (in the void's tmpfs, never through a link).
         let hasCwd = !relativeDest(plan.process.cwd).isEmpty
-        if hasCwd { child(.makeCwd(plan.process.cwd)) }
-        if hasCwd { child(.chdir(plan.process.cwd)) }
+        if hasCwd {
+            child(.makeCwd(plan.process.cwd))
+            child(.chdir(plan.process.cwd))
+        }
         return ops + processOps(plan.process, ctx)
     }
 }

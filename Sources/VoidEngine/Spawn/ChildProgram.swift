@@ -29,7 +29,7 @@ enum ChildProgram {
             case .writeSysctl:
                 add(VOID_DO_SYSCTL, sysctl)
                 sysctl += 1
-            case .ifAbsent(let k): add(VOID_DO_MOUNT_IF_ABSENT, Int32(truncatingIfNeeded: k.mountIndex ?? -1))
+            case .ifAbsent: add(VOID_DO_MOUNT_IF_ABSENT, Int32(truncatingIfNeeded: op.kind.mountIndex ?? -1))
             case .bind, .symlink, .mountFilesystem, .attachFilesystem, .mask, .readonly, .mkdir:
                 add(VOID_DO_MOUNT, Int32(truncatingIfNeeded: op.kind.mountIndex ?? -1))
             case .makeCwd: add(VOID_DO_MAKE_CWD)

@@ -58,6 +58,7 @@ extension Spawner {
             let entries = mount?.copyUp?.entries ?? []
             let e = entries.indices.contains(Int(r.detail)) ? entries[Int(r.detail)] : nil
             text = "\(m): tmpcopyup: creating \(e.map { "\($0.kind.rawValue) \($0.path)" } ?? "an entry") in the new tmpfs: \(err)"
+        case VOID_STEP_PROGRAM.rawValue: text = "the child's program holds an instruction it cannot carry out (index \(i)): a bug in voidoci"
         default: text = "the void's set-up failed at step \(r.step): \(err)"
         }
         return VoidError(text, errno: r.err, stage: .child, subject: mount?.destination)

@@ -192,7 +192,6 @@ final class SpawnWork {
         child.setup_uid = setupUID
         child.setup_gid = setupGID
         child.image_path = arena.string(plan.imagePath)
-        child.attach_path = arena.string(opt.attachPath)
         child.image_tree_fd = imageTree
         child.root_tmpfs_fd = rootTmpfs
         child.ops = UnsafeMutablePointer(mutating: arena.copy(ops))

@@ -53,7 +53,7 @@ public enum Spawner {
         defer { cgroupMove?.close() }
 
         let cgroupJoins = cgroupMove?.into ?? []
-        let lowered = Lowering.lower(plan, lowerContext(opt, cgroupFiles: cgroupJoins.count, intoCgroup: cgroupMove?.cgroupFD != nil))
+        let lowered = Lowering.lower(plan, lowerContext(opt, cgroupFiles: cgroupJoins.count, intoCgroup: (cgroupMove?.cgroupFD ?? -1) >= 0))
 
         let work = SpawnWork(plan, opt)
         defer { work.finish() }
@@ -182,7 +182,6 @@ public enum Spawner {
         child.envp = UnsafePointer(arena.stringArray(p.env, terminate: true))
         child.uid = p.uid
         child.gid = p.gid
-        child.set_groups = p.setGroups ? 1 : 0
         child.groups = arena.copy(p.additionalGids)
         child.n_groups = Int32(p.additionalGids.count)
         child.umask = p.umask.map { Int32(bitPattern: $0) } ?? 0
