@@ -27,7 +27,7 @@ def targets(R):
     v = (R.get("lifecycle", {}).get("ratio_to_crun", {}).get("voidoci", {})).get("create_start_delete")
     add("create + start + delete ≤ crun", v, 1.0, v is not None and v <= 1.0, "ratio of medians of the per-iteration sum")
     v = R.get("rss", {}).get("ratio_to_crun", {}).get("voidoci")
-    add("peak RSS ≤ 2 × crun", v, 2.0, v is not None and v <= 2.0, "`run`, ratio of median peak RSS")
+    add("peak RSS ≤ 1.5 × crun", v, 1.5, v is not None and v <= 1.5, "`run`, ratio of median peak RSS")
     _podman_targets(R, add)
     _binds_target(R, add)
     _concurrency_targets(R, add)

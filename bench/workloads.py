@@ -41,6 +41,34 @@ def config(bindsrc, binds=0):
             "linux": {"namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")]}}
 
 
+def drop_cached(programs):
+    """Each program and the shared libraries it loads, written back and dropped from the page
+    cache (posix_fadvise DONTNEED; pages a running process maps stay), so that every contender's
+    first run reads its files from disk. A file just written (voidoci by build.sh) sits in the
+    cache in the large folios its writer made, a file read from disk in the folios readahead made,
+    and a page fault maps the whole folio: without this, peak RSS would measure how recently each
+    binary was written, by up to 1 MiB (bench/README.md, "Peak RSS")."""
+    files = []
+    for prog in programs:
+        path = shutil.which(prog) or prog
+        if not os.path.isfile(path) or path in files:
+            continue
+        files.append(path)
+        r = sh(["ldd", path], timeout=30)
+        for line in r.stdout.splitlines() if r.returncode == 0 else []:
+            lib = line.split("=>")[-1].split("(")[0].strip()
+            if lib.startswith("/") and os.path.isfile(lib) and lib not in files:
+                files.append(lib)
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    return files
+
+
 class Workloads:
     """The measurements of one run, on the runtimes of rn (runners.Runners) with the sizes of p."""
 
@@ -162,6 +190,7 @@ class Workloads:
             cmds["bwrap"] = self.bwrap_argv()
         for rt in OCI:
             cmds[rt] = None
+        dropped = drop_cached([self.rn.bins[rt] for rt in OCI] + [cmds.get("bwrap", [FLOOR[0]])[0], FLOOR[0]])
         for key in cmds:
             res[key] = self._rss_run(key, cmds[key], fails)
         for rt in OCI:
@@ -169,6 +198,7 @@ class Workloads:
         for f in fails:
             self.failures.append(f"rss: {f}")
         return {"unit": "KiB", "runs": self.p["rss_runs"], "method": "/usr/bin/time -f %M (ru_maxrss from wait4)",
+                "page_cache_dropped": dropped,
                 "results": res, "failures": len(fails),
                 "ratio_to_crun": {k: ratio(v["run"], res["crun"]["run"]) for k, v in res.items()}}
 

@@ -36,6 +36,11 @@ echo "${flags[*]}" >"$stamp"
 mkdir -p "$(dirname "$DEST")"
 install -m 0755 "$bin" "$DEST.new.$$"
 mv -f "$DEST.new.$$" "$DEST"
+# Written back and dropped from the page cache: the first run reads it from disk, as any
+# installed program is read. A file just written stays cached in the large folios its writer
+# made, and a page fault maps a whole folio, which made voidoci's resident set up to 1 MiB
+# larger until the kernel evicted it (bench/README.md, "Peak RSS").
+sync "$DEST" && dd if="$DEST" iflag=nocache count=0 status=none || true
 
 echo "build: installed $DEST"
 "$DEST" --version || echo "build: (voidoci --version failed; ignored)"

@@ -41,4 +41,26 @@ import Testing
         #expect(hot.count > 150 && Double(early) >= 0.8 * Double(hot.count),
                 "\(early) of the first \(hot.count) ordered functions are in the first quarter of the text: was \(Env.bin) linked with scripts/order/voidoci.order?")
     }
+    /// The first 1,000 functions of the order come from small sections (scripts/order/select.py)
+    /// and must lie packed: within twice their own size. A large cold section between them (a
+    /// prebuilt library's whole .text, pulled in by a name that it shares with a hot function)
+    /// spread them over several MB and made the resident set 1 MiB larger.
+    @Test func theHotFunctionsArePacked() throws {
+        let order = try String(contentsOfFile: "\(Env.repo)/scripts/order/voidoci.order", encoding: .utf8)
+            .split(separator: "\n").prefix(1000).map(String.init)
+        let nm = Shell.run(["/usr/bin/nm", "-S", "--defined-only", Env.bin], env: ["PATH": "/usr/bin:/bin"])
+        #expect(nm.status == 0, "\(nm.stderr)")
+        var fn: [String: (addr: UInt64, size: UInt64)] = [:]
+        for line in nm.stdout.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count == 4, ["t", "T", "w", "W"].contains(f[2]),
+                  let a = UInt64(f[0], radix: 16), let n = UInt64(f[1], radix: 16) else { continue }
+            if fn[String(f[3])] == nil { fn[String(f[3])] = (a, n) }
+        }
+        let placed = order.compactMap { fn[$0] }
+        #expect(placed.count > 800, "only \(placed.count) of the first 1,000 ordered functions are in \(Env.bin)")
+        let lo = try #require(placed.map(\.addr).min()), hi = try #require(placed.map { $0.addr + $0.size }.max())
+        let size = placed.reduce(UInt64(0)) { $0 + $1.size }
+        #expect(hi - lo <= 2 * size, "the first \(placed.count) ordered functions (\(size / 1024) KiB) span \((hi - lo) / 1024) KiB of the text: rerun scripts/order/make-order.sh")
+    }
 }

@@ -4,7 +4,8 @@
 //
 // usage: trace-functions SYMBOLS OUT PROGRAM ARGS...
 //   SYMBOLS: lines "ADDR NAME" (hex address of each function entry), e.g. from `nm`
-//   OUT:     the names of the functions hit, one per line, first hit first
+//   OUT:     the functions hit, one "ADDR NAME" line each (hex address as in SYMBOLS), first
+//            hit first
 // Used by scripts/order/make-order.sh to produce the link order (scripts/order/voidoci.order).
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,7 +65,7 @@ static void breakpoint(pid_t p) {
     poke_byte(p, fns[i].addr, orig[i], NULL);
     r.rip -= 1;
     ptrace(PTRACE_SETREGS, p, 0, &r);
-    if (!hit[i]) { hit[i] = 1; hits++; fprintf(out, "%s\n", fns[i].name); }
+    if (!hit[i]) { hit[i] = 1; hits++; fprintf(out, "%llx %s\n", (unsigned long long)fns[i].addr, fns[i].name); }
 }
 
 // The processes still traced (with breakpoints in their memory), besides the first.
