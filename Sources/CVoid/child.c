@@ -169,6 +169,34 @@ static void keep_preserved_fds(void) {
     }
 }
 
+// The listen sockets to listen_first.. (dup2 clears CLOEXEC), after moving out of the way any
+// fd the rest of the program still uses; then the pid the program will have, as it sees it
+// (getpid here: execve keeps it), into the LISTEN_PID= entry of envp.
+static int move_above(int fd, int limit) {
+    if (fd < 0 || fd >= limit || fd < C->listen_first) return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, limit);
+    if (moved < 0) void_fail(VOID_STEP_LISTEN_FDS, -1);
+    return moved;
+}
+
+static void place_listen_fds(void) {
+    int limit = C->listen_first + C->n_listen_fds;
+    // The child's own copy of the instructions (no CLONE_VM): the two fds it still uses move.
+    struct void_child *own = (struct void_child *)C;
+    own->sync_fd = move_above(C->sync_fd, limit);
+    own->exec_fifo_fd = move_above(C->exec_fifo_fd, limit);
+    for (int i = 0; i < C->n_listen_fds; i++) {
+        int src = C->listen_fds[i], dst = C->listen_first + i;
+        if (src < limit) { errno = EBADF; void_fail(VOID_STEP_LISTEN_FDS, i); }
+        CHECK(dup2(src, dst), VOID_STEP_LISTEN_FDS, i);
+    }
+    if (C->listen_pid_env < 0) return;
+    char *entry = (char *)C->envp[C->listen_pid_env];
+    size_t n = strlen("LISTEN_PID=");
+    if (strncmp(entry, "LISTEN_PID=", n) != 0 || strlen(entry + n) < 10) { errno = EINVAL; void_fail(VOID_STEP_PROGRAM, C->listen_pid_env); }
+    void_fmt_u32(entry + n, (uint32_t)getpid());
+}
+
 static void set_rlimit(int i) {
     if (i < 0 || i >= C->n_rlimits) { errno = EINVAL; void_fail(VOID_STEP_PROGRAM, i); }
     struct rlimit rl = {.rlim_cur = C->rlimits[i].soft, .rlim_max = C->rlimits[i].hard};
@@ -317,6 +345,7 @@ static void run_one(struct run *r, const struct void_instr *in) {
     case VOID_DO_SYSCTL: write_sysctl(in->arg); break;
     case VOID_DO_CONSOLE: take_console(); break;
     case VOID_DO_PRESERVE_FDS: keep_preserved_fds(); break;
+    case VOID_DO_LISTEN_FDS: place_listen_fds(); break;
     case VOID_DO_RLIMIT: set_rlimit(in->arg); break;
     case VOID_DO_UMASK: umask((mode_t)C->umask); break;
     case VOID_DO_SECCOMP: load_seccomp(); break;

@@ -14,8 +14,16 @@ enum PodmanImage: CaseIterable {
     /// Host programs (dash as /bin/sh, coreutils ls/id/sleep...) with their libraries, the ELF
     /// interpreter and the host's ld.so.cache: dynamically linked programs.
     case host
+    /// samples/activated-echo.c, static, alone (ListenTests).
+    case echo
 
-    var tag: String { self == .busybox ? "bb" : "host" }
+    var tag: String {
+        switch self {
+        case .busybox: "bb"
+        case .host: "host"
+        case .echo: "echo"
+        }
+    }
 }
 
 /// A podman session for one test: `podman --runtime voidoci ...` as root or as the test user.
@@ -324,7 +332,11 @@ final class PodmanImages: @unchecked Sendable {
     /// The rootfs (Support.swift's, built once per process) as a world-readable tarball.
     private func tarball(_ kind: PodmanImage) -> String? {
         if let t = tars[kind] { return t }
-        let rootfs = kind == .busybox ? Env.busyboxRootfs : Env.hostRootfs
+        let rootfs = switch kind {
+        case .busybox: Env.busyboxRootfs
+        case .host: Env.hostRootfs
+        case .echo: ListenTests.rootfs
+        }
         let tar = "/tmp/\(Podman.processPrefix)\(kind.tag).tar"
         let r = Shell.run(["tar", "-C", rootfs, "--numeric-owner", "-cf", tar, "."], timeout: 120)
         guard r.status == 0 else { return nil }

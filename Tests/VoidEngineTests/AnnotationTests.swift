@@ -72,10 +72,21 @@ import Testing
     @Test(arguments: ["", "full", "Minimal", "all"])
     func devBad(_ value: String) { Self.expectBad("org.voidoci.dev", value) }
 
-    /// Socket activation is not implemented: any value is refused, naming the annotation, rather
-    /// than silently running the void without its sockets.
-    @Test(arguments: ["tcp:127.0.0.1:8080", "unix:/run/x.sock", "bogus"])
-    func listenRefused(_ value: String) { Self.expectBad("org.voidoci.listen", value) }
+    @Test func listenGood() throws {
+        let g = try Self.grants(["org.voidoci.listen": "tcp:127.0.0.1:8080; udp:0.0.0.0:53;web=tcp:[::1]:443;unix:/run/x.sock"])
+        #expect(g.listen.map(\.entry) == ["tcp:127.0.0.1:8080", "udp:0.0.0.0:53", "tcp:[::1]:443", "unix:/run/x.sock"])
+        #expect(g.listen.map(\.name) == ["tcp-127.0.0.1-8080", "udp-0.0.0.0-53", "web", "unix-/run/x.sock"])
+        #expect(g.listen.map(\.address) == [.inet("127.0.0.1", port: 8080), .inet("0.0.0.0", port: 53), .inet6("::1", port: 443), .unix("/run/x.sock")])
+        #expect(g.listen.map(\.transport) == [.tcp, .udp, .tcp, .unix])
+        // The same address over tcp and udp is two sockets.
+        #expect(try Self.grants(["org.voidoci.listen": "tcp:127.0.0.1:53;udp:127.0.0.1:53"]).listen.count == 2)
+    }
+
+    @Test(arguments: ["bogus", "tcp", "tcp:127.0.0.1", "tcp:127.0.0.1:0", "tcp:127.0.0.1:65536", "tcp:127.0.0.1:-1",
+                      "tcp:1.2.3:80", "tcp:::1:80", "tcp:[::1]80", "tcp:[nope]:80", "udp:localhost:53", "sctp:1.2.3.4:5",
+                      "unix:x.sock", "unix:/a/../b", "unix:/a\nb", "unix:/" + String(repeating: "y", count: 107),
+                      "tcp:127.0.0.1:80;tcp:127.0.0.1:80", "a=unix:/x;b=unix:/x", "=tcp:127.0.0.1:80", "a\u{1}b=tcp:127.0.0.1:80"])
+    func listenBad(_ value: String) { Self.expectBad("org.voidoci.listen", value) }
 
     @Test func rootIDGood() throws {
         let both = try #require(try Self.grants(["org.voidoci.root-id": "1234:5678"]).rootID)

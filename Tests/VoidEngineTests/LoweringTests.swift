@@ -55,6 +55,23 @@ import Testing
         #expect(o.last?.kind.fields.name == "exec")
     }
 
+    /// org.voidoci.listen: voidoci binds each socket first, in the caller's network namespace
+    /// (before any namespace is joined); the init places them after the preserved fds.
+    @Test func listenSocketsAreBoundFirstAndPlacedAfterThePreservedFDs() throws {
+        defer { fx.remove() }
+        let rest = #", "linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}]}, "annotations": {"org.voidoci.listen": "tcp:127.0.0.1:8080;u=unix:/run/u.sock"}"#
+        let o = ops(try fx.plan(rest: rest)) { $0.preserveFDs = 2 }
+        #expect(Array(o.prefix(2)) == [Lowering.Op(.runtime, .bindSocket(index: 0, entry: "tcp:127.0.0.1:8080")),
+                                       Lowering.Op(.runtime, .bindSocket(index: 1, entry: "unix:/run/u.sock"))], "\(Lowering.text(o))")
+        let place = try #require(index(o, "place-listen-fds"))
+        #expect(o[place] == Lowering.Op(.child, .placeListenFDs(first: 5, names: ["tcp-127.0.0.1-8080", "u"])))
+        #expect(try #require(index(o, "keep-preserved-fds")) < place && place < (index(o, "report-ready") ?? 0))
+        #expect(index(o, "join-namespace") ?? 0 > 1)
+        // Without the grant, neither.
+        let none = ops(try fx.plan())
+        #expect(index(none, "bind-socket") == nil && index(none, "place-listen-fds") == nil)
+    }
+
     @Test func joinedNamespacesAreJoinedByVoidociAndNotCloned() throws {
         defer { fx.remove() }
         let rest = #", "linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}, {"type": "uts", "path": "/proc/1/ns/uts"}]}"#

@@ -106,6 +106,7 @@ enum void_do {
     VOID_DO_WAIT_COMMIT = 37,      // one byte on sync_fd (EOF: exit)
     VOID_DO_WAIT_START = 38,       // one byte on exec_fifo_fd (EOF: exit)
     VOID_DO_EXEC = 39,             // execve; never returns
+    VOID_DO_LISTEN_FDS = 40,       // listen_fds to listen_first.., LISTEN_PID= in envp set
 };
 
 struct void_instr {
@@ -176,6 +177,12 @@ struct void_child {
     uint32_t seccomp_flags;
     int32_t console_fd;      // pty slave
     int32_t preserve_fds;
+    // org.voidoci.listen: sockets voidoci bound (CLOEXEC, numbered above the targets), moved to
+    // listen_first.. ; envp[listen_pid_env] is "LISTEN_PID=" with room for the pid, or -1.
+    const int32_t *listen_fds;
+    int32_t n_listen_fds;
+    int32_t listen_first;
+    int32_t listen_pid_env;
 };
 
 // What the child reports on failure.
@@ -235,6 +242,7 @@ enum void_step {
     VOID_STEP_SYSCTL = 46,        // index: which of sysctl_paths
     VOID_STEP_COPYUP = 47,        // index: the op, detail: its copy entry
     VOID_STEP_PROGRAM = 48,       // an instruction voidoci cannot have meant (a bug): index, if any
+    VOID_STEP_LISTEN_FDS = 49,    // index: which listen socket
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`

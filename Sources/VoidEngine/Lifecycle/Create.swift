@@ -35,6 +35,7 @@ extension Runtime {
             opt.onPause = createTimeHooks(id: id, spec: spec, bundle: bundle, plan: plan)
             var start: UInt64 = 0
             opt.onClone = { start = claim.recordInit($0) }
+            opt.record = { try claim.intent?.record($0) }
             opt.waitCommit = true
             let s = try staged(.spawn) { try Spawner.spawn(plan, opt) }
             spawned = s

@@ -31,6 +31,7 @@ extension Runtime {
             opt.onPause = createTimeHooks(id: id, spec: spec, bundle: dir, plan: plan)
             var start: UInt64 = 0
             opt.onClone = { start = claim.recordInit($0) }
+            opt.record = { try claim.intent?.record($0) }
             opt.waitCommit = true
             let gate = try StartGate(plan.hooks)  // the init waits on it while startContainer hooks run
             opt.execFifoFD = gate?.readFD ?? -1

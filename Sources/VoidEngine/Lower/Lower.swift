@@ -6,7 +6,7 @@ extension Lowering {
         // The cgroup namespace is made by the init once it has moved into its cgroups.
         let cgroupLater = ctx.cgroupFiles > 0 && plan.newNamespaceFlags.contains("cgroup")
         return runtimeOps(plan, ctx, cgroupLater: cgroupLater) + initOps(plan, ctx, cgroupLater: cgroupLater)
-            + processOps(plan.process, ctx)
+            + processOps(plan.process, ctx, listen: plan.listen)
     }
 
     /// mqueue of a joined ipc namespace, sysfs of a joined network one: only their owner can
@@ -24,6 +24,8 @@ extension Lowering {
     static func runtimeOps(_ plan: VoidPlan, _ ctx: Context, cgroupLater: Bool) -> [Op] {
         var ops: [Op] = []
         func runtime(_ k: Kind) { ops.append(Op(.runtime, k)) }
+        // In the caller's network namespace, before any is joined (docs/void.md, Sockets).
+        for (i, l) in plan.listen.enumerated() { runtime(.bindSocket(index: i, entry: l.entry)) }
         runtime(.openImage(path: plan.imagePath))
         for (i, m) in plan.mounts.enumerated() {
             switch m.kind {
@@ -136,11 +138,13 @@ extension Lowering {
     }
 
     /// The process half: the same for a void's init and for a process exec'd into it.
-    static func processOps(_ p: PlannedProcess, _ ctx: Context) -> [Op] {
+    static func processOps(_ p: PlannedProcess, _ ctx: Context, listen: [ListenSocket] = []) -> [Op] {
         var ops: [Op] = []
         func child(_ k: Kind) { ops.append(Op(.child, k)) }
         if ctx.console { child(.takeConsole) }
         if ctx.preserveFDs > 0 { child(.keepPreservedFDs(ctx.preserveFDs)) }
+        // After the preserved fds, as systemd numbers them: LISTEN_FDS counts both.
+        if !listen.isEmpty { child(.placeListenFDs(first: 3 + ctx.preserveFDs, names: listen.map(\.name))) }
         for r in p.rlimits { child(.setRlimit(name: r.name, soft: r.soft, hard: r.hard)) }
         if let u = p.umask { child(.setUmask(u)) }
         let rules = p.seccomp?.syscalls?.count ?? 0

@@ -24,6 +24,7 @@ public enum Lowering {
 
     public enum Kind: Equatable, Sendable {
         // voidoci, before and around the clone
+        case bindSocket(index: Int, entry: String)
         case openImage(path: String)
         case makeImageMountPoints
         case cloneImageRoot
@@ -74,6 +75,8 @@ public enum Lowering {
         case chdir(String)
         case takeConsole
         case keepPreservedFDs(Int)
+        /// The listen sockets to fds first..., and LISTEN_PID to the program's pid.
+        case placeListenFDs(first: Int, names: [String])
         case setRlimit(name: String, soft: UInt64, hard: UInt64)
         case setUmask(UInt32)
         case loadSeccomp(rules: Int)

@@ -7,6 +7,7 @@ extension Lowering.Kind {
         func s(_ v: String) -> JSON { .string(v) }
         func n(_ v: UInt32) -> JSON { .unsigned(UInt64(v)) }
         switch self {
+        case .bindSocket(let i, let e): return ("bind-socket", [("index", .number(i)), ("entry", s(e))])
         case .openImage(let p): return ("open-image", [("path", s(p))])
         case .makeImageMountPoints: return ("make-image-mount-points", [])
         case .cloneImageRoot: return ("clone-image-root", [])
@@ -65,6 +66,7 @@ extension Lowering.Kind {
         case .chdir(let c): return ("chdir", [("path", s(c))])
         case .takeConsole: return ("take-console", [])
         case .keepPreservedFDs(let k): return ("keep-preserved-fds", [("count", .number(k))])
+        case .placeListenFDs(let first, let names): return ("place-listen-fds", [("first", .number(first)), ("names", .array(names.map(s)))])
         case .setRlimit(let name, let soft, let hard): return ("set-rlimit", [("type", s(name)), ("soft", .unsigned(soft)), ("hard", .unsigned(hard))])
         case .setUmask(let u): return ("set-umask", [("mask", s(String(u, radix: 8)))])
         case .loadSeccomp(let r): return ("load-seccomp", [("rules", .number(r))])

@@ -12,7 +12,7 @@ public struct VoidGrants: Equatable, Sendable {
     public var expose: [String] = []
     public var mounts: Set<String> = []
     public var dev: DevMode = .none
-    public var listen: [String] = []
+    public var listen: [ListenSocket] = []
     public var rootID: (uid: UInt32, gid: UInt32)?
 
     public static func == (a: VoidGrants, b: VoidGrants) -> Bool {
@@ -29,7 +29,7 @@ public struct VoidGrants: Equatable, Sendable {
         ("org.voidoci.mounts", "TYPE[;TYPE...]", "honour config.mounts of these types: " + kernelFilesystems.joined(separator: " ")),
         ("org.voidoci.dev", "none|minimal", "minimal: " + minimalDevices.joined(separator: " ") + ", made as runc makes them (bound from the host when voidoci is unprivileged)"),
         ("org.voidoci.root-id", "UID[:GID]", "voidoci as real root: the host id the void's ids map to (default 65534)"),
-        ("org.voidoci.listen", "", "not implemented yet: refused"),
+        ("org.voidoci.listen", "[NAME=]tcp:ADDR:PORT|udp:ADDR:PORT|unix:PATH[;...]", "sockets bound outside the void, passed in as fds 3.. (socket activation)"),
     ]
 
     /// The table as lines for `--help`.
@@ -68,8 +68,15 @@ public struct VoidGrants: Equatable, Sendable {
                 guard let m = DevMode(rawValue: value) else { throw bad("expected none or minimal") }
                 dev = m
             case "org.voidoci.listen":
-                // Socket activation arrives with its own issue; refusing beats pretending.
-                throw bad("socket activation is not implemented yet")
+                listen = []
+                for item in Self.list(value) {
+                    let socket: ListenSocket
+                    do { socket = try ListenSocket.parse(item) } catch { throw bad("\(printable(item)): \(error.why)") }
+                    if let twin = listen.first(where: { $0.address == socket.address && $0.transport == socket.transport }) {
+                        throw bad("\(printable(item)): the same socket as \(printable(twin.entry))")
+                    }
+                    listen.append(socket)
+                }
             case "org.voidoci.root-id":
                 let parts = value.split(separator: ":", omittingEmptySubsequences: false)
                 guard (1...2).contains(parts.count), let u = UInt32(parts[0]),

@@ -24,6 +24,11 @@ public enum Explain {
                 out.append("  \(s.key) = \(s.value)   (\(Explain.sysctlWhere(s)))")
             }
         }
+        if !p.listen.isEmpty {
+            out.append("")
+            out.append("sockets (org.voidoci.listen: bound outside, in the caller's network namespace; with --preserve-fds N, N higher):")
+            for (i, l) in p.listen.enumerated() { out.append("  fd \(3 + i): \(l.entry), LISTEN_FDNAMES name \(l.name)") }
+        }
         out.append("")
         let pr = p.process
         out.append("process:")
@@ -90,6 +95,7 @@ public enum Explain {
         let pr = p.process
         out.append("process: exec \(pr.execPath); uid \(pr.uid), gid \(pr.gid); capabilities effective \(capNames(pr.capabilities.effective)), bounding \(capNames(pr.capabilities.bounding)); seccomp \(pr.seccomp.map { "\($0.syscalls?.count ?? 0) rules" } ?? "none")")
         for s in p.sysctls { out.append("sysctl \(s.key) = \(s.value) (\(sysctlWhere(s)))") }
+        for l in p.listen { out.append("socket \(l.entry) as \(l.name) (org.voidoci.listen)") }
         for h in p.hooks { out.append("hook \(h.stage.rawValue)[\(h.index)]: \(h.path)") }
         for n in p.notes { out.append("note: \(n)") }
         for d in p.dropped { out.append("dropped \(d.path): \(d.reason)") }
@@ -121,6 +127,9 @@ public enum Explain {
         let pr = p.process
         let unbound: [JSON] = p.unbound.map { u -> JSON in
             JSON.object([("path", JSON.string(u.path)), ("why", JSON.string(u.why)), ("grant", JSON.string(u.grant))])
+        }
+        let listen: [JSON] = p.listen.map { l -> JSON in
+            JSON.object([("entry", JSON.string(l.entry)), ("transport", JSON.string(l.transport.rawValue)), ("name", JSON.string(l.name))])
         }
         let j: JSON = .object([
             ("root", .object([("kind", .string(p.root.rawValue)), ("image", .string(p.imagePath)), ("readonly", .bool(p.rootReadonly))])),
@@ -155,6 +164,7 @@ public enum Explain {
                          ("pathResolvedIn", .string(h.stage.pathInVoid ? "void" : "runtime"))])
             })),
             ("sysctls", .array(p.sysctls.map(sysctlJSON))),
+            ("listen", .array(listen)),
             ("notes", .array(p.notes.map(JSON.string))),
             ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
             ("unbound", .array(unbound)),

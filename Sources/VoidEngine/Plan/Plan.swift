@@ -22,6 +22,7 @@ public struct VoidPlan: Sendable {
     public var hooks: [PlannedHook] = []    // in the order they run (Hooks.swift)
     public var unbound: [Unbound] = []      // what programs often need and this void lacks (Hints.swift)
     public var sysctls: [PlannedSysctl] = [] // linux.sysctl, sorted by key (Sysctl.swift)
+    public var listen: [ListenSocket] = []  // org.voidoci.listen, in the order of their fds (Listen.swift)
 
     public enum RootKind: String, Sendable { case tmpfs, imageRO = "image-ro", imageRW = "image-rw" }
 

@@ -100,6 +100,7 @@ public struct Planner {
             root: rootKind, rootReadonly: (rootSpec.readonly ?? false) || rootKind == .imageRO,
             mounts: mounts, process: proc, dropped: dropped, notes: notes, oomScoreAdj: process.oomScoreAdj,
             hooks: plannedHooks(), sysctls: sysctls)
+        plan.listen = grants.listen
         if hints { plan.unbound = unboundHints(image: image, root: rootKind, mounts: mounts) }
         return plan
     }

@@ -40,6 +40,7 @@ enum ChildProgram {
             case .chdir: add(VOID_DO_CHDIR)
             case .takeConsole: add(VOID_DO_CONSOLE)
             case .keepPreservedFDs: add(VOID_DO_PRESERVE_FDS)
+            case .placeListenFDs: add(VOID_DO_LISTEN_FDS)
             case .setRlimit:
                 add(VOID_DO_RLIMIT, rlimit)
                 rlimit += 1
@@ -56,7 +57,7 @@ enum ChildProgram {
             case .waitForStart: add(VOID_DO_WAIT_START)
             case .exec: add(VOID_DO_EXEC)
             // voidoci's own: never in a child's program.
-            case .openImage, .makeImageMountPoints, .cloneImageRoot, .makeRootTmpfs, .cloneBindSource, .makeDeviceNode,
+            case .bindSocket, .openImage, .makeImageMountPoints, .cloneImageRoot, .makeRootTmpfs, .cloneBindSource, .makeDeviceNode,
                  .readCopyUp, .makeFilesystem, .joinNamespace, .dropSupplementaryGroups, .clone, .writeIDMaps,
                  .writeOOMScoreAdj, .release, .joinVoid:
                 break

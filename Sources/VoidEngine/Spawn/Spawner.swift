@@ -25,6 +25,8 @@ public struct SpawnOptions {
     /// The init waits, after its set-up, for `Spawner.commit` (create and run: once the state
     /// is saved); EOF instead (voidoci died) makes it exit.
     var waitCommit = false
+    /// Appends lines to the create's intent (`Intent`): what it made that delete must remove.
+    var record: ((String) throws -> Void)?
 
     public init(attachPath: String, caller: Caller) {
         self.attachPath = attachPath
@@ -48,6 +50,17 @@ public enum Spawner {
         // Whatever the caller leaked to us (non-CLOEXEC fds) must not reach the void: only
         // stdio and the preserved fds survive execve.
         _ = void_close_range_cloexec(UInt32(3 + opt.preserveFDs))
+        let listen = try ListenSockets.open(plan.listen, above: Int32(3 + opt.preserveFDs + plan.listen.count), record: opt.record)
+        defer { listen.close(unlink: false) }
+        do {
+            return try spawn(plan, opt, listen: listen)
+        } catch {
+            listen.close(unlink: true)
+            throw error
+        }
+    }
+
+    static func spawn(_ plan: VoidPlan, _ opt: SpawnOptions, listen: ListenSockets) throws -> Spawned {
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
         let cgroupMove = try opt.cgroupMove ?? CgroupMove(opt.cgroup, cloneIntoV2: true)
         defer { cgroupMove?.close() }
@@ -76,8 +89,9 @@ public enum Spawner {
         var flags: UInt64 = 0
         for case .clone(let new, _) in lowered.map(\.kind) { for ns in new { flags |= cloneFlag(ns) } }
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
-                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + work.ops.map(\.tree_fd) + work.copyFDs + cgroupJoins,
-                    arena: work.arena)
+                    keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + work.ops.map(\.tree_fd) + work.copyFDs + cgroupJoins
+                        + listen.fds,
+                    arena: work.arena, listen: (plan.listen, listen.fds))
 
         let spawned = try cloneInit(&child, flags: flags, plan: plan, opt: opt, cgroupMove: cgroupMove, childFD: childFD, parentFD: parentFD)
         do {
@@ -175,11 +189,28 @@ public enum Spawner {
 
     /// The process half of the child's instructions, the same for a void's init and for exec.
     static func fillProcess(_ child: inout void_child, _ p: PlannedProcess, seccomp: SeccompProgram?, opt: SpawnOptions,
-                            keep: [Int32], arena: CArena) {
+                            keep: [Int32], arena: CArena, listen: ([ListenSocket], [Int32]) = ([], [])) {
         child.cwd = arena.string(relativeDest(p.cwd))
         child.exec_path = arena.string(p.execPath)
         child.argv = UnsafePointer(arena.stringArray(p.args, terminate: true))
-        child.envp = UnsafePointer(arena.stringArray(p.env, terminate: true))
+        var env = p.env
+        child.listen_pid_env = -1
+        if !listen.1.isEmpty {
+            // systemd's socket activation (sd_listen_fds(3)): the preserved fds first, unnamed.
+            env = env.filter { !$0.hasPrefix("LISTEN_FDS=") && !$0.hasPrefix("LISTEN_PID=") && !$0.hasPrefix("LISTEN_FDNAMES=") }
+            var names = ""
+            for n in Array(repeating: "unknown", count: opt.preserveFDs) + listen.0.map(\.name) {
+                names += (names.isEmpty ? "" : ":") + n
+            }
+            env.append("LISTEN_FDS=\(opt.preserveFDs + listen.1.count)")
+            env.append("LISTEN_FDNAMES=" + names)
+            child.listen_pid_env = Int32(env.count)
+            env.append("LISTEN_PID=0000000000")   // the child writes the pid over it
+            child.listen_fds = arena.copy(listen.1)
+            child.n_listen_fds = Int32(listen.1.count)
+            child.listen_first = Int32(3 + opt.preserveFDs)
+        }
+        child.envp = UnsafePointer(arena.stringArray(env, terminate: true))
         child.uid = p.uid
         child.gid = p.gid
         child.groups = arena.copy(p.additionalGids)

@@ -185,6 +185,13 @@ public final class LockedContainer {
     /// after a crash here finishes from the intent), the intent last.
     public func remove() {
         unlink(statePath)
+        // The unix sockets create bound for org.voidoci.listen, if each is still the same file.
+        for b in readIntent().sockets {
+            var st = stat()
+            if lstat(b.path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK && UInt64(st.st_dev) == b.dev && UInt64(st.st_ino) == b.ino {
+                unlink(b.path)
+            }
+        }
         for name in directoryEntries(dir) where name != Intent.name { unlink("\(dir)/\(name)") }
         unlink("\(dir)/\(Intent.name)")
         rmdir(dir)
@@ -208,7 +215,9 @@ public final class LockedContainer {
 /// One line per fact, appended with one write each:
 ///   `cgroup DIR`    a leaf this create is about to mkdir (all of them, in one write);
 ///   `cgroups-made`  every listed leaf was made by this create (so it may kill through them);
-///   `init PID START` the init is cloned: its pid and start time (against pid reuse).
+///   `init PID START` the init is cloned: its pid and start time (against pid reuse);
+///   `socket DEV INO PATH` a unix socket file that bind made for org.voidoci.listen (written
+///                   right after the bind: a create killed in between leaves that file).
 /// Once state.json is saved it says all of this again; the intent stays until delete.
 final class Intent {
     static let name = "intent"
@@ -228,6 +237,12 @@ final class Intent {
         var cgroupsMade = false
         var initPID: Int32?
         var initStart: UInt64?
+        var sockets: [(dev: UInt64, ino: UInt64, path: String)] = []
+        static func == (a: Record, b: Record) -> Bool {
+            a.cgroups == b.cgroups && a.cgroupsMade == b.cgroupsMade && a.initPID == b.initPID && a.initStart == b.initStart
+                && a.sockets.map(\.path) == b.sockets.map(\.path) && a.sockets.map(\.ino) == b.sockets.map(\.ino)
+                && a.sockets.map(\.dev) == b.sockets.map(\.dev)
+        }
     }
 
     static func parse(_ text: String) -> Record {
@@ -235,6 +250,12 @@ final class Intent {
         for line in text.split(separator: "\n") {
             if line.hasPrefix("cgroup /") { r.cgroups.append(String(line.dropFirst(7))) }
             else if line == "cgroups-made" { r.cgroupsMade = true }
+            else if line.hasPrefix("socket ") {
+                let f = line.split(separator: " ", maxSplits: 3)
+                if f.count == 4, let dev = UInt64(f[1]), let ino = UInt64(f[2]), f[3].hasPrefix("/") {
+                    r.sockets.append((dev, ino, String(f[3])))
+                }
+            }
             else if line.hasPrefix("init ") {
                 let f = line.split(separator: " ")
                 if f.count == 3, let p = Int32(f[1]), p > 0, let st = UInt64(f[2]) { r.initPID = p; r.initStart = st }

@@ -1,8 +1,9 @@
 /// The supervisor: a process outside the void that lives as long as the void does, holds fds on
-/// its behalf and answers its requests. It is where the socket grants of docs/void.md go
-/// (`org.voidoci.listen` sockets bound outside, `accept` with a fresh void per connection,
-/// `connect` made outside for the program through seccomp user notification), and where
-/// `voidoci profile` observes a program. Nothing runs it yet: a void today has no process
+/// its behalf and answers its requests. It is where the socket grants of docs/void.md that need
+/// a process outside go (`accept` with a fresh void per connection, `connect` made outside for
+/// the program through seccomp user notification), and where `voidoci profile` observes a
+/// program. `org.voidoci.listen` needs none: voidoci binds its sockets before the clone and the
+/// init holds them (Spawn/ListenSockets.swift). Nothing runs it yet: a void today has no process
 /// outside it between `create` and `delete`, and podman's conmon is the container's parent.
 ///
 /// Its place in the flow (docs/architecture.md): the lifecycle starts it after the spawn, as the
