@@ -31,7 +31,15 @@ def targets(R):
     _podman_targets(R, add)
     _binds_target(R, add)
     _concurrency_targets(R, add)
+    _accept_targets(R, add)
     return t
+
+
+def _accept_targets(R, add):
+    ratio = R.get("accept", {}).get("ratio_to_socat", {})
+    for par in sorted(ratio, key=int):
+        add(f"org.voidoci.accept: connections/s with {par} client{'s' if par != '1' else ''} ≥ 0.5 × socat fork",
+            ratio[par], 0.5, ratio[par] >= 0.5, "a fresh void per connection against socat's fork+exec per connection")
 
 
 def _podman_targets(R, add):
@@ -100,6 +108,7 @@ def markdown(R):
                  "(no leftover process, mount, cgroup, state directory or podman container). "
                  f"Failed runs: {len(R.get('failures', []))}.")
     L.append("")
+    accept_table(L, R)
     inside(L, R)
     if R.get("failures"):
         L.append("Failures:")
@@ -173,6 +182,27 @@ def _scaling_rows(R, row):
                 cells.append(cell(c["time_per_void_ms"]) + (f" **{f} failed**" if f else ", 0 failed"))
             row(f"{n} concurrent: time per void (ms)", ["–", "–"] + cells,
                 get(R, "concurrency", "ratio_to_crun", "voidoci", str(n)))
+
+
+def accept_table(L, R):
+    """org.voidoci.accept against socat's fork per connection (bench/accept.py)."""
+    acc = R.get("accept", {})
+    res = acc.get("results") or {}
+    if not res.get("voidoci") or not res.get("socat"):
+        return
+    L.append("### A void per connection (`org.voidoci.accept`) against a fork per connection")
+    L.append("")
+    L.append("Each connection sends one line, half-closes and reads the echo to EOF; `/bin/cat` serves it, "
+             "in a fresh void (`org.voidoci.accept=stdio` under `voidoci run`) or forked and exec'd by "
+             "`socat TCP-LISTEN:…,fork EXEC:/bin/cat`.")
+    L.append("")
+    L.append("| clients | voidoci: connections/s | per connection (ms) | socat fork: connections/s | per connection (ms) | voidoci / socat |")
+    L.append("|---|---|---|---|---|---|")
+    for par in sorted(res["voidoci"], key=int):
+        v, s = res["voidoci"][par], res["socat"][par]
+        L.append(f"| {par} | {v['per_second']} | {cell(v['connection_ms'])} | {s['per_second']} | {cell(s['connection_ms'])} | "
+                 f"{acc.get('ratio_to_socat', {}).get(par, '–')}× |")
+    L.append("")
 
 
 def inside(L, R):

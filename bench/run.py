@@ -26,6 +26,7 @@ import traceback
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 
+import accept  # noqa: E402
 import hostsetup  # noqa: E402
 import hoststate  # noqa: E402
 import inside  # noqa: E402
@@ -34,7 +35,7 @@ from procs import become_subreaper, log  # noqa: E402
 from runners import Runners  # noqa: E402
 from workloads import FULL, SMOKE, Workloads  # noqa: E402
 
-SECTIONS = ["run", "lifecycle", "podman", "rss", "binds", "concurrency", "phases"]
+SECTIONS = ["run", "lifecycle", "podman", "rss", "binds", "concurrency", "accept", "phases"]
 
 
 class Suite:
@@ -52,7 +53,8 @@ class Suite:
 
     def sections(self):
         return {"run": self.w.run, "lifecycle": self.w.lifecycle, "podman": self.w.podman, "rss": self.w.rss,
-                "binds": self.w.binds, "concurrency": self.w.concurrency, "phases": lambda: inside.measure(self.w)}
+                "binds": self.w.binds, "concurrency": self.w.concurrency, "accept": lambda: accept.measure(self.w),
+                "phases": lambda: inside.measure(self.w)}
 
     def main(self):
         t0 = time.monotonic()

@@ -2,7 +2,8 @@
 // listening sockets from fds 3.. when LISTEN_PID is its own pid, and answers each line of a
 // stream connection, or each datagram, with what it got and what it was given:
 //   "<name> fds=<LISTEN_FDS> pid=<LISTEN_PID>: <line>"
-// Serves N messages (argv[1], default: forever), then exits 0. No library beyond libc, so it
+// Serves N messages (argv[1], default: forever; a connection passed as fd 3 is served once),
+// then exits 0. No library beyond libc, so it
 // runs in a void that holds nothing else (gcc -static -O2 -o activated-echo activated-echo.c).
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,8 +57,14 @@ int main(int argc, char **argv) {
                 int m = snprintf(out, sizeof out, "%s fds=%s pid=%s: %s", name[i], fds, pid, in);
                 sendto(p[j].fd, out, (size_t)m, 0, (struct sockaddr *)&from, fl);
             } else {
-                int c = accept4(p[j].fd, NULL, NULL, SOCK_CLOEXEC);
+                // A listening socket (org.voidoci.listen) is accepted on; a connected one (accept=fd,
+                // systemd's Accept=yes) is the connection itself, served once.
+                int listening = 0;
+                socklen_t ll = sizeof listening;
+                getsockopt(p[j].fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll);
+                int c = listening ? accept4(p[j].fd, NULL, NULL, SOCK_CLOEXEC) : p[j].fd;
                 if (c < 0) continue;
+                if (!listening) p[j].fd = -1;
                 ssize_t got = 0, r;
                 while (got < (ssize_t)sizeof in - 1 && (r = read(c, in + got, sizeof in - 1 - (size_t)got)) > 0) {
                     got += r;

@@ -197,6 +197,19 @@ static void place_listen_fds(void) {
     void_fmt_u32(entry + n, (uint32_t)getpid());
 }
 
+// accept=stdio: the connection is the program's stdin and stdout (inetd's way); stderr stays.
+static void take_connection(void) {
+    for (int fd = 0; fd < 2; fd++) CHECK(dup2(C->connection_fd, fd), VOID_STEP_CONNECTION, fd);
+}
+
+// The supervisor's death kills this void. Set last (a change of ids clears it); if the
+// supervisor died before, its end of sync_fd is closed: exit rather than outlive it.
+static void die_with_parent(void) {
+    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), VOID_STEP_CONNECTION, -1);
+    char b;
+    if (recv(C->sync_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0) _exit(1);
+}
+
 static void set_rlimit(int i) {
     if (i < 0 || i >= C->n_rlimits) { errno = EINVAL; void_fail(VOID_STEP_PROGRAM, i); }
     struct rlimit rl = {.rlim_cur = C->rlimits[i].soft, .rlim_max = C->rlimits[i].hard};
@@ -346,6 +359,8 @@ static void run_one(struct run *r, const struct void_instr *in) {
     case VOID_DO_CONSOLE: take_console(); break;
     case VOID_DO_PRESERVE_FDS: keep_preserved_fds(); break;
     case VOID_DO_LISTEN_FDS: place_listen_fds(); break;
+    case VOID_DO_STDIO_CONNECTION: take_connection(); break;
+    case VOID_DO_DIE_WITH_PARENT: die_with_parent(); break;
     case VOID_DO_RLIMIT: set_rlimit(in->arg); break;
     case VOID_DO_UMASK: umask((mode_t)C->umask); break;
     case VOID_DO_SECCOMP: load_seccomp(); break;
@@ -374,7 +389,8 @@ __attribute__((noreturn)) static void child_main(void) {
     void_fail(VOID_STEP_PROGRAM, -1);
 }
 
-pid_t void_spawn(const struct void_child *child, uint64_t flags, int cgroup_fd, int *pidfd) {
+// clone3 with `flags`, SIGCHLD and a pidfd, into `cgroup_fd`'s cgroup when >= 0.
+static pid_t void_clone(uint64_t flags, int cgroup_fd, int *pidfd) {
     struct void_clone_args args;
     memset(&args, 0, sizeof args);
     int fd = -1;
@@ -386,10 +402,19 @@ pid_t void_spawn(const struct void_child *child, uint64_t flags, int cgroup_fd, 
     args.pidfd = (uint64_t)(uintptr_t)&fd;
     args.exit_signal = SIGCHLD;
     pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+    if (pid > 0 && pidfd) *pidfd = fd;
+    return pid;
+}
+
+// A plain fork (no new namespace): returns 0 in the child, which goes on where the parent was
+// (the supervisor of org.voidoci.accept).
+pid_t void_fork(int cgroup_fd, int *pidfd) { return void_clone(0, cgroup_fd, pidfd); }
+
+pid_t void_spawn(const struct void_child *child, uint64_t flags, int cgroup_fd, int *pidfd) {
+    pid_t pid = void_clone(flags, cgroup_fd, pidfd);
     if (pid == 0) {
         C = child;
         child_main();
     }
-    if (pid > 0 && pidfd) *pidfd = fd;
     return pid;
 }

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/signalfd.h>
 
 const uint64_t VOID_CLONE_NEWUSER = CLONE_NEWUSER, VOID_CLONE_NEWNS = CLONE_NEWNS,
                VOID_CLONE_NEWPID = CLONE_NEWPID, VOID_CLONE_NEWNET = CLONE_NEWNET,
@@ -283,4 +284,38 @@ int void_wait_single_threaded(void) {
         usleep(50);
     }
     return 0;
+}
+
+// The supervisor's signals (Supervisor.swift): `sigs` blocked and read from a signalfd
+// (non-blocking, close-on-exec); -1 with errno on failure.
+int void_signalfd_block(const int *sigs, int n) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int i = 0; i < n; i++) sigaddset(&mask, sigs[i]);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) return -1;
+    return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+// The next signal queued on a signalfd, or 0 when none is.
+int void_signalfd_next(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    return n == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
+}
+
+// accept4 with close-on-exec (glibc declares it only under _GNU_SOURCE).
+int void_accept(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+// Closes every fd from 3 up but those in `keep` (sorted ascending).
+void void_close_except(const int *keep, int n) {
+    unsigned int from = 3;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned int)keep[i] < from) continue;
+        unsigned int k = (unsigned int)keep[i];
+        if (k > from) syscall(SYS_close_range, from, k - 1, 0);
+        from = k + 1;
+    }
+    syscall(SYS_close_range, from, ~0U, 0);
 }

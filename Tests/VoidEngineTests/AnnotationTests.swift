@@ -82,6 +82,23 @@ import Testing
         #expect(try Self.grants(["org.voidoci.listen": "tcp:127.0.0.1:53;udp:127.0.0.1:53"]).listen.count == 2)
     }
 
+    @Test func acceptGood() throws {
+        let g = try Self.grants(["org.voidoci.listen": "unix:/run/a.sock", "org.voidoci.accept": "fd", "org.voidoci.accept-max": "3"])
+        #expect(g.accept == .fd && g.acceptMax == 3)
+        #expect(try Self.grants(["org.voidoci.listen": "tcp:127.0.0.1:7", "org.voidoci.accept": "stdio"]).acceptMax == nil)
+    }
+
+    @Test(arguments: [["org.voidoci.accept": "stdio"], ["org.voidoci.accept": "fd", "org.voidoci.listen": "udp:127.0.0.1:7"],
+                      ["org.voidoci.accept": "fd", "org.voidoci.listen": "tcp:127.0.0.1:7;tcp:127.0.0.1:8"],
+                      ["org.voidoci.accept": "Stdio", "org.voidoci.listen": "tcp:127.0.0.1:7"],
+                      ["org.voidoci.accept-max": "2", "org.voidoci.listen": "tcp:127.0.0.1:7"],
+                      ["org.voidoci.accept": "fd", "org.voidoci.accept-max": "65537", "org.voidoci.listen": "tcp:127.0.0.1:7"],
+                      ["org.voidoci.accept": "fd", "org.voidoci.accept-max": "-1", "org.voidoci.listen": "tcp:127.0.0.1:7"]])
+    func acceptBad(_ a: [String: String]) {
+        #expect(throws: (any Error).self, "\(a)") { try Self.grants(a) }
+        do { _ = try Self.grants(a) } catch { #expect("\(error)".contains("org.voidoci.accept"), "\(error)") }
+    }
+
     @Test(arguments: ["bogus", "tcp", "tcp:127.0.0.1", "tcp:127.0.0.1:0", "tcp:127.0.0.1:65536", "tcp:127.0.0.1:-1",
                       "tcp:1.2.3:80", "tcp:::1:80", "tcp:[::1]80", "tcp:[nope]:80", "udp:localhost:53", "sctp:1.2.3.4:5",
                       "unix:x.sock", "unix:/a/../b", "unix:/a\nb", "unix:/" + String(repeating: "y", count: 107),

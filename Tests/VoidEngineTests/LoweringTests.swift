@@ -72,6 +72,20 @@ import Testing
         #expect(index(none, "bind-socket") == nil && index(none, "place-listen-fds") == nil)
     }
 
+    /// A connection's void (Supervisor): the connection as stdio, or placed as fd 3 named
+    /// `connection`; and the parent-death signal set after the ids (which would clear it).
+    @Test func aConnectionsVoidTakesItsConnectionAndDiesWithItsSupervisor() throws {
+        defer { fx.remove() }
+        let plan = try fx.plan()
+        let stdio = ops(plan) { $0.connection = .stdio; $0.dieWithParent = true }
+        let take = try #require(index(stdio, "take-connection"))
+        let die = try #require(index(stdio, "die-with-parent"))
+        #expect(try #require(index(stdio, "set-ids")) < die && die == stdio.count - 2 && take < die, "\(Lowering.text(stdio))")
+        let fd = ops(plan) { $0.connection = .fd; $0.dieWithParent = true }
+        #expect(fd.contains(Lowering.Op(.child, .placeListenFDs(first: 3, names: ["connection"]))) && index(fd, "take-connection") == nil)
+        #expect(index(ops(plan), "die-with-parent") == nil)
+    }
+
     @Test func joinedNamespacesAreJoinedByVoidociAndNotCloned() throws {
         defer { fx.remove() }
         let rest = #", "linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}, {"type": "uts", "path": "/proc/1/ns/uts"}]}"#

@@ -107,6 +107,8 @@ enum void_do {
     VOID_DO_WAIT_START = 38,       // one byte on exec_fifo_fd (EOF: exit)
     VOID_DO_EXEC = 39,             // execve; never returns
     VOID_DO_LISTEN_FDS = 40,       // listen_fds to listen_first.., LISTEN_PID= in envp set
+    VOID_DO_STDIO_CONNECTION = 41, // connection_fd to fds 0 and 1
+    VOID_DO_DIE_WITH_PARENT = 42,  // PR_SET_PDEATHSIG SIGKILL; exit if the parent is gone already
 };
 
 struct void_instr {
@@ -183,6 +185,7 @@ struct void_child {
     int32_t n_listen_fds;
     int32_t listen_first;
     int32_t listen_pid_env;
+    int32_t connection_fd;   // org.voidoci.accept=stdio: the connection, or -1
 };
 
 // What the child reports on failure.
@@ -243,12 +246,18 @@ enum void_step {
     VOID_STEP_COPYUP = 47,        // index: the op, detail: its copy entry
     VOID_STEP_PROGRAM = 48,       // an instruction voidoci cannot have meant (a bug): index, if any
     VOID_STEP_LISTEN_FDS = 49,    // index: which listen socket
+    VOID_STEP_CONNECTION = 50,
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`
 // (a cgroup2 directory) is not -1. In the child, runs the child stage and never returns. In the
 // parent, returns the pid (or -1 with errno) and stores the pidfd.
 pid_t void_spawn(const struct void_child *child, uint64_t flags, int cgroup_fd, int *pidfd);
+pid_t void_fork(int cgroup_fd, int *pidfd);
+int void_signalfd_block(const int *sigs, int n);
+int void_signalfd_next(int fd);
+int void_accept(int fd);
+void void_close_except(const int *keep, int n);
 
 // Thin wrappers for calls Glibc's Swift module lacks. Each returns -1 with errno on failure.
 int void_setns(int fd, int nstype);

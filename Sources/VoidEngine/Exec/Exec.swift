@@ -34,6 +34,11 @@ extension Runtime {
         guard let pidfd = live.pidfd else { throw VoidError("container \(id) is not running: cannot exec") }
         defer { close(pidfd) }
         let spec = try snapshot(c!)
+        // Its process is the supervisor, in the caller's namespaces: joining them would run the
+        // command outside any void (Supervisor.swift).
+        if let mode = spec.annotations?["org.voidoci.accept"] {
+            throw VoidError("container \(id) has org.voidoci.accept=\(printable(mode)): a void per connection, and no one void to exec into")
+        }
         let process = try execProcess(o, base: spec.process)
         let plan = try Planner(spec: spec, bundle: s.bundle, caller: caller).planExec(process, imagePath: s.rootfs, initPID: s.pid)
         if plan.process.terminal && o.consoleSocket == nil {

@@ -37,7 +37,7 @@ extension Runtime {
             opt.onClone = { start = claim.recordInit($0) }
             opt.record = { try claim.intent?.record($0) }
             opt.waitCommit = true
-            let s = try staged(.spawn) { try Spawner.spawn(plan, opt) }
+            let s = try staged(.spawn) { plan.accept != nil ? try Supervisor.start(plan, opt) : try Spawner.spawn(plan, opt) }
             spawned = s
             var record = stateRecord(id: id, pid: s.pid, start: start, bundle: bundle, spec: spec, plan: plan)
             record.cgroup = cgroup

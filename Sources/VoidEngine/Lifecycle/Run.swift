@@ -36,7 +36,7 @@ extension Runtime {
             let gate = try StartGate(plan.hooks)  // the init waits on it while startContainer hooks run
             opt.execFifoFD = gate?.readFD ?? -1
             // Without a console socket the process shares run's own terminal, if any.
-            s = try staged(.spawn) { try Spawner.spawn(plan, opt) }
+            s = try staged(.spawn) { plan.accept != nil ? try Supervisor.start(plan, opt) : try Spawner.spawn(plan, opt) }
             do {
                 var record = stateRecord(id: id, pid: s.pid, start: start, bundle: dir, spec: spec, plan: plan)
                 record.cgroup = cgroup

@@ -145,6 +145,11 @@ extension Lowering {
         if ctx.preserveFDs > 0 { child(.keepPreservedFDs(ctx.preserveFDs)) }
         // After the preserved fds, as systemd numbers them: LISTEN_FDS counts both.
         if !listen.isEmpty { child(.placeListenFDs(first: 3 + ctx.preserveFDs, names: listen.map(\.name))) }
+        switch ctx.connection {
+        case .stdio: child(.takeConnection)
+        case .fd: child(.placeListenFDs(first: 3 + ctx.preserveFDs, names: ["connection"]))   // systemd's Accept=yes
+        case nil: break
+        }
         for r in p.rlimits { child(.setRlimit(name: r.name, soft: r.soft, hard: r.hard)) }
         if let u = p.umask { child(.setUmask(u)) }
         let rules = p.seccomp?.syscalls?.count ?? 0
@@ -162,6 +167,7 @@ extension Lowering {
         if ctx.waitCommit { child(.waitForCommit) }
         if ctx.waitStart { child(.waitForStart) }
         if p.seccomp != nil && p.noNewPrivileges { child(.loadSeccomp(rules: rules)) }
+        if ctx.dieWithParent { child(.dieWithParent) }
         child(.exec(path: p.execPath, args: p.args))
         return ops
     }

@@ -77,6 +77,11 @@ public enum Lowering {
         case keepPreservedFDs(Int)
         /// The listen sockets to fds first..., and LISTEN_PID to the program's pid.
         case placeListenFDs(first: Int, names: [String])
+        /// org.voidoci.accept=stdio: the connection as fds 0 and 1.
+        case takeConnection
+        /// A per-connection void's init dies with its supervisor (PR_SET_PDEATHSIG, after the
+        /// ids are set, which would clear it).
+        case dieWithParent
         case setRlimit(name: String, soft: UInt64, hard: UInt64)
         case setUmask(UInt32)
         case loadSeccomp(rules: Int)
@@ -180,6 +185,8 @@ public enum Lowering {
         public var waitStart = true          // create (exec fifo); run: false unless startContainer hooks
         public var console = false
         public var preserveFDs = 0
+        public var connection: VoidGrants.AcceptMode?   // a per-connection void's connection
+        public var dieWithParent = false                // a per-connection void (its supervisor's child)
         public init(privileged: Bool, realRoot: Bool) {
             self.privileged = privileged
             self.realRoot = realRoot

@@ -66,6 +66,8 @@ extension Lowering.Kind {
         case .chdir(let c): return ("chdir", [("path", s(c))])
         case .takeConsole: return ("take-console", [])
         case .keepPreservedFDs(let k): return ("keep-preserved-fds", [("count", .number(k))])
+        case .takeConnection: return ("take-connection", [])
+        case .dieWithParent: return ("die-with-parent", [])
         case .placeListenFDs(let first, let names): return ("place-listen-fds", [("first", .number(first)), ("names", .array(names.map(s)))])
         case .setRlimit(let name, let soft, let hard): return ("set-rlimit", [("type", s(name)), ("soft", .unsigned(soft)), ("hard", .unsigned(hard))])
         case .setUmask(let u): return ("set-umask", [("mask", s(String(u, radix: 8)))])

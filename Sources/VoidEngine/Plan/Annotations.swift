@@ -4,6 +4,7 @@
 public struct VoidGrants: Equatable, Sendable {
     public enum RootfsMode: String, Sendable { case none, ro, rw }
     public enum DevMode: String, Sendable { case none, minimal }
+    public enum AcceptMode: String, Sendable { case stdio, fd }
 
     public static let kernelFilesystems = ["proc", "sysfs", "tmpfs", "devpts", "mqueue", "shm", "cgroup"]
     public static let minimalDevices = ["null", "zero", "full", "random", "urandom", "tty"]
@@ -13,11 +14,13 @@ public struct VoidGrants: Equatable, Sendable {
     public var mounts: Set<String> = []
     public var dev: DevMode = .none
     public var listen: [ListenSocket] = []
+    public var accept: AcceptMode?
+    public var acceptMax: Int?
     public var rootID: (uid: UInt32, gid: UInt32)?
 
     public static func == (a: VoidGrants, b: VoidGrants) -> Bool {
         a.rootfs == b.rootfs && a.expose == b.expose && a.mounts == b.mounts && a.dev == b.dev
-            && a.listen == b.listen && a.rootID?.uid == b.rootID?.uid && a.rootID?.gid == b.rootID?.gid
+            && a.listen == b.listen && a.accept == b.accept && a.acceptMax == b.acceptMax && a.rootID?.uid == b.rootID?.uid && a.rootID?.gid == b.rootID?.gid
     }
 
     public init() {}
@@ -28,6 +31,8 @@ public struct VoidGrants: Equatable, Sendable {
         ("org.voidoci.expose", "PATH[;PATH...]", "image paths bound read-only at the same place"),
         ("org.voidoci.mounts", "TYPE[;TYPE...]", "honour config.mounts of these types: " + kernelFilesystems.joined(separator: " ")),
         ("org.voidoci.dev", "none|minimal", "minimal: " + minimalDevices.joined(separator: " ") + ", made as runc makes them (bound from the host when voidoci is unprivileged)"),
+        ("org.voidoci.accept", "stdio|fd", "with one stream listen socket: a fresh void per connection, the connection as stdin/stdout or as fd 3"),
+        ("org.voidoci.accept-max", "N", "at most N connections' voids at once (default 64); the rest wait in the backlog"),
         ("org.voidoci.root-id", "UID[:GID]", "voidoci as real root: the host id the void's ids map to (default 65534)"),
         ("org.voidoci.listen", "[NAME=]tcp:ADDR:PORT|udp:ADDR:PORT|unix:PATH[;...]", "sockets bound outside the void, passed in as fds 3.. (socket activation)"),
     ]
@@ -77,6 +82,12 @@ public struct VoidGrants: Equatable, Sendable {
                     }
                     listen.append(socket)
                 }
+            case "org.voidoci.accept":
+                guard let m = AcceptMode(rawValue: value) else { throw bad("expected stdio or fd") }
+                accept = m
+            case "org.voidoci.accept-max":
+                guard let n = Int(value), (1...65536).contains(n) else { throw bad("expected a number of connections, 1-65536") }
+                acceptMax = n
             case "org.voidoci.root-id":
                 let parts = value.split(separator: ":", omittingEmptySubsequences: false)
                 guard (1...2).contains(parts.count), let u = UInt32(parts[0]),
@@ -87,6 +98,14 @@ public struct VoidGrants: Equatable, Sendable {
                 rootID = (u, g)
             default:
                 throw VoidError("annotation \(printable(key)): unknown voidoci annotation (known: \(Self.table.map(\.key).joined(separator: ", ")))")
+            }
+        }
+        if acceptMax != nil && accept == nil {
+            throw VoidError("annotation org.voidoci.accept-max: needs org.voidoci.accept")
+        }
+        if let m = accept {
+            guard listen.count == 1, let l = listen.first, l.transport != .udp else {
+                throw VoidError("annotation org.voidoci.accept=\(m.rawValue): needs exactly one stream socket in org.voidoci.listen (tcp: or unix:), it lists \(listen.isEmpty ? "none" : listen.map { printable($0.entry) }.joined(separator: ";"))")
             }
         }
     }

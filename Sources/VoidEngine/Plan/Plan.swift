@@ -23,6 +23,7 @@ public struct VoidPlan: Sendable {
     public var unbound: [Unbound] = []      // what programs often need and this void lacks (Hints.swift)
     public var sysctls: [PlannedSysctl] = [] // linux.sysctl, sorted by key (Sysctl.swift)
     public var listen: [ListenSocket] = []  // org.voidoci.listen, in the order of their fds (Listen.swift)
+    public var accept: AcceptPlan?            // org.voidoci.accept: a void per connection (Supervisor/)
 
     public enum RootKind: String, Sendable { case tmpfs, imageRO = "image-ro", imageRW = "image-rw" }
 
@@ -110,4 +111,11 @@ public struct CapabilitySets: Equatable, Sendable {
 public struct Dropped: Equatable, Sendable {
     public var path: String
     public var reason: String
+}
+
+/// `org.voidoci.accept`: the supervisor accepts on the one listen socket and starts a fresh void
+/// from the same plan for each connection, at most `max` at once.
+public struct AcceptPlan: Equatable, Sendable {
+    public var mode: VoidGrants.AcceptMode
+    public var max: Int
 }

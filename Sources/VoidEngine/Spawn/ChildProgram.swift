@@ -41,6 +41,8 @@ enum ChildProgram {
             case .takeConsole: add(VOID_DO_CONSOLE)
             case .keepPreservedFDs: add(VOID_DO_PRESERVE_FDS)
             case .placeListenFDs: add(VOID_DO_LISTEN_FDS)
+            case .takeConnection: add(VOID_DO_STDIO_CONNECTION)
+            case .dieWithParent: add(VOID_DO_DIE_WITH_PARENT)
             case .setRlimit:
                 add(VOID_DO_RLIMIT, rlimit)
                 rlimit += 1

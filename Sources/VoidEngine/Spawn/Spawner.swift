@@ -27,6 +27,12 @@ public struct SpawnOptions {
     var waitCommit = false
     /// Appends lines to the create's intent (`Intent`): what it made that delete must remove.
     var record: ((String) throws -> Void)?
+    /// A per-connection void (Supervisor): its connection, and how the program gets it.
+    var connectionFD: Int32 = -1
+    var connection: VoidGrants.AcceptMode?
+    /// Return once the init is released, without waiting for its set-up: the supervisor reads
+    /// the reports (READY, then EOF at execve) in its poll loop, while it starts the next void.
+    var returnAtRelease = false
 
     public init(attachPath: String, caller: Caller) {
         self.attachPath = attachPath
@@ -50,7 +56,13 @@ public enum Spawner {
         // Whatever the caller leaked to us (non-CLOEXEC fds) must not reach the void: only
         // stdio and the preserved fds survive execve.
         _ = void_close_range_cloexec(UInt32(3 + opt.preserveFDs))
-        let listen = try ListenSockets.open(plan.listen, above: Int32(3 + opt.preserveFDs + plan.listen.count), record: opt.record)
+        var listen = try ListenSockets.open(plan.listen, above: Int32(3 + opt.preserveFDs + plan.listen.count), record: opt.record)
+        if opt.connection == .fd, opt.connectionFD >= 0 {
+            // Placed like a listen socket, at 3+N, as systemd's Accept=yes passes it.
+            let high = fcntl(opt.connectionFD, F_DUPFD_CLOEXEC, Int32(4 + opt.preserveFDs))
+            if high < 0 { throw VoidError.sys("fcntl(F_DUPFD_CLOEXEC) of the connection") }
+            listen.fds.append(high)
+        }
         defer { listen.close(unlink: false) }
         do {
             return try spawn(plan, opt, listen: listen)
@@ -90,8 +102,9 @@ public enum Spawner {
         for case .clone(let new, _) in lowered.map(\.kind) { for ns in new { flags |= cloneFlag(ns) } }
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
                     keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + work.ops.map(\.tree_fd) + work.copyFDs + cgroupJoins
-                        + listen.fds,
-                    arena: work.arena, listen: (plan.listen, listen.fds))
+                        + listen.fds + [opt.connection == .stdio ? opt.connectionFD : -1],
+                    arena: work.arena, listen: (plan.listen.map(\.name) + (opt.connection == .fd ? ["connection"] : []), listen.fds))
+        child.connection_fd = opt.connection == .stdio ? opt.connectionFD : -1
 
         let spawned = try cloneInit(&child, flags: flags, plan: plan, opt: opt, cgroupMove: cgroupMove, childFD: childFD, parentFD: parentFD)
         do {
@@ -143,6 +156,7 @@ public enum Spawner {
         }
         var go: UInt8 = 1
         try sys("releasing the void's init") { write(s.syncFD, &go, 1) }
+        if opt.returnAtRelease { return }
         while let report = try readReport(s.syncFD) {
             if report.step == Int32(VOID_STEP_READY.rawValue) { return }
             if report.step == Int32(VOID_STEP_HOOKS_PAUSE.rawValue), let hooks = opt.onPause {
@@ -184,30 +198,33 @@ public enum Spawner {
         c.waitStart = opt.execFifoFD >= 0
         c.console = opt.consoleFD >= 0
         c.preserveFDs = opt.preserveFDs
+        c.connection = opt.connection
+        c.dieWithParent = opt.connection != nil
         return c
     }
 
     /// The process half of the child's instructions, the same for a void's init and for exec.
     static func fillProcess(_ child: inout void_child, _ p: PlannedProcess, seccomp: SeccompProgram?, opt: SpawnOptions,
-                            keep: [Int32], arena: CArena, listen: ([ListenSocket], [Int32]) = ([], [])) {
+                            keep: [Int32], arena: CArena, listen: (names: [String], fds: [Int32]) = ([], [])) {
         child.cwd = arena.string(relativeDest(p.cwd))
         child.exec_path = arena.string(p.execPath)
         child.argv = UnsafePointer(arena.stringArray(p.args, terminate: true))
         var env = p.env
         child.listen_pid_env = -1
-        if !listen.1.isEmpty {
+        child.connection_fd = -1
+        if !listen.fds.isEmpty {
             // systemd's socket activation (sd_listen_fds(3)): the preserved fds first, unnamed.
             env = env.filter { !$0.hasPrefix("LISTEN_FDS=") && !$0.hasPrefix("LISTEN_PID=") && !$0.hasPrefix("LISTEN_FDNAMES=") }
             var names = ""
-            for n in Array(repeating: "unknown", count: opt.preserveFDs) + listen.0.map(\.name) {
+            for n in Array(repeating: "unknown", count: opt.preserveFDs) + listen.names {
                 names += (names.isEmpty ? "" : ":") + n
             }
-            env.append("LISTEN_FDS=\(opt.preserveFDs + listen.1.count)")
+            env.append("LISTEN_FDS=\(opt.preserveFDs + listen.fds.count)")
             env.append("LISTEN_FDNAMES=" + names)
             child.listen_pid_env = Int32(env.count)
             env.append("LISTEN_PID=0000000000")   // the child writes the pid over it
-            child.listen_fds = arena.copy(listen.1)
-            child.n_listen_fds = Int32(listen.1.count)
+            child.listen_fds = arena.copy(listen.fds)
+            child.n_listen_fds = Int32(listen.fds.count)
             child.listen_first = Int32(3 + opt.preserveFDs)
         }
         child.envp = UnsafePointer(arena.stringArray(env, terminate: true))
