@@ -3,10 +3,12 @@
 #   make-rootfs.sh DIR --busybox       static busybox + every applet as a symlink
 #   make-rootfs.sh DIR --host [PROG..] host programs + their libraries + ELF interpreter,
 #                                      at the host's own paths (merged-/usr symlinks included)
+#   make-rootfs.sh DIR --static SRC.c.. each C source (relative to the repository) built static
+#                                      with gcc, as DIR/NAME: a program that needs no library
 # Additive and idempotent: rerunning over an existing DIR of the same kind is fine.
 set -euo pipefail
 
-usage() { echo "usage: $0 DIR --busybox | --host [PROG...]" >&2; exit 2; }
+usage() { echo "usage: $0 DIR --busybox | --host [PROG...] | --static SRC.c..." >&2; exit 2; }
 (($# >= 2)) || usage
 DIR=$1 MODE=$2; shift 2
 mkdir -p "$DIR"
@@ -47,6 +49,15 @@ copy_path() {
 }
 
 case $MODE in
+--static)
+  (($# > 0)) || usage
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  for src in "$@"; do
+    name=$(basename "$src" .c)
+    gcc -static -O2 -Wall -o "$DIR/$name" "$repo/$src"
+    echo "make-rootfs: $name (static, from $src)"
+  done
+  ;;
 --busybox)
   (($# == 0)) || usage
   [[ ! -L $DIR/bin ]] || { echo "make-rootfs: $DIR looks like a --host rootfs; remove it first" >&2; exit 1; }

@@ -172,30 +172,39 @@ static void keep_preserved_fds(void) {
 // The listen sockets to listen_first.. (dup2 clears CLOEXEC), after moving out of the way any
 // fd the rest of the program still uses; then the pid the program will have, as it sees it
 // (getpid here: execve keeps it), into the LISTEN_PID= entry of envp.
-static int move_above(int fd, int limit) {
-    if (fd < 0 || fd >= limit || fd < C->listen_first) return fd;
+static int move_out(int fd, int first, int limit, int step) {
+    if (fd < first || fd >= limit) return fd;
     int moved = fcntl(fd, F_DUPFD_CLOEXEC, limit);
-    if (moved < 0) void_fail(VOID_STEP_LISTEN_FDS, -1);
+    if (moved < 0) void_fail(step, -1);
     return moved;
 }
 
-static void place_listen_fds(void) {
-    int limit = C->listen_first + C->n_listen_fds;
-    // The child's own copy of the instructions (no CLONE_VM): the two fds it still uses move.
+// `src[i]` to `first + i` (dup2 clears CLOEXEC). The fds the rest of the program still uses
+// move out of that range first; the child's own copy of the instructions (no CLONE_VM) keeps
+// their new numbers.
+static void place_fds(const int32_t *src, int n, int first, int step) {
+    int limit = first + n;
     struct void_child *own = (struct void_child *)C;
-    own->sync_fd = move_above(C->sync_fd, limit);
-    own->exec_fifo_fd = move_above(C->exec_fifo_fd, limit);
-    for (int i = 0; i < C->n_listen_fds; i++) {
-        int src = C->listen_fds[i], dst = C->listen_first + i;
-        if (src < limit) { errno = EBADF; void_fail(VOID_STEP_LISTEN_FDS, i); }
-        CHECK(dup2(src, dst), VOID_STEP_LISTEN_FDS, i);
+    own->sync_fd = move_out(C->sync_fd, first, limit, step);
+    own->exec_fifo_fd = move_out(C->exec_fifo_fd, first, limit, step);
+    own->connection_fd = move_out(C->connection_fd, first, limit, step);
+    for (int i = 0; i < n; i++) {
+        if (src[i] < limit) { errno = EBADF; void_fail(step, i); }
+        CHECK(dup2(src[i], first + i), step, i);
     }
+}
+
+static void place_listen_fds(void) {
+    place_fds(C->listen_fds, C->n_listen_fds, C->listen_first, VOID_STEP_LISTEN_FDS);
     if (C->listen_pid_env < 0) return;
     char *entry = (char *)C->envp[C->listen_pid_env];
     size_t n = strlen("LISTEN_PID=");
     if (strncmp(entry, "LISTEN_PID=", n) != 0 || strlen(entry + n) < 10) { errno = EINVAL; void_fail(VOID_STEP_PROGRAM, C->listen_pid_env); }
     void_fmt_u32(entry + n, (uint32_t)getpid());
 }
+
+// org.voidoci.open: the files voidoci opened, to open_first.. .
+static void place_open_fds(void) { place_fds(C->open_fds, C->n_open_fds, C->open_first, VOID_STEP_OPEN_FDS); }
 
 // accept=stdio: the connection is the program's stdin and stdout (inetd's way); stderr stays.
 static void take_connection(void) {
@@ -360,6 +369,7 @@ static void run_one(struct run *r, const struct void_instr *in) {
     case VOID_DO_PRESERVE_FDS: keep_preserved_fds(); break;
     case VOID_DO_LISTEN_FDS: place_listen_fds(); break;
     case VOID_DO_STDIO_CONNECTION: take_connection(); break;
+    case VOID_DO_OPEN_FDS: place_open_fds(); break;
     case VOID_DO_DIE_WITH_PARENT: die_with_parent(); break;
     case VOID_DO_RLIMIT: set_rlimit(in->arg); break;
     case VOID_DO_UMASK: umask((mode_t)C->umask); break;

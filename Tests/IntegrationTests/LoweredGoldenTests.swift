@@ -9,7 +9,7 @@ import Testing
 @Suite struct LoweredGoldenTests {
     static let golden = Env.repo + "/Tests/IntegrationTests/Golden"
 
-    @Test(arguments: ["busybox", "hello"])
+    @Test(arguments: ["busybox", "cp", "echo", "fib", "hello"])
     func loweredOperationsOfAnExampleBundle(bundle: String) throws {
         try prerequisite(Env.isRoot, "the golden files are voidoci as root")
         let dir = Env.repo + "/bundles/" + bundle

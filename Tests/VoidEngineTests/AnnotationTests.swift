@@ -82,6 +82,15 @@ import Testing
         #expect(try Self.grants(["org.voidoci.listen": "tcp:127.0.0.1:53;udp:127.0.0.1:53"]).listen.count == 2)
     }
 
+    @Test func openGood() throws {
+        let g = try Self.grants(["org.voidoci.open": "r:/a b;w:/c,a:/d;rw:/e"])
+        #expect(g.open == [OpenFile(mode: .r, path: "/a b"), OpenFile(mode: .w, path: "/c"), OpenFile(mode: .a, path: "/d"), OpenFile(mode: .rw, path: "/e")])
+        #expect(g.open.map(\.entry) == ["r:/a b", "w:/c", "a:/d", "rw:/e"])
+    }
+
+    @Test(arguments: ["x:/a", "/a", "r:a", "r:", "R:/a", "r:/a/../b", "r:/a;w:/a", "w:/a\u{7f}"])
+    func openBad(_ value: String) { Self.expectBad("org.voidoci.open", value) }
+
     @Test func acceptGood() throws {
         let g = try Self.grants(["org.voidoci.listen": "unix:/run/a.sock", "org.voidoci.accept": "fd", "org.voidoci.accept-max": "3"])
         #expect(g.accept == .fd && g.acceptMax == 3)

@@ -67,6 +67,13 @@ import Testing
         #expect(o[place] == Lowering.Op(.child, .placeListenFDs(first: 5, names: ["tcp-127.0.0.1-8080", "u"])))
         #expect(try #require(index(o, "keep-preserved-fds")) < place && place < (index(o, "report-ready") ?? 0))
         #expect(index(o, "join-namespace") ?? 0 > 1)
+        // org.voidoci.open: voidoci opens the files after binding the sockets; the init places
+        // them after the sockets.
+        let withFiles = ops(try fx.plan(rest: #", "annotations": {"org.voidoci.listen": "tcp:127.0.0.1:8080", "org.voidoci.open": "r:/etc/a;w:/tmp/b"}"#)) { $0.preserveFDs = 1 }
+        #expect(Array(names(withFiles).prefix(3)) == ["bind-socket", "open-file", "open-file"], "\(Lowering.text(withFiles))")
+        let files = try #require(index(withFiles, "place-opened-files"))
+        let sockets = try #require(index(withFiles, "place-listen-fds"))
+        #expect(withFiles[files] == Lowering.Op(.child, .placeOpenedFiles(first: 5, count: 2)) && sockets < files)
         // Without the grant, neither.
         let none = ops(try fx.plan())
         #expect(index(none, "bind-socket") == nil && index(none, "place-listen-fds") == nil)
@@ -84,6 +91,14 @@ import Testing
         let fd = ops(plan) { $0.connection = .fd; $0.dieWithParent = true }
         #expect(fd.contains(Lowering.Op(.child, .placeListenFDs(first: 3, names: ["connection"]))) && index(fd, "take-connection") == nil)
         #expect(index(ops(plan), "die-with-parent") == nil)
+        // The plan of an accept bundle lowers to the socket, the supervisor, and the void each
+        // connection gets: with its connection, without the socket, without waiting for start.
+        let rest = #", "annotations": {"org.voidoci.listen": "tcp:127.0.0.1:7007", "org.voidoci.accept": "stdio"}"#
+        let acc = ops(try fx.plan(rest: rest))
+        #expect(Array(names(acc).prefix(2)) == ["bind-socket", "supervise-accept"], "\(Lowering.text(acc))")
+        #expect(acc[1] == Lowering.Op(.runtime, .superviseAccept(mode: "stdio", max: 64)))
+        #expect(index(acc, "take-connection") != nil && index(acc, "die-with-parent") != nil)
+        #expect(index(acc, "place-listen-fds") == nil && index(acc, "wait-for-start") == nil && index(acc, "wait-for-commit") == nil)
     }
 
     @Test func joinedNamespacesAreJoinedByVoidociAndNotCloned() throws {

@@ -109,6 +109,7 @@ enum void_do {
     VOID_DO_LISTEN_FDS = 40,       // listen_fds to listen_first.., LISTEN_PID= in envp set
     VOID_DO_STDIO_CONNECTION = 41, // connection_fd to fds 0 and 1
     VOID_DO_DIE_WITH_PARENT = 42,  // PR_SET_PDEATHSIG SIGKILL; exit if the parent is gone already
+    VOID_DO_OPEN_FDS = 43,         // open_fds to open_first..
 };
 
 struct void_instr {
@@ -186,6 +187,11 @@ struct void_child {
     int32_t listen_first;
     int32_t listen_pid_env;
     int32_t connection_fd;   // org.voidoci.accept=stdio: the connection, or -1
+    // org.voidoci.open: files voidoci opened (CLOEXEC, numbered above the targets), moved to
+    // open_first.. .
+    const int32_t *open_fds;
+    int32_t n_open_fds;
+    int32_t open_first;
 };
 
 // What the child reports on failure.
@@ -247,6 +253,7 @@ enum void_step {
     VOID_STEP_PROGRAM = 48,       // an instruction voidoci cannot have meant (a bug): index, if any
     VOID_STEP_LISTEN_FDS = 49,    // index: which listen socket
     VOID_STEP_CONNECTION = 50,
+    VOID_STEP_OPEN_FDS = 51,      // index: which opened file
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`

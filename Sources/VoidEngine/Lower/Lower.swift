@@ -3,10 +3,26 @@ import OCIBundle
 extension Lowering {
     /// The operations of a new void, in order (see `Lowering`).
     public static func lower(_ plan: VoidPlan, _ ctx: Context) -> [Op] {
+        // org.voidoci.accept: voidoci binds the socket and forks the supervisor, which does the
+        // rest for each connection (Supervisor.swift): a void with the connection and no socket.
+        if let accept = plan.accept {
+            var each = plan
+            each.listen = []
+            each.accept = nil
+            var c = ctx
+            c.connection = accept.mode
+            c.dieWithParent = true
+            c.waitCommit = false
+            c.waitStart = false
+            c.hooksPause = false
+            c.console = false
+            return plan.listen.enumerated().map { Op(.runtime, .bindSocket(index: $0.offset, entry: $0.element.entry)) }
+                + [Op(.runtime, .superviseAccept(mode: accept.mode.rawValue, max: accept.max))] + lower(each, c)
+        }
         // The cgroup namespace is made by the init once it has moved into its cgroups.
         let cgroupLater = ctx.cgroupFiles > 0 && plan.newNamespaceFlags.contains("cgroup")
         return runtimeOps(plan, ctx, cgroupLater: cgroupLater) + initOps(plan, ctx, cgroupLater: cgroupLater)
-            + processOps(plan.process, ctx, listen: plan.listen)
+            + processOps(plan.process, ctx, listen: plan.listen, open: plan.open.count)
     }
 
     /// mqueue of a joined ipc namespace, sysfs of a joined network one: only their owner can
@@ -26,6 +42,7 @@ extension Lowering {
         func runtime(_ k: Kind) { ops.append(Op(.runtime, k)) }
         // In the caller's network namespace, before any is joined (docs/void.md, Sockets).
         for (i, l) in plan.listen.enumerated() { runtime(.bindSocket(index: i, entry: l.entry)) }
+        for (i, f) in plan.open.enumerated() { runtime(.openFile(index: i, entry: f.entry)) }
         runtime(.openImage(path: plan.imagePath))
         for (i, m) in plan.mounts.enumerated() {
             switch m.kind {
@@ -138,7 +155,7 @@ extension Lowering {
     }
 
     /// The process half: the same for a void's init and for a process exec'd into it.
-    static func processOps(_ p: PlannedProcess, _ ctx: Context, listen: [ListenSocket] = []) -> [Op] {
+    static func processOps(_ p: PlannedProcess, _ ctx: Context, listen: [ListenSocket] = [], open: Int = 0) -> [Op] {
         var ops: [Op] = []
         func child(_ k: Kind) { ops.append(Op(.child, k)) }
         if ctx.console { child(.takeConsole) }
@@ -150,6 +167,7 @@ extension Lowering {
         case .fd: child(.placeListenFDs(first: 3 + ctx.preserveFDs, names: ["connection"]))   // systemd's Accept=yes
         case nil: break
         }
+        if open > 0 { child(.placeOpenedFiles(first: 3 + ctx.preserveFDs + listen.count + (ctx.connection == .fd ? 1 : 0), count: open)) }
         for r in p.rlimits { child(.setRlimit(name: r.name, soft: r.soft, hard: r.hard)) }
         if let u = p.umask { child(.setUmask(u)) }
         let rules = p.seccomp?.syscalls?.count ?? 0

@@ -25,6 +25,10 @@ public enum Lowering {
     public enum Kind: Equatable, Sendable {
         // voidoci, before and around the clone
         case bindSocket(index: Int, entry: String)
+        case openFile(index: Int, entry: String)
+        /// org.voidoci.accept: the supervisor is forked (the container's process); it waits for
+        /// `start`, then for each connection (at most `max` at once) executes what follows.
+        case superviseAccept(mode: String, max: Int)
         case openImage(path: String)
         case makeImageMountPoints
         case cloneImageRoot
@@ -77,6 +81,8 @@ public enum Lowering {
         case keepPreservedFDs(Int)
         /// The listen sockets to fds first..., and LISTEN_PID to the program's pid.
         case placeListenFDs(first: Int, names: [String])
+        /// org.voidoci.open: the files voidoci opened to fds first..., in order.
+        case placeOpenedFiles(first: Int, count: Int)
         /// org.voidoci.accept=stdio: the connection as fds 0 and 1.
         case takeConnection
         /// A per-connection void's init dies with its supervisor (PR_SET_PDEATHSIG, after the

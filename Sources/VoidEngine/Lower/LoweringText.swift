@@ -8,6 +8,7 @@ extension Lowering.Kind {
         func n(_ v: UInt32) -> JSON { .unsigned(UInt64(v)) }
         switch self {
         case .bindSocket(let i, let e): return ("bind-socket", [("index", .number(i)), ("entry", s(e))])
+        case .superviseAccept(let m, let max): return ("supervise-accept", [("mode", s(m)), ("max", .number(max))])
         case .openImage(let p): return ("open-image", [("path", s(p))])
         case .makeImageMountPoints: return ("make-image-mount-points", [])
         case .cloneImageRoot: return ("clone-image-root", [])
@@ -67,6 +68,8 @@ extension Lowering.Kind {
         case .takeConsole: return ("take-console", [])
         case .keepPreservedFDs(let k): return ("keep-preserved-fds", [("count", .number(k))])
         case .takeConnection: return ("take-connection", [])
+        case .openFile(let i, let e): return ("open-file", [("index", .number(i)), ("entry", s(e))])
+        case .placeOpenedFiles(let first, let count): return ("place-opened-files", [("first", .number(first)), ("count", .number(count))])
         case .dieWithParent: return ("die-with-parent", [])
         case .placeListenFDs(let first, let names): return ("place-listen-fds", [("first", .number(first)), ("names", .array(names.map(s)))])
         case .setRlimit(let name, let soft, let hard): return ("set-rlimit", [("type", s(name)), ("soft", .unsigned(soft)), ("hard", .unsigned(hard))])

@@ -14,13 +14,14 @@ public struct VoidGrants: Equatable, Sendable {
     public var mounts: Set<String> = []
     public var dev: DevMode = .none
     public var listen: [ListenSocket] = []
+    public var open: [OpenFile] = []
     public var accept: AcceptMode?
     public var acceptMax: Int?
     public var rootID: (uid: UInt32, gid: UInt32)?
 
     public static func == (a: VoidGrants, b: VoidGrants) -> Bool {
         a.rootfs == b.rootfs && a.expose == b.expose && a.mounts == b.mounts && a.dev == b.dev
-            && a.listen == b.listen && a.accept == b.accept && a.acceptMax == b.acceptMax && a.rootID?.uid == b.rootID?.uid && a.rootID?.gid == b.rootID?.gid
+            && a.listen == b.listen && a.open == b.open && a.accept == b.accept && a.acceptMax == b.acceptMax && a.rootID?.uid == b.rootID?.uid && a.rootID?.gid == b.rootID?.gid
     }
 
     public init() {}
@@ -31,6 +32,7 @@ public struct VoidGrants: Equatable, Sendable {
         ("org.voidoci.expose", "PATH[;PATH...]", "image paths bound read-only at the same place"),
         ("org.voidoci.mounts", "TYPE[;TYPE...]", "honour config.mounts of these types: " + kernelFilesystems.joined(separator: " ")),
         ("org.voidoci.dev", "none|minimal", "minimal: " + minimalDevices.joined(separator: " ") + ", made as runc makes them (bound from the host when voidoci is unprivileged)"),
+        ("org.voidoci.open", "MODE:PATH[;...]", "host files opened outside (r, w, a, rw) and passed in as fds, after the preserved fds and the listen sockets"),
         ("org.voidoci.accept", "stdio|fd", "with one stream listen socket: a fresh void per connection, the connection as stdin/stdout or as fd 3"),
         ("org.voidoci.accept-max", "N", "at most N connections' voids at once (default 64); the rest wait in the backlog"),
         ("org.voidoci.root-id", "UID[:GID]", "voidoci as real root: the host id the void's ids map to (default 65534)"),
@@ -82,6 +84,14 @@ public struct VoidGrants: Equatable, Sendable {
                     }
                     listen.append(socket)
                 }
+            case "org.voidoci.open":
+                open = []
+                for item in Self.list(value) {
+                    let file: OpenFile
+                    do { file = try OpenFile.parse(item) } catch { throw bad("\(printable(item)): \(error.why)") }
+                    if open.contains(where: { $0.path == file.path }) { throw bad("\(printable(item)): \(printable(file.path)) is listed twice") }
+                    open.append(file)
+                }
             case "org.voidoci.accept":
                 guard let m = AcceptMode(rawValue: value) else { throw bad("expected stdio or fd") }
                 accept = m
@@ -102,6 +112,9 @@ public struct VoidGrants: Equatable, Sendable {
         }
         if acceptMax != nil && accept == nil {
             throw VoidError("annotation org.voidoci.accept-max: needs org.voidoci.accept")
+        }
+        if let m = accept, !open.isEmpty {
+            throw VoidError("annotation org.voidoci.open: not with org.voidoci.accept=\(m.rawValue) (each connection's void gets only its connection)")
         }
         if let m = accept {
             guard listen.count == 1, let l = listen.first, l.transport != .udp else {

@@ -101,6 +101,7 @@ public struct Planner {
             mounts: mounts, process: proc, dropped: dropped, notes: notes, oomScoreAdj: process.oomScoreAdj,
             hooks: plannedHooks(), sysctls: sysctls)
         plan.listen = grants.listen
+        plan.open = grants.open
         plan.accept = grants.accept.map { AcceptPlan(mode: $0, max: grants.acceptMax ?? 64) }
         if hints { plan.unbound = unboundHints(image: image, root: rootKind, mounts: mounts) }
         return plan

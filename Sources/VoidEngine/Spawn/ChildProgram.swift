@@ -42,6 +42,7 @@ enum ChildProgram {
             case .keepPreservedFDs: add(VOID_DO_PRESERVE_FDS)
             case .placeListenFDs: add(VOID_DO_LISTEN_FDS)
             case .takeConnection: add(VOID_DO_STDIO_CONNECTION)
+            case .placeOpenedFiles: add(VOID_DO_OPEN_FDS)
             case .dieWithParent: add(VOID_DO_DIE_WITH_PARENT)
             case .setRlimit:
                 add(VOID_DO_RLIMIT, rlimit)
@@ -59,7 +60,7 @@ enum ChildProgram {
             case .waitForStart: add(VOID_DO_WAIT_START)
             case .exec: add(VOID_DO_EXEC)
             // voidoci's own: never in a child's program.
-            case .bindSocket, .openImage, .makeImageMountPoints, .cloneImageRoot, .makeRootTmpfs, .cloneBindSource, .makeDeviceNode,
+            case .bindSocket, .openFile, .superviseAccept, .openImage, .makeImageMountPoints, .cloneImageRoot, .makeRootTmpfs, .cloneBindSource, .makeDeviceNode,
                  .readCopyUp, .makeFilesystem, .joinNamespace, .dropSupplementaryGroups, .clone, .writeIDMaps,
                  .writeOOMScoreAdj, .release, .joinVoid:
                 break

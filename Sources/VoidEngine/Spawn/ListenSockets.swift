@@ -3,32 +3,41 @@ import Glibc
 #endif
 import CVoid
 
-/// `org.voidoci.listen`'s sockets, made by voidoci in the caller's network namespace before
-/// anything is joined (Lowering: `bind-socket`), numbered above the fds the init will place them
-/// at, so that no dup2 in the child lands on one of them (child.c, place_listen_fds).
-struct ListenSockets {
+/// What voidoci makes for a void to inherit: fds (close-on-exec, numbered above the ones the init
+/// places them at, so that no dup2 in the child lands on one of them: child.c, place_fds), and
+/// the host paths made for them, removed again when the spawn fails.
+struct HandedFDs {
     var fds: [Int32] = []
-    var unixPaths: [String] = []   // what bind created on the host, removed again on failure
+    var made: [String] = []
 
-    /// `record` gets an intent line for each unix socket file bound (`Intent`), so that delete
-    /// removes it even if this voidoci dies.
-    static func open(_ list: [ListenSocket], above: Int32, record: ((String) throws -> Void)?) throws -> ListenSockets {
-        var made = ListenSockets()
+    /// `each` for every item, in order; on an error, what was made is closed and removed.
+    static func make<T>(_ items: [T], _ each: (inout HandedFDs, T) throws -> Void) throws -> HandedFDs {
+        var h = HandedFDs()
         do {
-            for l in list { try made.add(l, above: above, record: record) }
+            for item in items { try each(&h, item) }
         } catch {
-            made.close(unlink: true)
+            h.close(unlink: true)
             throw error
         }
-        return made
+        return h
     }
 
     func close(unlink: Bool) {
         for fd in fds { _ = Glibc.close(fd) }
-        if unlink { for p in unixPaths { _ = Glibc.unlink(p) } }
+        if unlink { for p in made { _ = Glibc.unlink(p) } }
+    }
+}
+
+/// `org.voidoci.listen`'s sockets, made by voidoci in the caller's network namespace before
+/// anything is joined (Lowering: `bind-socket`).
+enum ListenSockets {
+    /// `record` gets an intent line for each unix socket file bound (`Intent`), so that delete
+    /// removes it even if this voidoci dies.
+    static func open(_ list: [ListenSocket], above: Int32, record: ((String) throws -> Void)?) throws -> HandedFDs {
+        try HandedFDs.make(list) { h, l in try add(l, to: &h, above: above, record: record) }
     }
 
-    private mutating func add(_ l: ListenSocket, above: Int32, record: ((String) throws -> Void)?) throws {
+    private static func add(_ l: ListenSocket, to h: inout HandedFDs, above: Int32, record: ((String) throws -> Void)?) throws {
         func fail(_ what: String, _ e: Int32) -> VoidError {
             VoidError("annotation org.voidoci.listen: \(printable(l.entry)): \(what): \(errnoText(e))", errno: e)
         }
@@ -74,7 +83,7 @@ struct ListenSockets {
             }
             r = bindTo(&a)
             if r == 0 {
-                unixPaths.append(path)
+                h.made.append(path)
                 var st = stat()
                 if lstat(path, &st) < 0 { throw fail("lstat", errno) }
                 try record?("socket \(st.st_dev) \(st.st_ino) \(path)\n")
@@ -84,6 +93,6 @@ struct ListenSockets {
         if stream && listen(fd, SOMAXCONN) < 0 { throw fail("listen", errno) }
         let high = fcntl(fd, F_DUPFD_CLOEXEC, above)
         if high < 0 { throw fail("fcntl(F_DUPFD_CLOEXEC)", errno) }
-        fds.append(high)
+        h.fds.append(high)
     }
 }

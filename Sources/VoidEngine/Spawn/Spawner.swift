@@ -56,23 +56,32 @@ public enum Spawner {
         // Whatever the caller leaked to us (non-CLOEXEC fds) must not reach the void: only
         // stdio and the preserved fds survive execve.
         _ = void_close_range_cloexec(UInt32(3 + opt.preserveFDs))
-        var listen = try ListenSockets.open(plan.listen, above: Int32(3 + opt.preserveFDs + plan.listen.count), record: opt.record)
-        if opt.connection == .fd, opt.connectionFD >= 0 {
-            // Placed like a listen socket, at 3+N, as systemd's Accept=yes passes it.
-            let high = fcntl(opt.connectionFD, F_DUPFD_CLOEXEC, Int32(4 + opt.preserveFDs))
-            if high < 0 { throw VoidError.sys("fcntl(F_DUPFD_CLOEXEC) of the connection") }
-            listen.fds.append(high)
-        }
-        defer { listen.close(unlink: false) }
+        // Everything handed in is numbered above the fds it is placed at: 3+N.. (the preserved
+        // ones below), the listen sockets, a connection as fd, the opened files.
+        let fdConnection = opt.connection == .fd && opt.connectionFD >= 0
+        let top = Int32(3 + opt.preserveFDs + plan.listen.count + (fdConnection ? 1 : 0) + plan.open.count)
+        var listen = try ListenSockets.open(plan.listen, above: top, record: opt.record)
+        var files = HandedFDs()
+        defer { listen.close(unlink: false); files.close(unlink: false) }
         do {
-            return try spawn(plan, opt, listen: listen)
+            if fdConnection {
+                // Placed like a listen socket, at 3+N, as systemd's Accept=yes passes it.
+                let high = fcntl(opt.connectionFD, F_DUPFD_CLOEXEC, top)
+                if high < 0 { throw VoidError.sys("fcntl(F_DUPFD_CLOEXEC) of the connection") }
+                listen.fds.append(high)
+            }
+            files = try OpenedFiles.open(plan.open, above: top)
+            return try spawn(plan, opt, listen: listen, files: files)
         } catch {
             listen.close(unlink: true)
+            files.close(unlink: true)
+            listen.fds = []
+            files.fds = []
             throw error
         }
     }
 
-    static func spawn(_ plan: VoidPlan, _ opt: SpawnOptions, listen: ListenSockets) throws -> Spawned {
+    static func spawn(_ plan: VoidPlan, _ opt: SpawnOptions, listen: HandedFDs, files: HandedFDs) throws -> Spawned {
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
         let cgroupMove = try opt.cgroupMove ?? CgroupMove(opt.cgroup, cloneIntoV2: true)
         defer { cgroupMove?.close() }
@@ -102,9 +111,12 @@ public enum Spawner {
         for case .clone(let new, _) in lowered.map(\.kind) { for ns in new { flags |= cloneFlag(ns) } }
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
                     keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + work.ops.map(\.tree_fd) + work.copyFDs + cgroupJoins
-                        + listen.fds + [opt.connection == .stdio ? opt.connectionFD : -1],
+                        + listen.fds + files.fds + [opt.connection == .stdio ? opt.connectionFD : -1],
                     arena: work.arena, listen: (plan.listen.map(\.name) + (opt.connection == .fd ? ["connection"] : []), listen.fds))
         child.connection_fd = opt.connection == .stdio ? opt.connectionFD : -1
+        child.open_fds = work.arena.copy(files.fds)
+        child.n_open_fds = Int32(files.fds.count)
+        child.open_first = Int32(3 + opt.preserveFDs + listen.fds.count)
 
         let spawned = try cloneInit(&child, flags: flags, plan: plan, opt: opt, cgroupMove: cgroupMove, childFD: childFD, parentFD: parentFD)
         do {
