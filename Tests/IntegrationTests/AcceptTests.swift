@@ -202,6 +202,23 @@ import Testing
             #expect(r.status != 0 && r.stderr.contains("org.voidoci.accept") && r.stderr.contains(why), "\(ann): \(r)")
             #expect(Host.entries(b.stateRoot).isEmpty)
         }
+        // A joined namespace would be joined by the supervisor itself; hooks have no one void.
+        let joined = Self.bundle("cat", as: .root).0
+        defer { joined.close() }
+        joined.edit { c in
+            var linux = c["linux"] as? [String: Any] ?? [:]
+            linux["namespaces"] = [["type": "pid"], ["type": "mount"], ["type": "network", "path": "/proc/1/ns/net"]]
+            c["linux"] = linux
+        }
+        let j = joined.voidoci(["create", "--bundle", joined.dir, "a\(UUID().uuidString.prefix(6))"])
+        #expect(j.status != 0 && j.stderr.contains("linux.namespaces[2].path: a joined network namespace is not supported with org.voidoci.accept"), "\(j)")
+        #expect(Host.entries(joined.stateRoot).isEmpty)
+        let hooked = Self.bundle("cat", as: .root).0
+        defer { hooked.close() }
+        hooked.edit { $0["hooks"] = ["poststart": [["path": "/bin/true"]]] }
+        let h = hooked.voidoci(["create", "--bundle", hooked.dir, "a\(UUID().uuidString.prefix(6))"])
+        #expect(h.status != 0 && h.stderr.contains("hooks are not supported with org.voidoci.accept"), "\(h)")
+        #expect(Host.entries(hooked.stateRoot).isEmpty)
         let (b, port) = Self.bundle("cat", as: .root)
         defer { b.close() }
         let r = Shell.run(["/bin/bash", "-c", "exec 3</dev/null; exec \"$@\"", "bash", Env.bin, "--root", b.stateRoot,

@@ -69,6 +69,8 @@ import Testing
         let cases: [(String, String)] = [
             ("x:/tmp/a", "expected MODE:PATH"), ("/tmp/a", "expected MODE:PATH"), ("r:tmp/a", "must be absolute"),
             ("w:/tmp/../etc/passwd", "contains \"..\""), ("r:/tmp/a;w:/tmp/a", "listed twice"), ("r:/tmp/a\u{1}", "control character"),
+            // Attack: a directory's fd would let the program walk out of the void (openat "..").
+            ("r:/etc", "r:/etc: a directory: only files are passed in"), ("rw:/tmp", "rw:/tmp: open: is a directory"),
         ]
         for (entry, why) in cases {
             let b = VoidCheck.busybox("true", as: .root)
@@ -107,6 +109,8 @@ import Testing
         #expect(n.status == 0 && Host.read("\(work)/keep") == "kept\n", "\(n)")
         let bad = cp("-x", "\(work)/a file", "\(work)/b")
         #expect(bad.status == 2 && bad.stderr.contains("cp: unknown option: -x") && !Host.exists("\(work)/b"), "\(bad)")
+        let same = cp("\(work)/keep", "\(work)/keep")
+        #expect(same.status == 1 && same.stderr.contains("are the same file") && Host.read("\(work)/keep") == "kept\n", "\(same)")
         let one = cp("\(work)/a file")
         #expect(one.status == 2 && one.stderr.contains("missing operand"), "\(one)")
         // The parser's void holds nothing but the parser.

@@ -44,6 +44,9 @@ if [[ $mode == no-clobber && -e $dst ]]; then
   [[ $verbose == verbose ]] && echo "cp: not overwriting '$dst'"
   exit 0
 fi
+if [[ $src -ef $dst ]]; then   # w: would truncate the source before the copy reads it
+  echo "cp: '$src' and '$dst' are the same file" >&2; exit 1
+fi
 for p in "$src" "$dst"; do
   [[ $p != *[,\;]* ]] || { echo "cp: $p: a path with ',' or ';' cannot be listed in org.voidoci.open" >&2; exit 1; }
 done

@@ -180,12 +180,14 @@ extension Lowering {
         child(.setIDs(uid: p.uid, gid: p.gid))
         child(.setCapabilities(caps))
         if p.noNewPrivileges { child(.setNoNewPrivileges) }
+        // After the last change of ids (which clears it), before a late seccomp filter (which
+        // may deny prctl).
+        if ctx.dieWithParent { child(.dieWithParent) }
         child(.resetSignals)
         child(.reportReady)
         if ctx.waitCommit { child(.waitForCommit) }
         if ctx.waitStart { child(.waitForStart) }
         if p.seccomp != nil && p.noNewPrivileges { child(.loadSeccomp(rules: rules)) }
-        if ctx.dieWithParent { child(.dieWithParent) }
         child(.exec(path: p.execPath, args: p.args))
         return ops
     }

@@ -86,7 +86,7 @@ public enum Lowering {
         /// org.voidoci.accept=stdio: the connection as fds 0 and 1.
         case takeConnection
         /// A per-connection void's init dies with its supervisor (PR_SET_PDEATHSIG, after the
-        /// ids are set, which would clear it).
+        /// ids are set, which would clear it, and before a late seccomp filter).
         case dieWithParent
         case setRlimit(name: String, soft: UInt64, hard: UInt64)
         case setUmask(UInt32)

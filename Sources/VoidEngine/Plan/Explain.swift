@@ -28,6 +28,14 @@ public enum Explain {
             out.append("")
             out.append("sockets (org.voidoci.listen: bound outside, in the caller's network namespace; with --preserve-fds N, N higher):")
             for (i, l) in p.listen.enumerated() { out.append("  fd \(3 + i): \(l.entry), LISTEN_FDNAMES name \(l.name)") }
+            if let a = p.accept {
+                out.append("  org.voidoci.accept=\(a.mode.rawValue): a supervisor holds it and starts a fresh void per connection (at most \(a.max) at once), the connection as \(a.mode == .stdio ? "stdin/stdout" : "fd 3")")
+            }
+        }
+        if !p.open.isEmpty {
+            out.append("")
+            out.append("files (org.voidoci.open: opened outside, as the caller; after the preserved fds and the sockets):")
+            for (i, f) in p.open.enumerated() { out.append("  fd \(3 + p.listen.count + i): \(f.entry)") }
         }
         out.append("")
         let pr = p.process
@@ -96,6 +104,8 @@ public enum Explain {
         out.append("process: exec \(pr.execPath); uid \(pr.uid), gid \(pr.gid); capabilities effective \(capNames(pr.capabilities.effective)), bounding \(capNames(pr.capabilities.bounding)); seccomp \(pr.seccomp.map { "\($0.syscalls?.count ?? 0) rules" } ?? "none")")
         for s in p.sysctls { out.append("sysctl \(s.key) = \(s.value) (\(sysctlWhere(s)))") }
         for l in p.listen { out.append("socket \(l.entry) as \(l.name) (org.voidoci.listen)") }
+        if let a = p.accept { out.append("accept \(a.mode.rawValue): a fresh void per connection, at most \(a.max) (org.voidoci.accept)") }
+        for f in p.open { out.append("file \(f.entry) (org.voidoci.open)") }
         for h in p.hooks { out.append("hook \(h.stage.rawValue)[\(h.index)]: \(h.path)") }
         for n in p.notes { out.append("note: \(n)") }
         for d in p.dropped { out.append("dropped \(d.path): \(d.reason)") }
@@ -128,6 +138,8 @@ public enum Explain {
         let unbound: [JSON] = p.unbound.map { u -> JSON in
             JSON.object([("path", JSON.string(u.path)), ("why", JSON.string(u.why)), ("grant", JSON.string(u.grant))])
         }
+        let open: [JSON] = p.open.map { f -> JSON in JSON.object([("mode", JSON.string(f.mode.rawValue)), ("path", JSON.string(f.path))]) }
+        let acceptJSON: JSON = p.accept.map { a -> JSON in JSON.object([("mode", JSON.string(a.mode.rawValue)), ("max", JSON.number(a.max))]) } ?? .null
         let listen: [JSON] = p.listen.map { l -> JSON in
             JSON.object([("entry", JSON.string(l.entry)), ("transport", JSON.string(l.transport.rawValue)), ("name", JSON.string(l.name))])
         }
@@ -164,7 +176,7 @@ public enum Explain {
                          ("pathResolvedIn", .string(h.stage.pathInVoid ? "void" : "runtime"))])
             })),
             ("sysctls", .array(p.sysctls.map(sysctlJSON))),
-            ("listen", .array(listen)),
+            ("listen", .array(listen)), ("accept", acceptJSON), ("open", .array(open)),
             ("notes", .array(p.notes.map(JSON.string))),
             ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
             ("unbound", .array(unbound)),

@@ -22,6 +22,13 @@ enum OpenedFiles {
         }
         if fd < 0 { throw fail("open", errno) }
         defer { _ = Glibc.close(fd) }   // what is kept is its copy above the targets
+        // A directory fd would let the program walk out of the void (openat "..", fchdir).
+        var st = stat()
+        if fstat(fd, &st) < 0 { throw fail("fstat", errno) }
+        let kind = st.st_mode & S_IFMT
+        guard kind == S_IFREG || kind == S_IFIFO || kind == S_IFCHR || kind == S_IFSOCK else {
+            throw VoidError("annotation org.voidoci.open: \(printable(f.entry)): \(kind == S_IFDIR ? "a directory" : "neither a file, a FIFO, a character device nor a socket"): only files are passed in, never a directory", errno: EISDIR)
+        }
         let fl = fcntl(fd, F_GETFL)
         if fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 { throw fail("fcntl", errno) }
         let high = fcntl(fd, F_DUPFD_CLOEXEC, above)

@@ -36,6 +36,13 @@ extension Spawner {
         case VOID_STEP_ROOT_READONLY.rawValue: text = "root.readonly: remount read-only: \(err)"
         case VOID_STEP_CONSOLE.rawValue: text = "process.terminal: making the pty the controlling terminal: \(err)"
         case VOID_STEP_PRESERVE_FDS.rawValue: text = "--preserve-fds: fd \(i): \(err)"
+        case VOID_STEP_LISTEN_FDS.rawValue:
+            let entry = (0..<plan.listen.count).contains(i) ? plan.listen[i].entry : "the connection"
+            text = "annotation org.voidoci.listen: placing \(printable(entry)): \(err)"
+        case VOID_STEP_OPEN_FDS.rawValue:
+            let entry = (0..<plan.open.count).contains(i) ? plan.open[i].entry : "a file"
+            text = "annotation org.voidoci.open: placing \(printable(entry)): \(err)"
+        case VOID_STEP_CONNECTION.rawValue: text = "org.voidoci.accept: the connection's void: \(err)"
         case VOID_STEP_RLIMIT.rawValue:
             let rl = (0..<plan.process.rlimits.count).contains(i) ? plan.process.rlimits[i] : nil
             text = "process.rlimits[\(i)]: setrlimit \(rl?.name ?? "") soft \(rl?.soft ?? 0) hard \(rl?.hard ?? 0): \(err)"

@@ -28,6 +28,7 @@ final class Supervisor {
     /// Released, setting up: their set-up reports come on syncFD (READY, then EOF at execve).
     private var starting: [Spawned] = []
     private var stopping: Int32 = 0  // the terminating signal received
+    private var acceptPaused = false // accept ran out of fds or memory: 100 ms before the next try
 
     private init(plan: VoidPlan, accept: AcceptPlan, listenFD: Int32, base: SpawnOptions) {
         var p = plan
@@ -47,6 +48,14 @@ final class Supervisor {
         if opt.preserveFDs > 0 {
             throw VoidError("--preserve-fds \(opt.preserveFDs): not with org.voidoci.accept (each connection's void gets only its connection)")
         }
+        // Each connection's spawn would join these in the supervisor itself, for good.
+        if let ns = plan.namespaces.first(where: { $0.path != nil }) {
+            throw VoidError("\(ns.origin).path: a joined \(ns.type) namespace is not supported with org.voidoci.accept (each connection's void gets new namespaces; with podman use --network none)")
+        }
+        // There is no one void for them to act on.
+        if let h = plan.hooks.first {
+            throw VoidError("hooks.\(h.stage.rawValue)[\(h.index)]: hooks are not supported with org.voidoci.accept")
+        }
         if plan.process.terminal {
             throw VoidError("process.terminal: not with org.voidoci.accept (each connection's void gets its connection as its stdio)")
         }
@@ -57,10 +66,13 @@ final class Supervisor {
         var pair: [Int32] = [-1, -1]
         try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) }
         let move = try opt.cgroupMove ?? Spawner.CgroupMove(opt.cgroup, cloneIntoV2: true)
+        // A raw clone3 skips glibc's fork handlers: only safe with no other thread (create's
+        // helper thread is joined by now).
+        _ = void_wait_single_threaded()
         var pidfd: Int32 = -1
         let pid = void_fork(move?.cgroupFD ?? -1, &pidfd)
         if pid == 0 {
-            for fd in move?.into ?? [] { _ = write(fd, "0", 1) }
+            for fd in move?.into ?? [] where write(fd, "0", 1) != 1 { _exit(1) }   // the limits must hold it
             // Nothing of create's but what it needs: not the state dir's lock (state and
             // delete would wait for it), not the image root or the bundle.
             let keep = [listenFD, pair[1], opt.execFifoFD].filter { $0 >= 0 }.sorted()
@@ -81,6 +93,9 @@ final class Supervisor {
 
     /// The supervisor's life: the hand-over, `start`, then accepting until a terminating signal.
     private func run(commitFD: Int32, startFD: Int32) -> Never {
+        // A write to a void that died (its sync socket) or to a closed stderr must not end the
+        // supervisor, and every void with it. The voids reset every disposition.
+        signal(SIGPIPE, SIG_IGN)
         var b: UInt8 = 0
         if read(commitFD, &b, 1) != 1 { _exit(1) }   // voidoci died before saving the state
         close(commitFD)
@@ -92,13 +107,15 @@ final class Supervisor {
         if sigFD < 0 { complain("signalfd: \(errnoText(errno))"); _exit(1) }
         while true {
             var fds = [pollfd(fd: sigFD, events: Int16(POLLIN), revents: 0)]
-            let accepting = stopping == 0 && live.count + starting.count < accept.max
+            let accepting = stopping == 0 && live.count + starting.count < accept.max && !acceptPaused
+            let timeout: Int32 = acceptPaused ? 100 : -1
+            acceptPaused = false
             if accepting { fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)) }
             let firstStarting = fds.count
             for s in starting { fds.append(pollfd(fd: s.syncFD, events: Int16(POLLIN), revents: 0)) }
             let first = fds.count
             for v in live { fds.append(pollfd(fd: v.pidfd, events: Int16(POLLIN), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            if poll(&fds, nfds_t(fds.count), timeout) < 0 {
                 if errno == EINTR { continue }
                 complain("poll: \(errnoText(errno))")
                 _exit(1)
@@ -141,8 +158,21 @@ final class Supervisor {
     }
 
     private func acceptOne() {
-        let conn = void_accept(listenFD)
-        if conn < 0 { return }   // the client gave up, or EMFILE: the backlog keeps it
+        var conn = void_accept(listenFD)
+        if conn < 0 {
+            // The client gave up (try the next), or no fd or memory is left: the backlog keeps
+            // the client while the supervisor waits a little, instead of spinning on poll.
+            if [EMFILE, ENFILE, ENOMEM, ENOBUFS].contains(errno) { acceptPaused = true }
+            return
+        }
+        if conn < 3 {
+            // A closed stdin/stdout/stderr of the supervisor's: the connection must not be
+            // placed on itself (dup2 to the same number keeps close-on-exec).
+            let high = fcntl(conn, F_DUPFD_CLOEXEC, 3)
+            close(conn)
+            if high < 0 { return }
+            conn = high
+        }
         defer { close(conn) }
         var opt = base
         opt.connectionFD = conn
