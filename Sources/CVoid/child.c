@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -188,6 +189,7 @@ static void place_fds(const int32_t *src, int n, int first, int step) {
     own->sync_fd = move_out(C->sync_fd, first, limit, step);
     own->exec_fifo_fd = move_out(C->exec_fifo_fd, first, limit, step);
     own->connection_fd = move_out(C->connection_fd, first, limit, step);
+    own->parent_pidfd = move_out(C->parent_pidfd, first, limit, step);
     for (int i = 0; i < n; i++) {
         if (src[i] < limit) { errno = EBADF; void_fail(step, i); }
         CHECK(dup2(src[i], first + i), step, i);
@@ -211,12 +213,14 @@ static void take_connection(void) {
     for (int fd = 0; fd < 2; fd++) CHECK(dup2(C->connection_fd, fd), VOID_STEP_CONNECTION, fd);
 }
 
-// The supervisor's death kills this void. Set last (a change of ids clears it); if the
-// supervisor died before, its end of sync_fd is closed: exit rather than outlive it.
+// The supervisor's death kills this void. Set after the last change of ids (which clears it);
+// if the supervisor died before, its pidfd (parent_pidfd) is readable: exit rather than outlive
+// it. (Its end of sync_fd would not say so: a sibling void cloned at the same instant holds a
+// copy of it until its first instruction.)
 static void die_with_parent(void) {
     CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), VOID_STEP_CONNECTION, -1);
-    char b;
-    if (recv(C->sync_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0) _exit(1);
+    struct pollfd p = {.fd = C->parent_pidfd, .events = POLLIN};
+    if (C->parent_pidfd < 0 || poll(&p, 1, 0) != 0) _exit(1);
 }
 
 static void set_rlimit(int i) {

@@ -187,6 +187,7 @@ struct void_child {
     int32_t listen_first;
     int32_t listen_pid_env;
     int32_t connection_fd;   // org.voidoci.accept=stdio: the connection, or -1
+    int32_t parent_pidfd;    // a connection's void: its supervisor's pidfd (VOID_DO_DIE_WITH_PARENT)
     // org.voidoci.open: files voidoci opened (CLOEXEC, numbered above the targets), moved to
     // open_first.. .
     const int32_t *open_fds;

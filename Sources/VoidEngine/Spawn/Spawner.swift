@@ -30,6 +30,7 @@ public struct SpawnOptions {
     /// A per-connection void (Supervisor): its connection, and how the program gets it.
     var connectionFD: Int32 = -1
     var connection: VoidGrants.AcceptMode?
+    var parentPidFD: Int32 = -1        // the supervisor's own pidfd: the void checks it is alive
     /// Return once the init is released, without waiting for its set-up: the supervisor reads
     /// the reports (READY, then EOF at execve) in its poll loop, while it starts the next void.
     var returnAtRelease = false
@@ -111,9 +112,10 @@ public enum Spawner {
         for case .clone(let new, _) in lowered.map(\.kind) { for ns in new { flags |= cloneFlag(ns) } }
         fillProcess(&child, plan.process, seccomp: seccomp, opt: opt,
                     keep: [childFD, opt.execFifoFD, opt.consoleFD, imageTree, rootTmpfs] + work.ops.map(\.tree_fd) + work.copyFDs + cgroupJoins
-                        + listen.fds + files.fds + [opt.connection == .stdio ? opt.connectionFD : -1],
+                        + listen.fds + files.fds + [opt.connection == .stdio ? opt.connectionFD : -1, opt.parentPidFD],
                     arena: work.arena, listen: (plan.listen.map(\.name) + (opt.connection == .fd ? ["connection"] : []), listen.fds))
         child.connection_fd = opt.connection == .stdio ? opt.connectionFD : -1
+        child.parent_pidfd = opt.parentPidFD
         child.open_fds = work.arena.copy(files.fds)
         child.n_open_fds = Int32(files.fds.count)
         child.open_first = Int32(3 + opt.preserveFDs + listen.fds.count)

@@ -29,6 +29,7 @@ final class Supervisor {
     private var starting: [Spawned] = []
     private var stopping: Int32 = 0  // the terminating signal received
     private var acceptPaused = false // accept ran out of fds or memory: 100 ms before the next try
+    private var selfPidFD: Int32 = -1 // each void checks through it that the supervisor lives
 
     private init(plan: VoidPlan, accept: AcceptPlan, listenFD: Int32, base: SpawnOptions) {
         var p = plan
@@ -96,6 +97,9 @@ final class Supervisor {
         // A write to a void that died (its sync socket) or to a closed stderr must not end the
         // supervisor, and every void with it. The voids reset every disposition.
         signal(SIGPIPE, SIG_IGN)
+        selfPidFD = void_pidfd_open(getpid())
+        if selfPidFD < 0 { complain("pidfd_open: \(errnoText(errno))"); _exit(1) }
+        _ = fcntl(selfPidFD, F_SETFD, FD_CLOEXEC)
         var b: UInt8 = 0
         if read(commitFD, &b, 1) != 1 { _exit(1) }   // voidoci died before saving the state
         close(commitFD)
@@ -177,6 +181,7 @@ final class Supervisor {
         var opt = base
         opt.connectionFD = conn
         opt.connection = accept.mode
+        opt.parentPidFD = selfPidFD
         opt.cgroupMove = nil
         opt.execFifoFD = -1
         opt.consoleFD = -1
