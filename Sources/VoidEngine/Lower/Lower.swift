@@ -6,9 +6,6 @@ extension Lowering {
         // org.voidoci.accept: voidoci binds the socket and forks the supervisor, which does the
         // rest for each connection (Supervisor.swift): a void with the connection and no socket.
         if let accept = plan.accept {
-            var each = plan
-            each.listen = []
-            each.accept = nil
             var c = ctx
             c.connection = accept.mode
             c.dieWithParent = true
@@ -17,7 +14,7 @@ extension Lowering {
             c.hooksPause = false
             c.console = false
             return plan.listen.enumerated().map { Op(.runtime, .bindSocket(index: $0.offset, entry: $0.element.entry)) }
-                + [Op(.runtime, .superviseAccept(mode: accept.mode.rawValue, max: accept.max))] + lower(each, c)
+                + [Op(.runtime, .superviseAccept(mode: accept.mode.rawValue, max: accept.max))] + lower(plan.perConnection, c)
         }
         // The cgroup namespace is made by the init once it has moved into its cgroups.
         let cgroupLater = ctx.cgroupFiles > 0 && plan.newNamespaceFlags.contains("cgroup")

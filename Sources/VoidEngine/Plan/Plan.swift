@@ -114,6 +114,17 @@ public struct Dropped: Equatable, Sendable {
     public var reason: String
 }
 
+extension VoidPlan {
+    /// What each connection's void is made from under `org.voidoci.accept`: this plan without
+    /// the listening socket (the supervisor holds it) and without accept itself.
+    var perConnection: VoidPlan {
+        var p = self
+        p.listen = []
+        p.accept = nil
+        return p
+    }
+}
+
 /// `org.voidoci.accept`: the supervisor accepts on the one listen socket and starts a fresh void
 /// from the same plan for each connection, at most `max` at once.
 public struct AcceptPlan: Equatable, Sendable {

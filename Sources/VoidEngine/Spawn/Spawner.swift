@@ -63,23 +63,19 @@ public enum Spawner {
         let top = Int32(3 + opt.preserveFDs + plan.listen.count + (fdConnection ? 1 : 0) + plan.open.count)
         var listen = try ListenSockets.open(plan.listen, above: top, record: opt.record)
         var files = HandedFDs()
-        defer { listen.close(unlink: false); files.close(unlink: false) }
-        do {
-            if fdConnection {
-                // Placed like a listen socket, at 3+N, as systemd's Accept=yes passes it.
-                let high = fcntl(opt.connectionFD, F_DUPFD_CLOEXEC, top)
-                if high < 0 { throw VoidError.sys("fcntl(F_DUPFD_CLOEXEC) of the connection") }
-                listen.fds.append(high)
-            }
-            files = try OpenedFiles.open(plan.open, above: top)
-            return try spawn(plan, opt, listen: listen, files: files)
-        } catch {
-            listen.close(unlink: true)
-            files.close(unlink: true)
-            listen.fds = []
-            files.fds = []
-            throw error
+        // The void has its copies: voidoci's go; what they made on the host goes too if it failed.
+        var failed = true
+        defer { listen.close(unlink: failed); files.close(unlink: failed) }
+        if fdConnection {
+            // Placed like a listen socket, at 3+N, as systemd's Accept=yes passes it.
+            let high = fcntl(opt.connectionFD, F_DUPFD_CLOEXEC, top)
+            if high < 0 { throw VoidError.sys("fcntl(F_DUPFD_CLOEXEC) of the connection") }
+            listen.fds.append(high)
         }
+        files = try OpenedFiles.open(plan.open, above: top)
+        let spawned = try spawn(plan, opt, listen: listen, files: files)
+        failed = false
+        return spawned
     }
 
     static func spawn(_ plan: VoidPlan, _ opt: SpawnOptions, listen: HandedFDs, files: HandedFDs) throws -> Spawned {
@@ -118,7 +114,11 @@ public enum Spawner {
         child.parent_pidfd = opt.parentPidFD
         child.open_fds = work.arena.copy(files.fds)
         child.n_open_fds = Int32(files.fds.count)
-        child.open_first = Int32(3 + opt.preserveFDs + listen.fds.count)
+        // Where they go is the lowering's.
+        for op in lowered where op.actor == .child {
+            if case .placeListenFDs(let first, _) = op.kind { child.listen_first = Int32(truncatingIfNeeded: first) }
+            if case .placeOpenedFiles(let first, _) = op.kind { child.open_first = Int32(truncatingIfNeeded: first) }
+        }
 
         let spawned = try cloneInit(&child, flags: flags, plan: plan, opt: opt, cgroupMove: cgroupMove, childFD: childFD, parentFD: parentFD)
         do {
@@ -239,7 +239,6 @@ public enum Spawner {
             env.append("LISTEN_PID=0000000000")   // the child writes the pid over it
             child.listen_fds = arena.copy(listen.fds)
             child.n_listen_fds = Int32(listen.fds.count)
-            child.listen_first = Int32(3 + opt.preserveFDs)
         }
         child.envp = UnsafePointer(arena.stringArray(env, terminate: true))
         child.uid = p.uid

@@ -32,10 +32,7 @@ final class Supervisor {
     private var selfPidFD: Int32 = -1 // each void checks through it that the supervisor lives
 
     private init(plan: VoidPlan, accept: AcceptPlan, listenFD: Int32, base: SpawnOptions) {
-        var p = plan
-        p.listen = []
-        p.accept = nil
-        self.plan = p
+        self.plan = plan.perConnection
         self.accept = accept
         self.listenFD = listenFD
         self.base = base
