@@ -13,6 +13,7 @@ PKGS=(
   containerd docker.io             # engine integration (ctr, docker)
   bubblewrap hyperfine strace binutils util-linux iproute2 procps python3
   time                             # /usr/bin/time for peak-RSS measurements
+  curl                             # ConnectTests: an unmodified program that connect()s out of a void
   socat                            # bench/accept.py: the fork-per-connection server org.voidoci.accept is compared with
 )
 

@@ -234,6 +234,16 @@ static void load_seccomp(void) {
     CHECK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, C->seccomp_flags, &prog), VOID_STEP_SECCOMP, -1);
 }
 
+// org.voidoci.connect: the listener goes to voidoci, which takes it through the init's pidfd
+// (sendmsg, which could pass it, may be a call this very filter sends to the listener).
+static void connect_filter(void) {
+    int fd = void_load_listener_filter(C->connect_filter, C->connect_len);
+    CHECK(fd, VOID_STEP_CONNECT_FILTER, -1);
+    if (report(VOID_STEP_LISTENER, 0, fd) < 0) _exit(126);
+    wait_byte(C->sync_fd);
+    close(fd);
+}
+
 static void drop_bounding(void) {
     int last = void_last_cap();
     for (int cap = 0; cap <= last; cap++) {
@@ -378,6 +388,7 @@ static void run_one(struct run *r, const struct void_instr *in) {
     case VOID_DO_RLIMIT: set_rlimit(in->arg); break;
     case VOID_DO_UMASK: umask((mode_t)C->umask); break;
     case VOID_DO_SECCOMP: load_seccomp(); break;
+    case VOID_DO_CONNECT_FILTER: connect_filter(); break;
     case VOID_DO_BOUNDING: drop_bounding(); break;
     case VOID_DO_SETGROUPS: CHECK(syscall(SYS_setgroups, C->n_groups, C->groups), VOID_STEP_SETGROUPS, -1); break;
     case VOID_DO_SET_IDS: set_ids(); break;

@@ -110,6 +110,9 @@ enum void_do {
     VOID_DO_STDIO_CONNECTION = 41, // connection_fd to fds 0 and 1
     VOID_DO_DIE_WITH_PARENT = 42,  // PR_SET_PDEATHSIG SIGKILL; exit if the parent is gone already
     VOID_DO_OPEN_FDS = 43,         // open_fds to open_first..
+    // org.voidoci.connect: load connect_filter with a listener, report its number
+    // (VOID_STEP_LISTENER), wait for one byte (voidoci took it through the pidfd), close it.
+    VOID_DO_CONNECT_FILTER = 44,
 };
 
 struct void_instr {
@@ -193,6 +196,9 @@ struct void_child {
     const int32_t *open_fds;
     int32_t n_open_fds;
     int32_t open_first;
+    // org.voidoci.connect: a filter whose SECCOMP_RET_USER_NOTIF the supervisor answers.
+    const void *connect_filter;   // struct sock_filter[]
+    uint16_t connect_len;
 };
 
 // What the child reports on failure.
@@ -255,6 +261,8 @@ enum void_step {
     VOID_STEP_LISTEN_FDS = 49,    // index: which listen socket
     VOID_STEP_CONNECTION = 50,
     VOID_STEP_OPEN_FDS = 51,      // index: which opened file
+    VOID_STEP_CONNECT_FILTER = 52,
+    VOID_STEP_LISTENER = 53,      // not a failure: the connect filter's listener is fd `index`
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`
@@ -316,6 +324,46 @@ void void_gate_wait(int *gate);
 // 1 once this process has no thread but the caller (as setns into a user or mount namespace
 // requires), after waiting up to about a second for exiting threads to be reaped; else 0.
 int void_wait_single_threaded(void);
+
+// org.voidoci.connect (notify.c): seccomp user notification, and the program's memory and fds.
+struct void_notif {
+    uint64_t id;
+    int32_t pid;      // in voidoci's pid namespace
+    int32_t nr;
+    uint32_t arch;
+    uint64_t args[6];
+};
+// A sendmsg of the program's, read from its memory: name, data (malloc'd, capped), control
+// (SCM_RIGHTS fds replaced by the supervisor's copies, closed by void_msg_free).
+struct void_msg {
+    uint8_t name[128];
+    uint32_t namelen;
+    uint8_t *data;
+    size_t len;
+    int32_t truncated;
+    uint8_t control[4096];
+    size_t controllen;
+    int32_t fds[253];
+    int32_t nfds;
+};
+extern const uint32_t VOID_SECCOMP_FILTER_FLAG_NEW_LISTENER, VOID_AUDIT_ARCH_NATIVE;
+int void_notif_recv(int fd, struct void_notif *out);
+int void_notif_respond(int fd, uint64_t id, int64_t val, int32_t err);
+int void_notif_valid(int fd, uint64_t id);
+int void_notif_setfd(int fd, uint64_t id, int srcfd, int target, int cloexec);
+int void_pidfd_getfd(int pidfd, int fd);
+ssize_t void_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+ssize_t void_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+uint64_t void_socket_netns(int sock);
+int void_copy_sockopts(int from, int to, int family);
+int void_fd_cloexec(pid_t pid, int fd);
+int void_msg_read(pid_t pid, int pidfd, uint64_t addr, size_t cap, struct void_msg *m);
+ssize_t void_msg_send(int sock, const struct void_msg *m, const void *name, uint32_t namelen, int flags);
+void void_msg_free(struct void_msg *m);
+int void_connect(int sock, const void *addr, uint32_t len);
+int void_connect_result(int sock);
+int void_sockopt_int(int sock, int level, int name);
+int void_load_listener_filter(const void *filter, uint16_t len);
 
 // Constants Swift cannot import from macros.
 extern const uint64_t VOID_CLONE_NEWUSER, VOID_CLONE_NEWNS, VOID_CLONE_NEWPID, VOID_CLONE_NEWNET,

@@ -14,6 +14,7 @@ extension Runtime {
         let locked = claim.locked!
         let cgroup = claim.cgroup
         var spawned: Spawned?
+        var connect: (pid: pid_t, commitFD: Int32)?
         do {
             if mkfifo(locked.fifoPath, 0o600) < 0 { throw VoidError.sys("mkfifo", locked.fifoPath) }
             // O_RDWR: the init holds both ends, so its read blocks until `start` writes instead
@@ -39,23 +40,36 @@ extension Runtime {
             opt.waitCommit = true
             let s = try staged(.spawn) { plan.accept != nil ? try Supervisor.start(plan, opt) : try Spawner.spawn(plan, opt) }
             spawned = s
+            connect = try startConnectSupervisor(&spawned, plan, opt)
             var record = stateRecord(id: id, pid: s.pid, start: start, bundle: bundle, spec: spec, plan: plan)
             record.cgroup = cgroup
             try saveSnapshot(locked, bundle: bundle)
             try locked.save(record)
             if let pf = o.pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
             try console?.sendMaster()
+            if let c = connect { try ConnectSupervisor.commit(c.commitFD); connect?.commitFD = -1 }
             try Spawner.commit(s)
             decisions?("\(id): created: init pid \(s.pid)\(cgroup.map { "; cgroup leaves \($0.paths.joined(separator: ", "))" } ?? "; no cgroup")")
             close(s.syncFD)
             close(s.pidfd)
         } catch {
             if let s = spawned { Spawner.abandon(s) }
+            if let c = connect { ConnectSupervisor.abandon(c) }
             if let pf = o.pidFile { unlink(absolute(pf)) }
             claim.undo()
             runPoststopHooks(plan.hooks, HookState(spec: spec, id: id, bundle: bundle))
             throw error
         }
+    }
+
+    /// org.voidoci.connect: the supervisor that answers the init's connect filter, which then
+    /// holds the listener (voidoci's copy is closed).
+    func startConnectSupervisor(_ s: inout Spawned?, _ plan: VoidPlan, _ opt: SpawnOptions) throws -> (pid: pid_t, commitFD: Int32)? {
+        guard let v = s, v.listener >= 0 else { return nil }
+        let c = try ConnectSupervisor.start(v, plan.connect, record: opt.record)
+        close(v.listener)
+        s?.listener = -1
+        return c
     }
 
     /// The void's cgroup directories, unless disabled. An unprivileged caller usually cannot

@@ -23,6 +23,7 @@ extension Runtime {
             }
             killAndWait(pidfd, pid: s.pid)
         }
+        killSupervisors(c.readIntent())
         let poststop = poststopHooks(c)  // from the config snapshot, which goes with the state dir
         s.cgroup?.remove()
         c.remove()
@@ -43,12 +44,24 @@ extension Runtime {
                 close(fd)
             }
         }
+        killSupervisors(r)
         if r.cgroupsMade {
             VoidCgroup(paths: r.cgroups, freezer: nil, unified: nil).remove()
         } else {
             for dir in r.cgroups { rmdir(dir) }
         }
         c.remove()
+    }
+
+    /// org.voidoci.connect's supervisors: each exits once the init has, and is killed here in
+    /// case it has not yet (the start time tells a recycled pid apart).
+    func killSupervisors(_ r: Intent.Record) {
+        for s in r.supervisors {
+            let fd = void_pidfd_open(s.pid)
+            if fd < 0 { continue }
+            if procStat(s.pid)?.1 == s.start { killAndWait(fd, pid: s.pid) }
+            close(fd)
+        }
     }
 
     /// SIGKILL through a pidfd, and wait (up to 10 s) until the process has exited; reaped if

@@ -22,7 +22,8 @@ extension Runtime {
         let (spec, plan, dir, claim) = try planAndClaim(id: id, bundle: bundle)
         let locked = claim.locked!
         let cgroup = claim.cgroup
-        let s: Spawned
+        var s: Spawned
+        var connect: (pid: pid_t, commitFD: Int32)?
         do {
             var opt = SpawnOptions(attachPath: locked.dir, caller: caller)
             opt.cgroup = cgroup
@@ -38,11 +39,15 @@ extension Runtime {
             // Without a console socket the process shares run's own terminal, if any.
             s = try staged(.spawn) { plan.accept != nil ? try Supervisor.start(plan, opt) : try Spawner.spawn(plan, opt) }
             do {
+                var started: Spawned? = s
+                connect = try startConnectSupervisor(&started, plan, opt)
+                s.listener = -1
                 var record = stateRecord(id: id, pid: s.pid, start: start, bundle: dir, spec: spec, plan: plan)
                 record.cgroup = cgroup
                 try saveSnapshot(locked, bundle: dir)
                 try locked.save(record)
                 if let pf = pidFile { try writeFileAtomically(absolute(pf), "\(s.pid)") }
+                if let c = connect { try ConnectSupervisor.commit(c.commitFD); connect?.commitFD = -1 }
                 try Spawner.commit(s)
                 decisions?("\(id): created: init pid \(s.pid)\(cgroup.map { "; cgroup leaves \($0.paths.joined(separator: ", "))" } ?? "; no cgroup")")
                 if let gate {
@@ -55,6 +60,7 @@ extension Runtime {
                 }
             } catch {
                 Spawner.abandon(s)
+                if let c = connect { ConnectSupervisor.abandon(c) }
                 throw error
             }
             close(s.syncFD)
@@ -72,6 +78,7 @@ extension Runtime {
         var status: Int32 = 0
         while waitpid(s.pid, &status, 0) < 0 && errno == EINTR {}
         close(s.pidfd)
+        if let c = connect { ConnectSupervisor.abandon((c.pid, -1)) }   // it lives as long as the init
         // Someone may have deleted it meanwhile (delete --force): then it is already gone.
         if let again = try? store.open(id) {
             cgroup?.remove()

@@ -19,7 +19,7 @@ extension Lowering {
         // The cgroup namespace is made by the init once it has moved into its cgroups.
         let cgroupLater = ctx.cgroupFiles > 0 && plan.newNamespaceFlags.contains("cgroup")
         return runtimeOps(plan, ctx, cgroupLater: cgroupLater) + initOps(plan, ctx, cgroupLater: cgroupLater)
-            + processOps(plan.process, ctx, listen: plan.listen, open: plan.open.count)
+            + processOps(plan.process, ctx, listen: plan.listen, open: plan.open.count, connect: plan.connect)
     }
 
     /// mqueue of a joined ipc namespace, sysfs of a joined network one: only their owner can
@@ -152,7 +152,8 @@ extension Lowering {
     }
 
     /// The process half: the same for a void's init and for a process exec'd into it.
-    static func processOps(_ p: PlannedProcess, _ ctx: Context, listen: [ListenSocket] = [], open: Int = 0) -> [Op] {
+    static func processOps(_ p: PlannedProcess, _ ctx: Context, listen: [ListenSocket] = [], open: Int = 0,
+                           connect: [ConnectDestination] = []) -> [Op] {
         var ops: [Op] = []
         func child(_ k: Kind) { ops.append(Op(.child, k)) }
         if ctx.console { child(.takeConsole) }
@@ -171,17 +172,22 @@ extension Lowering {
         // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: before the
         // capabilities are reduced (runc's order); with it, as late as possible.
         if p.seccomp != nil && !p.noNewPrivileges { child(.loadSeccomp(rules: rules)) }
+        // The same rule for the connect filter: with the capabilities, or after no_new_privs.
+        let connectFilter = Kind.loadConnectFilter(destinations: connect.map(\.entry), sends: ConnectFilter.interceptsSends(connect))
+        if !connect.isEmpty && !p.noNewPrivileges { child(connectFilter) }
         let caps = p.capabilities
         child(.dropBoundingCapabilities(keep: caps.bounding))
         if p.setGroups { child(.setGroups(p.additionalGids)) }
         child(.setIDs(uid: p.uid, gid: p.gid))
         child(.setCapabilities(caps))
         if p.noNewPrivileges { child(.setNoNewPrivileges) }
+        if !connect.isEmpty && p.noNewPrivileges { child(connectFilter) }
         // After the last change of ids (which clears it), before a late seccomp filter (which
         // may deny prctl).
         if ctx.dieWithParent { child(.dieWithParent) }
         child(.resetSignals)
         child(.reportReady)
+        if !connect.isEmpty { ops.append(Op(.runtime, .superviseConnect)) }
         if ctx.waitCommit { child(.waitForCommit) }
         if ctx.waitStart { child(.waitForStart) }
         if p.seccomp != nil && p.noNewPrivileges { child(.loadSeccomp(rules: rules)) }

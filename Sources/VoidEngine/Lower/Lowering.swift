@@ -88,6 +88,11 @@ public enum Lowering {
         /// A per-connection void's init dies with its supervisor (PR_SET_PDEATHSIG, after the
         /// ids are set, which would clear it, and before a late seccomp filter).
         case dieWithParent
+        /// org.voidoci.connect: the filter whose notifications the supervisor answers, loaded
+        /// with a listener that voidoci takes through the init's pidfd.
+        case loadConnectFilter(destinations: [String], sends: Bool)
+        /// voidoci forks the connect supervisor with that listener; it lives as long as the init.
+        case superviseConnect
         case setRlimit(name: String, soft: UInt64, hard: UInt64)
         case setUmask(UInt32)
         case loadSeccomp(rules: Int)

@@ -71,6 +71,9 @@ extension Lowering.Kind {
         case .openFile(let i, let e): return ("open-file", [("index", .number(i)), ("entry", s(e))])
         case .placeOpenedFiles(let first, let count): return ("place-opened-files", [("first", .number(first)), ("count", .number(count))])
         case .dieWithParent: return ("die-with-parent", [])
+        case .loadConnectFilter(let d, let sends):
+            return ("load-connect-filter", [("destinations", .array(d.map(JSON.string))), ("sends", .bool(sends))])
+        case .superviseConnect: return ("supervise-connect", [])
         case .placeListenFDs(let first, let names): return ("place-listen-fds", [("first", .number(first)), ("names", .array(names.map(s)))])
         case .setRlimit(let name, let soft, let hard): return ("set-rlimit", [("type", s(name)), ("soft", .unsigned(soft)), ("hard", .unsigned(hard))])
         case .setUmask(let u): return ("set-umask", [("mask", s(String(u, radix: 8)))])

@@ -92,17 +92,22 @@ public enum SeccompCompiler {
             guard let bit = flagBits[f.rawValue] else { throw VoidError("linux.seccomp.flags[\(i)]: unknown flag \(f.rawValue)") }
             flags |= bit
         }
+        return try export(ctx, flags: flags, what: "linux.seccomp")
+    }
+
+    /// The BPF program of a libseccomp context.
+    static func export(_ ctx: scmp_filter_ctx, flags: UInt32, what: String) throws -> SeccompProgram {
         let fd = void_memfd("voidoci-seccomp")
         if fd < 0 { throw VoidError.sys("memfd_create") }
         defer { close(fd) }
         let r = seccomp_export_bpf(ctx, fd)
-        if r < 0 { throw VoidError("linux.seccomp: exporting the filter: \(errnoText(-r))") }
+        if r < 0 { throw VoidError("\(what): exporting the filter: \(errnoText(-r))") }
         let size = lseek(fd, 0, SEEK_END)
         guard size >= 0 else { throw VoidError.sys("lseek", "seccomp filter") }
         var bytes = [UInt8](repeating: 0, count: Int(size))
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n == size else { throw VoidError.sys("read", "seccomp filter") }
-        guard bytes.count / 8 <= 4096 else { throw VoidError("linux.seccomp: the filter has \(bytes.count / 8) instructions, more than the kernel's 4096") }
+        guard bytes.count / 8 <= 4096 else { throw VoidError("\(what): the filter has \(bytes.count / 8) instructions, more than the kernel's 4096") }
         return SeccompProgram(filter: bytes, flags: flags)
     }
 }

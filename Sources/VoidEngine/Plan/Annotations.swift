@@ -14,6 +14,7 @@ public struct VoidGrants: Equatable, Sendable {
     public var mounts: Set<String> = []
     public var dev: DevMode = .none
     public var listen: [ListenSocket] = []
+    public var connect: [ConnectDestination] = []
     public var open: [OpenFile] = []
     public var accept: AcceptMode?
     public var acceptMax: Int?
@@ -21,7 +22,7 @@ public struct VoidGrants: Equatable, Sendable {
 
     public static func == (a: VoidGrants, b: VoidGrants) -> Bool {
         a.rootfs == b.rootfs && a.expose == b.expose && a.mounts == b.mounts && a.dev == b.dev
-            && a.listen == b.listen && a.open == b.open && a.accept == b.accept && a.acceptMax == b.acceptMax && a.rootID?.uid == b.rootID?.uid && a.rootID?.gid == b.rootID?.gid
+            && a.listen == b.listen && a.connect == b.connect && a.open == b.open && a.accept == b.accept && a.acceptMax == b.acceptMax && a.rootID?.uid == b.rootID?.uid && a.rootID?.gid == b.rootID?.gid
     }
 
     public init() {}
@@ -37,6 +38,7 @@ public struct VoidGrants: Equatable, Sendable {
         ("org.voidoci.accept-max", "N", "at most N connections' voids at once (default 64); the rest wait in the backlog"),
         ("org.voidoci.root-id", "UID[:GID]", "voidoci as real root: the host id the void's ids map to (default 65534)"),
         ("org.voidoci.listen", "[NAME=]tcp:ADDR:PORT|udp:ADDR:PORT|unix:PATH[;...]", "sockets bound outside the void, passed in as fds 3.. (socket activation)"),
+        ("org.voidoci.connect", "tcp:ADDR:PORT|udp:ADDR:PORT|unix:PATH[;...]", "the only destinations the program's connect() reaches, from outside (seccomp user notification)"),
     ]
 
     /// The table as lines for `--help`.
@@ -84,6 +86,16 @@ public struct VoidGrants: Equatable, Sendable {
                     }
                     listen.append(socket)
                 }
+            case "org.voidoci.connect":
+                connect = []
+                for item in Self.list(value) {
+                    let d: ConnectDestination
+                    do { d = try ConnectDestination.parse(item) } catch { throw bad("\(printable(item)): \(error.why)") }
+                    if let twin = connect.first(where: { $0.address == d.address && $0.transport == d.transport }) {
+                        throw bad("\(printable(item)): the same destination as \(printable(twin.entry))")
+                    }
+                    connect.append(d)
+                }
             case "org.voidoci.open":
                 open = []
                 for item in Self.list(value) {
@@ -112,6 +124,9 @@ public struct VoidGrants: Equatable, Sendable {
         }
         if acceptMax != nil && accept == nil {
             throw VoidError("annotation org.voidoci.accept-max: needs org.voidoci.accept")
+        }
+        if let m = accept, !connect.isEmpty {
+            throw VoidError("annotation org.voidoci.connect: not with org.voidoci.accept=\(m.rawValue) yet (a connection's void would need a connect supervisor of its own)")
         }
         if let m = accept, !open.isEmpty {
             throw VoidError("annotation org.voidoci.open: not with org.voidoci.accept=\(m.rawValue) (each connection's void gets only its connection)")

@@ -32,6 +32,11 @@ public enum Explain {
                 out.append("  org.voidoci.accept=\(a.mode.rawValue): a supervisor holds it and starts a fresh void per connection (at most \(a.max) at once), the connection as \(a.mode == .stdio ? "stdin/stdout" : "fd 3")")
             }
         }
+        if !p.connect.isEmpty {
+            out.append("")
+            out.append("destinations (org.voidoci.connect: the program's connect() is carried out outside, to these only; other loopback addresses stay in the void's own network, anything else is refused with ECONNREFUSED\(ConnectFilter.interceptsSends(p.connect) ? "; sendto/sendmsg/sendmmsg to an address are checked too" : "")):")
+            for d in p.connect { out.append("  \(d.entry)") }
+        }
         if !p.open.isEmpty {
             out.append("")
             out.append("files (org.voidoci.open: opened outside, as the caller; after the preserved fds and the sockets):")
@@ -105,6 +110,7 @@ public enum Explain {
         for s in p.sysctls { out.append("sysctl \(s.key) = \(s.value) (\(sysctlWhere(s)))") }
         for l in p.listen { out.append("socket \(l.entry) as \(l.name) (org.voidoci.listen)") }
         if let a = p.accept { out.append("accept \(a.mode.rawValue): a fresh void per connection, at most \(a.max) (org.voidoci.accept)") }
+        for d in p.connect { out.append("destination \(d.entry) (org.voidoci.connect)") }
         for f in p.open { out.append("file \(f.entry) (org.voidoci.open)") }
         for h in p.hooks { out.append("hook \(h.stage.rawValue)[\(h.index)]: \(h.path)") }
         for n in p.notes { out.append("note: \(n)") }
@@ -143,6 +149,9 @@ public enum Explain {
         let listen: [JSON] = p.listen.map { l -> JSON in
             JSON.object([("entry", JSON.string(l.entry)), ("transport", JSON.string(l.transport.rawValue)), ("name", JSON.string(l.name))])
         }
+        let connect: [JSON] = p.connect.map { d -> JSON in
+            JSON.object([("entry", JSON.string(d.entry)), ("transport", JSON.string(d.transport.rawValue))])
+        }
         let j: JSON = .object([
             ("root", .object([("kind", .string(p.root.rawValue)), ("image", .string(p.imagePath)), ("readonly", .bool(p.rootReadonly))])),
             ("namespaces", .array(p.namespaces.map { ns in
@@ -176,7 +185,7 @@ public enum Explain {
                          ("pathResolvedIn", .string(h.stage.pathInVoid ? "void" : "runtime"))])
             })),
             ("sysctls", .array(p.sysctls.map(sysctlJSON))),
-            ("listen", .array(listen)), ("accept", acceptJSON), ("open", .array(open)),
+            ("listen", .array(listen)), ("accept", acceptJSON), ("connect", .array(connect)), ("open", .array(open)),
             ("notes", .array(p.notes.map(JSON.string))),
             ("dropped", .array(p.dropped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
             ("unbound", .array(unbound)),

@@ -23,6 +23,7 @@ public struct VoidPlan: Sendable {
     public var unbound: [Unbound] = []      // what programs often need and this void lacks (Hints.swift)
     public var sysctls: [PlannedSysctl] = [] // linux.sysctl, sorted by key (Sysctl.swift)
     public var listen: [ListenSocket] = []  // org.voidoci.listen, in the order of their fds (Listen.swift)
+    public var connect: [ConnectDestination] = []  // org.voidoci.connect (Connect.swift)
     public var open: [OpenFile] = []          // org.voidoci.open, in the order of their fds (OpenFiles.swift)
     public var accept: AcceptPlan?            // org.voidoci.accept: a void per connection (Supervisor/)
 

@@ -102,6 +102,7 @@ public struct Planner {
             hooks: plannedHooks(), sysctls: sysctls)
         plan.listen = grants.listen
         plan.open = grants.open
+        plan.connect = grants.connect
         plan.accept = grants.accept.map { AcceptPlan(mode: $0, max: grants.acceptMax ?? 64) }
         if hints { plan.unbound = unboundHints(image: image, root: rootKind, mounts: mounts) }
         return plan

@@ -44,6 +44,7 @@ enum ChildProgram {
             case .takeConnection: add(VOID_DO_STDIO_CONNECTION)
             case .placeOpenedFiles: add(VOID_DO_OPEN_FDS)
             case .dieWithParent: add(VOID_DO_DIE_WITH_PARENT)
+            case .loadConnectFilter: add(VOID_DO_CONNECT_FILTER)
             case .setRlimit:
                 add(VOID_DO_RLIMIT, rlimit)
                 rlimit += 1
@@ -62,7 +63,7 @@ enum ChildProgram {
             // voidoci's own: never in a child's program.
             case .bindSocket, .openFile, .superviseAccept, .openImage, .makeImageMountPoints, .cloneImageRoot, .makeRootTmpfs, .cloneBindSource, .makeDeviceNode,
                  .readCopyUp, .makeFilesystem, .joinNamespace, .dropSupplementaryGroups, .clone, .writeIDMaps,
-                 .writeOOMScoreAdj, .release, .joinVoid:
+                 .writeOOMScoreAdj, .release, .joinVoid, .superviseConnect:
                 break
             }
         }

@@ -47,6 +47,9 @@ public struct Spawned {
     public var pidfd: Int32
     /// Still open: EOF on it means execve happened; a report means execve failed.
     public var syncFD: Int32
+    /// org.voidoci.connect: the listener of the init's connect filter (the supervisor's to
+    /// answer), or -1.
+    public var listener: Int32 = -1
 }
 
 /// Executes a plan: opens host-side sources, joins namespaces, clones the init with every new
@@ -80,6 +83,7 @@ public enum Spawner {
 
     static func spawn(_ plan: VoidPlan, _ opt: SpawnOptions, listen: HandedFDs, files: HandedFDs) throws -> Spawned {
         let seccomp = try plan.process.seccomp.map { try SeccompCompiler.compile($0) }
+        let connectFilter = plan.connect.isEmpty ? nil : try ConnectFilter.compile(plan.connect)
         let cgroupMove = try opt.cgroupMove ?? CgroupMove(opt.cgroup, cloneIntoV2: true)
         defer { cgroupMove?.close() }
 
@@ -112,6 +116,10 @@ public enum Spawner {
                     arena: work.arena, listen: (plan.listen.map(\.name) + (opt.connection == .fd ? ["connection"] : []), listen.fds))
         child.connection_fd = opt.connection == .stdio ? opt.connectionFD : -1
         child.parent_pidfd = opt.parentPidFD
+        if let f = connectFilter {
+            child.connect_filter = UnsafeRawPointer(work.arena.copy(f.filter))
+            child.connect_len = UInt16(f.instructionCount)
+        }
         child.open_fds = work.arena.copy(files.fds)
         child.n_open_fds = Int32(files.fds.count)
         // Where they go is the lowering's.
@@ -120,9 +128,9 @@ public enum Spawner {
             if case .placeOpenedFiles(let first, _) = op.kind { child.open_first = Int32(truncatingIfNeeded: first) }
         }
 
-        let spawned = try cloneInit(&child, flags: flags, plan: plan, opt: opt, cgroupMove: cgroupMove, childFD: childFD, parentFD: parentFD)
+        var spawned = try cloneInit(&child, flags: flags, plan: plan, opt: opt, cgroupMove: cgroupMove, childFD: childFD, parentFD: parentFD)
         do {
-            try release(spawned, plan: plan, opt: opt)
+            try release(&spawned, plan: plan, opt: opt)
             return spawned
         } catch {
             abandon(spawned)
@@ -161,7 +169,7 @@ public enum Spawner {
 
     /// Writes the init's id maps and oom_score_adj, releases it, runs the create-time hooks when
     /// it pauses for them, and returns at its READY (a report of anything else is thrown).
-    static func release(_ s: Spawned, plan: VoidPlan, opt: SpawnOptions) throws {
+    static func release(_ s: inout Spawned, plan: VoidPlan, opt: SpawnOptions) throws {
         try writeIDMaps(plan, pid: s.pid)
         if let adj = plan.oomScoreAdj {
             do { try writeProc("/proc/\(s.pid)/oom_score_adj", "\(adj)") } catch {
@@ -173,6 +181,14 @@ public enum Spawner {
         if opt.returnAtRelease { return }
         while let report = try readReport(s.syncFD) {
             if report.step == Int32(VOID_STEP_READY.rawValue) { return }
+            if report.step == Int32(VOID_STEP_LISTENER.rawValue) && s.listener < 0 {
+                // Taken while the init waits; it then closes its own.
+                let fd = void_pidfd_getfd(s.pidfd, report.index)
+                if fd < 0 { throw VoidError("org.voidoci.connect: taking the connect filter's listener from the void's init (pidfd_getfd): \(errnoText(errno))", errno: errno) }
+                s.listener = fd
+                try sys("resuming the void's init after its connect filter") { write(s.syncFD, &go, 1) }
+                continue
+            }
             if report.step == Int32(VOID_STEP_HOOKS_PAUSE.rawValue), let hooks = opt.onPause {
                 try hooks(s.pid, s.pidfd)
                 try sys("resuming the void's init after its hooks") { write(s.syncFD, &go, 1) }
@@ -271,6 +287,7 @@ public enum Spawner {
     /// Kill and reap an init whose set-up failed, so no process is left behind.
     public static func abandon(_ s: Spawned) {
         _ = void_pidfd_send_signal(s.pidfd, SIGKILL)
+        if s.listener >= 0 { close(s.listener) }
         var status: Int32 = 0
         while waitpid(s.pid, &status, 0) < 0 && errno == EINTR {}
         close(s.pidfd)

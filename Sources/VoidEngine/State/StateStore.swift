@@ -238,8 +238,10 @@ final class Intent {
         var initPID: Int32?
         var initStart: UInt64?
         var sockets: [(dev: UInt64, ino: UInt64, path: String)] = []
+        var supervisors: [(pid: Int32, start: UInt64)] = []   // org.voidoci.connect's
         static func == (a: Record, b: Record) -> Bool {
             a.cgroups == b.cgroups && a.cgroupsMade == b.cgroupsMade && a.initPID == b.initPID && a.initStart == b.initStart
+                && a.supervisors.map(\.pid) == b.supervisors.map(\.pid) && a.supervisors.map(\.start) == b.supervisors.map(\.start)
                 && a.sockets.map(\.path) == b.sockets.map(\.path) && a.sockets.map(\.ino) == b.sockets.map(\.ino)
                 && a.sockets.map(\.dev) == b.sockets.map(\.dev)
         }
@@ -255,6 +257,10 @@ final class Intent {
                 if f.count == 4, let dev = UInt64(f[1]), let ino = UInt64(f[2]), f[3].hasPrefix("/") {
                     r.sockets.append((dev, ino, String(f[3])))
                 }
+            }
+            else if line.hasPrefix("supervisor ") {
+                let f = line.split(separator: " ")
+                if f.count == 3, let p = Int32(f[1]), p > 0, let st = UInt64(f[2]) { r.supervisors.append((p, st)) }
             }
             else if line.hasPrefix("init ") {
                 let f = line.split(separator: " ")

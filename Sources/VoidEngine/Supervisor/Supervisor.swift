@@ -7,8 +7,8 @@ import OCIBundle
 /// (docs/void.md, Sockets): it holds the one listening socket, accepts, and starts a fresh void
 /// from the same plan for each connection, with the connection as stdin/stdout (`stdio`, as
 /// inetd) or as fd 3 with LISTEN_FDS=1 (`fd`, as systemd's Accept=yes), at most `max` at once
-/// (the rest wait in the backlog). `connect` through seccomp user notification and `voidoci
-/// profile` are to come here too. `org.voidoci.listen` alone needs none: voidoci binds its
+/// (the rest wait in the backlog). `org.voidoci.connect` has a supervisor of its own
+/// (ConnectSupervisor.swift); `voidoci profile` is to come here too. `org.voidoci.listen` alone needs none: voidoci binds its
 /// sockets before the clone and the init holds them (Spawn/ListenSockets.swift).
 ///
 /// For podman and the OCI lifecycle the supervisor is the container's process: create forks
