@@ -236,10 +236,18 @@ static void load_seccomp(void) {
 
 // org.voidoci.connect: the listener goes to voidoci, which takes it through the init's pidfd
 // (sendmsg, which could pass it, may be a call this very filter sends to the listener).
+// With it, the cookie of the void's network namespace (SO_NETNS_COOKIE, which needs no
+// privilege to read), by which the supervisor tells the program's own sockets from those it made.
 static void connect_filter(void) {
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(s, VOID_STEP_CONNECT_FILTER, -1);
+    CHECK(getsockopt(s, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &cookie, &len), VOID_STEP_CONNECT_FILTER, -1);
+    close(s);
     int fd = void_load_listener_filter(C->connect_filter, C->connect_len);
     CHECK(fd, VOID_STEP_CONNECT_FILTER, -1);
-    if (report(VOID_STEP_LISTENER, 0, fd) < 0) _exit(126);
+    if (void_report_detail(VOID_STEP_LISTENER, (int32_t)(uint32_t)cookie, fd, (int32_t)(uint32_t)(cookie >> 32)) < 0) _exit(126);
     wait_byte(C->sync_fd);
     close(fd);
 }

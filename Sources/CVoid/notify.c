@@ -16,6 +16,9 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/prctl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +61,13 @@ int void_notif_respond(int fd, uint64_t id, int64_t val, int32_t err) {
     return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r);
 }
 
+// Lets the call go on as the program made it (only where nothing outside the void can be
+// reached whatever the program changes meanwhile).
+int void_notif_continue(int fd, uint64_t id) {
+    struct seccomp_notif_resp r = {.id = id, .val = 0, .error = 0, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r);
+}
+
 int void_notif_valid(int fd, uint64_t id) { return ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0; }
 
 int void_notif_setfd(int fd, uint64_t id, int srcfd, int target, int cloexec) {
@@ -82,14 +92,11 @@ ssize_t void_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len) {
     return process_vm_writev(pid, &local, 1, &remote, 1, 0);
 }
 
-// The inode of the network namespace a socket was made in, or 0.
-uint64_t void_socket_netns(int sock) {
-    int ns = ioctl(sock, SIOCGSKNS);
-    if (ns < 0) return 0;
-    struct stat st;
-    uint64_t ino = fstat(ns, &st) == 0 ? (uint64_t)st.st_ino : 0;
-    close(ns);
-    return ino;
+// The cookie of the network namespace a socket was made in (SO_NETNS_COOKIE), or 0.
+uint64_t void_socket_netns_cookie(int sock) {
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    return getsockopt(sock, SOL_SOCKET, 71, &cookie, &len) == 0 ? cookie : 0;
 }
 
 // Socket options a program may set before connect, carried over to the socket made outside:
@@ -164,7 +171,7 @@ int void_msg_read(pid_t pid, int pidfd, uint64_t addr, size_t cap, struct void_m
     struct msghdr h;
     if (void_mem_read(pid, addr, &h, sizeof h) != (ssize_t)sizeof h) { errno = EFAULT; return -1; }
     if (h.msg_name && h.msg_namelen > 0) {
-        if (h.msg_namelen > sizeof m->name) { errno = EINVAL; return -1; }
+        if (h.msg_namelen > sizeof m->name || h.msg_namelen < 2) { errno = EINVAL; return -1; }
         if (void_mem_read(pid, (uint64_t)(uintptr_t)h.msg_name, m->name, h.msg_namelen) != (ssize_t)h.msg_namelen) { errno = EFAULT; return -1; }
         m->namelen = h.msg_namelen;
     }
@@ -197,7 +204,12 @@ int void_msg_read(pid_t pid, int pidfd, uint64_t addr, size_t cap, struct void_m
         // Passed fds are the program's numbers: the supervisor's copies of them go instead.
         struct msghdr local = {.msg_control = m->control, .msg_controllen = m->controllen};
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&local); c; c = CMSG_NXTHDR(&local, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+            // Every header inside what was read (glibc checks only the one it returns next),
+            // and nothing but passed fds: other control messages would be sent with the
+            // supervisor's credentials (SCM_CREDENTIALS, SO_MARK, IP_PKTINFO).
+            size_t at = (size_t)((uint8_t *)c - m->control);
+            if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > m->controllen - at) { void_msg_free(m); errno = EINVAL; return -1; }
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) { void_msg_free(m); errno = EOPNOTSUPP; return -1; }
             int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
             int *fds = (int *)CMSG_DATA(c);
             for (int k = 0; k < n; k++) {
@@ -255,4 +267,36 @@ int void_sockopt_int(int sock, int level, int name) {
 int void_load_listener_filter(const void *filter, uint16_t len) {
     struct sock_fprog prog = {.len = len, .filter = (struct sock_filter *)filter};
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+}
+
+// The thread group of a thread (a notification names the calling thread): Tgid of
+// /proc/TID/status, or -1.
+int void_tgid(pid_t tid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    char *p = strstr(buf, "\nTgid:");
+    return p ? (int)strtol(p + 6, NULL, 10) : -1;
+}
+
+// The connect supervisor, started as root, becomes the void's host ids with only
+// CAP_SYS_PTRACE (to read the program's memory and take its fds), and no_new_privs: what it
+// does for the program (connect to a unix path, socket options) is checked against the void's
+// ids, not root's.
+int void_become(uint32_t uid, uint32_t gid) {
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return -1;
+    if (setgroups(0, NULL) < 0) return -1;
+    if (syscall(SYS_setresgid, gid, gid, gid) < 0 || syscall(SYS_setresuid, uid, uid, uid) < 0) return -1;
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    d[0].effective = d[0].permitted = 1u << CAP_SYS_PTRACE;
+    if (syscall(SYS_capset, &h, d) < 0) return -1;
+    for (int c = 0; c <= 63; c++) if (c != CAP_SYS_PTRACE) prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }

@@ -220,6 +220,89 @@ import Testing
         #expect(!srv.logged.contains("sneaky"), "\(srv.logged)")
     }
 
+    /// Attacks on the supervisor and on the sockets it makes, from a static C program: a socket
+    /// made outside cannot be disconnected, bound or put to listen; TCP Fast Open and io_uring
+    /// are not there; a one-byte address and a control message whose length lies get EINVAL
+    /// (and the supervisor still answers); a connect from a second thread is served.
+    static let attack = """
+        #define _GNU_SOURCE
+        #include <arpa/inet.h>
+        #include <errno.h>
+        #include <pthread.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <sys/socket.h>
+        #include <sys/syscall.h>
+        #include <unistd.h>
+        static int port, uport;
+        static const char *name(int r) { return r >= 0 ? "ok" : errno == EPERM ? "EPERM" : errno == EINVAL ? "EINVAL" : errno == ENOSYS ? "ENOSYS" : errno == EOPNOTSUPP ? "EOPNOTSUPP" : errno == ECONNREFUSED ? "ECONNREFUSED" : strerror(errno); }
+        static struct sockaddr_in at(int p) { struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(p)}; inet_pton(AF_INET, "127.0.0.1", &a.sin_addr); return a; }
+        static int dial(void) { int s = socket(AF_INET, SOCK_STREAM, 0); struct sockaddr_in a = at(port); return connect(s, (void *)&a, sizeof a) < 0 ? -1 : s; }
+        static void *thread(void *x) { (void)x; int s = dial(); printf("thread connect %s\\n", s >= 0 ? "ok" : name(-1)); return NULL; }
+        int main(int argc, char **argv) {
+            port = atoi(argv[1]); uport = atoi(argv[2]);
+            setvbuf(stdout, NULL, _IONBF, 0);
+            int s = dial();
+            printf("connect %s\\n", s >= 0 ? "ok" : name(-1));
+            struct sockaddr un = {.sa_family = AF_UNSPEC};
+            printf("disconnect %s\\n", name(connect(s, &un, sizeof un)));
+            struct sockaddr_in any = at(0);
+            printf("bind %s\\n", name(bind(s, (void *)&any, sizeof any)));
+            printf("listen %s\\n", name(listen(s, 1)));
+            int t = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in other = at(port + 1);
+            printf("fastopen %s\\n", name((int)sendto(t, "x", 1, MSG_FASTOPEN, (void *)&other, sizeof other)));
+            char params[120] = {0};
+            printf("io_uring %s\\n", name((int)syscall(SYS_io_uring_setup, 1, params)));
+            int u = socket(AF_INET, SOCK_DGRAM, 0);
+            struct sockaddr_in to = at(uport);
+            struct iovec iov = {.iov_base = "x", .iov_len = 1};
+            struct msghdr m = {.msg_name = &to, .msg_namelen = 1, .msg_iov = &iov, .msg_iovlen = 1};
+            printf("short name %s\\n", name((int)sendmsg(u, &m, 0)));
+            union { char buf[64]; struct cmsghdr h; } c;
+            memset(&c, 0, sizeof c);
+            c.h.cmsg_level = SOL_SOCKET; c.h.cmsg_type = SCM_RIGHTS; c.h.cmsg_len = 100000;
+            m.msg_namelen = sizeof to; m.msg_control = c.buf; m.msg_controllen = sizeof c.buf;
+            printf("bad cmsg %s\\n", name((int)sendmsg(u, &m, 0)));
+            pthread_t th;
+            pthread_create(&th, NULL, thread, NULL);
+            pthread_join(th, NULL);
+            printf("still served %s\\n", dial() >= 0 ? "ok" : name(-1));
+            return 0;
+        }
+        """
+
+    @Test(arguments: As.allCases)
+    func socketsMadeOutsideCannotBeAimedElsewhere(who: As) throws {
+        try Env.requireUser(who)
+        let srv = try Self.startServer()
+        defer { srv.stop() }
+        let src = "\(Self.dir)/attack.c", bin = "\(Self.dir)/attack"
+        if access(bin, X_OK) != 0 {
+            FileManager.default.createFile(atPath: src, contents: Data(Self.attack.utf8))
+            let cc = Shell.run(["/usr/bin/gcc", "-static", "-O2", "-pthread", "-o", bin, src])
+            try #require(cc.status == 0, "\(cc)")
+        }
+        let b = Self.bundle("tcp:127.0.0.1:\(srv.tcp);udp:127.0.0.1:\(srv.udp)", as: who, [bin, "\(srv.tcp)", "\(srv.udp)"])
+        defer { b.close() }
+        let r = b.run()
+        #expect(r.status == 0 && r.stdout == """
+            connect ok
+            disconnect EPERM
+            bind EPERM
+            listen EPERM
+            fastopen EOPNOTSUPP
+            io_uring ENOSYS
+            short name EINVAL
+            bad cmsg EINVAL
+            thread connect ok
+            still served ok
+
+            """, "\(r)")
+        #expect(!srv.logged.contains("unlisted"), "\(srv.logged)")
+    }
+
     /// The config's own seccomp profile still wins: a denial of connect there is what the
     /// program gets, and nothing is connected.
     @Test func theConfigsSeccompDenialWins() throws {

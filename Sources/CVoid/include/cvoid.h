@@ -262,7 +262,7 @@ enum void_step {
     VOID_STEP_CONNECTION = 50,
     VOID_STEP_OPEN_FDS = 51,      // index: which opened file
     VOID_STEP_CONNECT_FILTER = 52,
-    VOID_STEP_LISTENER = 53,      // not a failure: the connect filter's listener is fd `index`
+    VOID_STEP_LISTENER = 53,      // not a failure: the connect filter's listener is fd `index`; err|detail<<32: the void's SO_NETNS_COOKIE
 };
 
 // clone3 with `flags` (CLONE_NEW*), SIGCHLD, CLONE_PIDFD, and CLONE_INTO_CGROUP when `cgroup_fd`
@@ -350,11 +350,12 @@ extern const uint32_t VOID_SECCOMP_FILTER_FLAG_NEW_LISTENER, VOID_AUDIT_ARCH_NAT
 int void_notif_recv(int fd, struct void_notif *out);
 int void_notif_respond(int fd, uint64_t id, int64_t val, int32_t err);
 int void_notif_valid(int fd, uint64_t id);
+int void_notif_continue(int fd, uint64_t id);
 int void_notif_setfd(int fd, uint64_t id, int srcfd, int target, int cloexec);
 int void_pidfd_getfd(int pidfd, int fd);
 ssize_t void_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 ssize_t void_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
-uint64_t void_socket_netns(int sock);
+uint64_t void_socket_netns_cookie(int sock);
 int void_copy_sockopts(int from, int to, int family);
 int void_fd_cloexec(pid_t pid, int fd);
 int void_msg_read(pid_t pid, int pidfd, uint64_t addr, size_t cap, struct void_msg *m);
@@ -364,6 +365,8 @@ int void_connect(int sock, const void *addr, uint32_t len);
 int void_connect_result(int sock);
 int void_sockopt_int(int sock, int level, int name);
 int void_load_listener_filter(const void *filter, uint16_t len);
+int void_tgid(pid_t tid);
+int void_become(uint32_t uid, uint32_t gid);
 
 // Constants Swift cannot import from macros.
 extern const uint64_t VOID_CLONE_NEWUSER, VOID_CLONE_NEWNS, VOID_CLONE_NEWPID, VOID_CLONE_NEWNET,

@@ -66,7 +66,7 @@ extension Runtime {
     /// holds the listener (voidoci's copy is closed).
     func startConnectSupervisor(_ s: inout Spawned?, _ plan: VoidPlan, _ opt: SpawnOptions) throws -> (pid: pid_t, commitFD: Int32)? {
         guard let v = s, v.listener >= 0 else { return nil }
-        let c = try ConnectSupervisor.start(v, plan.connect, record: opt.record)
+        let c = try ConnectSupervisor.start(v, plan, record: opt.record)
         close(v.listener)
         s?.listener = -1
         return c

@@ -17,7 +17,7 @@ public struct ConnectDestination: Equatable, Sendable, CustomStringConvertible {
     public enum Address: Hashable, Sendable {
         case inet([UInt8], port: UInt16)   // 4 bytes; an IPv4-mapped IPv6 address is this too
         case inet6([UInt8], port: UInt16)  // 16 bytes
-        case unix(String)                  // a path (abstract names are never listed)
+        case unix([UInt8])                 // a path's bytes, compared as bytes (abstract names are never listed)
     }
 
     /// Parses `tcp:ADDR:PORT`, `tcp:[ADDR6]:PORT`, `udp:...` or `unix:PATH`.
@@ -30,7 +30,7 @@ public struct ConnectDestination: Equatable, Sendable, CustomStringConvertible {
         switch l.address {
         case .inet(let host, let port): address = .inet(bytes(host, AF_INET, 4), port: port)
         case .inet6(let host, let port): address = canonical(bytes(host, AF_INET6, 16), port: port)
-        case .unix(let path): address = .unix(path)
+        case .unix(let path): address = .unix(Array(path.utf8))
         }
         return ConnectDestination(transport: l.transport, address: address, entry: l.entry)
     }
@@ -66,7 +66,7 @@ public struct ConnectDestination: Equatable, Sendable, CustomStringConvertible {
         case AF_UNIX:
             let path = sa[2...].prefix { $0 != 0 }
             guard !path.isEmpty else { return nil }   // abstract (leading NUL) or unnamed
-            return .unix(String(decoding: path, as: UTF8.self))
+            return .unix(Array(path))
         default: return nil
         }
     }
@@ -88,7 +88,7 @@ public struct ConnectDestination: Equatable, Sendable, CustomStringConvertible {
             var buf = [CChar](repeating: 0, count: 64)
             _ = b.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &buf, 64) }
             return "\(transport):[\(String(cString: buf))]:\(port)"
-        case .unix(let p): return "unix:\(printable(p))"
+        case .unix(let p): return "unix:\(printable(String(decoding: p, as: UTF8.self)))"
         }
     }
 }

@@ -50,6 +50,8 @@ public struct Spawned {
     /// org.voidoci.connect: the listener of the init's connect filter (the supervisor's to
     /// answer), or -1.
     public var listener: Int32 = -1
+    /// With it, the cookie of the void's network namespace.
+    public var netnsCookie: UInt64 = 0
 }
 
 /// Executes a plan: opens host-side sources, joins namespaces, clones the init with every new
@@ -186,6 +188,7 @@ public enum Spawner {
                 let fd = void_pidfd_getfd(s.pidfd, report.index)
                 if fd < 0 { throw VoidError("org.voidoci.connect: taking the connect filter's listener from the void's init (pidfd_getfd): \(errnoText(errno))", errno: errno) }
                 s.listener = fd
+                s.netnsCookie = UInt64(UInt32(bitPattern: report.err)) | UInt64(UInt32(bitPattern: report.detail)) << 32
                 try sys("resuming the void's init after its connect filter") { write(s.syncFD, &go, 1) }
                 continue
             }

@@ -1,5 +1,6 @@
 import CVoid
 import Glibc
+import OCIBundle
 
 /// The supervisor of `org.voidoci.connect` (docs/void.md, Sockets): a process outside the void,
 /// in the caller's namespaces, that answers the void's connect filter (ConnectBroker). It is not
@@ -14,8 +15,20 @@ import Glibc
 enum ConnectSupervisor {
     /// Forks the supervisor for `v`, the init (which holds the listener); returns its pid and the socket
     /// `commit` writes to once the state is saved.
-    static func start(_ v: Spawned, _ destinations: [ConnectDestination], record: ((String) throws -> Void)?) throws -> (pid: pid_t, commitFD: Int32) {
+    static func start(_ v: Spawned, _ plan: VoidPlan, record: ((String) throws -> Void)?) throws -> (pid: pid_t, commitFD: Int32) {
         guard v.listener >= 0 else { throw VoidError("voidoci bug: a connect supervisor without a listener") }
+        let voidNetns = v.netnsCookie
+        guard voidNetns != 0 else { throw VoidError("org.voidoci.connect: the void's network namespace cookie (SO_NETNS_COOKIE) is unknown") }
+        // Voidoci as root: the supervisor becomes the void's host ids (the process's uid and gid
+        // through the maps), so what it does for the program is checked against them.
+        func host(_ maps: [LinuxIDMapping], _ id: UInt32) -> UInt32? {
+            for m in maps where id >= m.containerID && UInt64(id) < UInt64(m.containerID) + UInt64(m.size) {
+                return m.hostID &+ (id - m.containerID)
+            }
+            return nil
+        }
+        var ids: (UInt32, UInt32)?
+        if geteuid() == 0, let u = host(plan.uidMap, plan.process.uid), let g = host(plan.gidMap, plan.process.gid) { ids = (u, g) }
         var pair: [Int32] = [-1, -1]
         try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) }
         _ = void_wait_single_threaded()
@@ -28,7 +41,7 @@ enum ConnectSupervisor {
             if null >= 0 { _ = dup2(null, 0); _ = dup2(null, 1) }
             let keep = [v.listener, pair[1], v.pidfd].sorted()
             void_close_except(keep, Int32(keep.count))
-            run(listener: v.listener, initPidFD: v.pidfd, commitFD: pair[1], destinations)
+            run(listener: v.listener, initPidFD: v.pidfd, commitFD: pair[1], plan.connect, voidNetns: voidNetns, ids: ids)
         }
         let e = errno
         close(pair[1])
@@ -38,7 +51,8 @@ enum ConnectSupervisor {
         }
         close(pidfd)
         do {
-            try record?("supervisor \(pid) \(procStat(pid)?.1 ?? 0)\n")
+            guard let start = procStat(pid)?.1 else { throw VoidError("org.voidoci.connect: the supervisor's start time (/proc/\(pid)/stat): \(errnoText(errno))") }
+            try record?("supervisor \(pid) \(start)\n")
         } catch {
             kill(pid, SIGKILL)
             close(pair[0])
@@ -62,12 +76,18 @@ enum ConnectSupervisor {
         while waitpid(c.pid, &st, 0) < 0 && errno == EINTR {}
     }
 
-    private static func run(listener: Int32, initPidFD: Int32, commitFD: Int32, _ destinations: [ConnectDestination]) -> Never {
+    private static func run(listener: Int32, initPidFD: Int32, commitFD: Int32, _ destinations: [ConnectDestination],
+                            voidNetns: UInt64, ids: (UInt32, UInt32)?) -> Never {
         signal(SIGPIPE, SIG_IGN)
         var b: UInt8 = 0
         if read(commitFD, &b, 1) != 1 { _exit(1) }   // voidoci died before saving the state
         close(commitFD)
-        let broker = ConnectBroker(destinations) { what in
+        if let (u, g) = ids, void_become(u, g) < 0 {
+            var line = "voidoci: org.voidoci.connect: the supervisor could not become \(u):\(g): \(errnoText(errno))\n"
+            line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+            _exit(1)
+        }
+        let broker = ConnectBroker(destinations, voidNetns: voidNetns) { what in
             var line = "voidoci: \(what)\n"
             line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
         }
