@@ -42,5 +42,10 @@ mv -f "$DEST.new.$$" "$DEST"
 # larger until the kernel evicted it (bench/README.md, "Peak RSS").
 sync "$DEST" && dd if="$DEST" iflag=nocache count=0 status=none || true
 
-echo "build: installed $DEST"
+# voidoci compare's probe: static, bound read-only into each runtime's container.
+probe_dest="$(dirname "$(dirname "$DEST")")/libexec/voidoci/voidoci-probe"
+mkdir -p "$(dirname "$probe_dest")"
+gcc -static -O2 -Wall -o "$probe_dest.new.$$" probe/probe.c 2>&1 | grep -v -e 'statically linked applications' -e 'in function' >&2 || true
+mv -f "$probe_dest.new.$$" "$probe_dest"
+echo "build: installed $DEST and $probe_dest"
 "$DEST" --version || echo "build: (voidoci --version failed; ignored)"

@@ -274,3 +274,74 @@ struct JSONParser {
         return JSONSyntaxError(offset: position, line: line, column: position - lineStart + 1, message: message)
     }
 }
+
+/// A config.json as a tree that can be edited and written back (`voidoci compare` runs a bundle's
+/// config with its process replaced). Object keys are written sorted; numbers keep their text.
+public struct JSONDocument: Sendable {
+    public indirect enum Value: Sendable {
+        case null, bool(Bool), number(String), string(String), array([Value]), object([String: Value])
+    }
+    public var root: Value
+
+    public init(value: Value) { root = value }
+
+    public init(parsing bytes: [UInt8]) throws {
+        do { root = Self.convert(try JSONParser.parse(bytes)) } catch { throw SpecError.syntax(error, file: "config.json") }
+    }
+
+    static func convert(_ v: JSONValue) -> Value {
+        switch v {
+        case .null: .null
+        case .bool(let b): .bool(b)
+        case .number(let t): .number(t)
+        case .string(let s): .string(s)
+        case .array(let a): .array(a.map(convert))
+        case .object(let o): .object(o.mapValues(convert))
+        }
+    }
+
+    public func render() -> String {
+        var out = ""
+        Self.render(root, into: &out)
+        return out
+    }
+
+    static func render(_ v: Value, into out: inout String) {
+        switch v {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let t): out += t
+        case .string(let s): quote(s, into: &out)
+        case .array(let a):
+            out += "["
+            for (i, e) in a.enumerated() { if i > 0 { out += "," }; render(e, into: &out) }
+            out += "]"
+        case .object(let o):
+            out += "{"
+            for (i, k) in o.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                quote(k, into: &out)
+                out += ":"
+                render(o[k] ?? .null, into: &out)
+            }
+            out += "}"
+        }
+    }
+
+    static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) }
+                else { out.unicodeScalars.append(u) }
+            }
+        }
+        out += "\""
+    }
+}
