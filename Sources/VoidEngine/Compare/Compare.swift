@@ -3,8 +3,8 @@ import Glibc
 import OCIBundle
 
 /// `voidoci compare` (docs/compare.md): the same bundle under several runtimes, observed from
-/// inside by the probe (probe/probe.c, a static program bound in read-only at /.voidoci-probe
-/// in place of the config's process), and from the host (the namespaces of the probe's process);
+/// inside by the probe (probe/probe.c, a static program bound read-only over the config's own
+/// program), and from the host (the namespaces of the probe's process);
 /// then the config's real process under each, for whether it worked. Every cell of the void's
 /// column that differs from a container's names its cause, from the plan `explain` prints; a
 /// void that shows more than its grants is flagged.
