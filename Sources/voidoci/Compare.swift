@@ -16,7 +16,9 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Comma-separated runtimes, each found on PATH.") var runtimes: String = "runc,crun,voidoci"
     @Option(name: .long, help: "text or json") var format: String = "text"
     @Option(name: .long, help: "Write the report here instead of stdout.") var output: String?
+    @Option(name: .long, help: "A podman image (root only: podman image mount) instead of a bundle; the command after -- (else the image's own).") var image: String?
     @Argument(help: "The bundle directory.") var bundle: String = "."
+    @Argument(parsing: .postTerminator, help: "With --image: the command to run.") var command: [String] = []
 
     func validate() throws {
         guard format == "text" || format == "json" else { throw ValidationError("--format: \(format) (text or json)") }
@@ -26,13 +28,23 @@ struct CompareCommand: ParsableCommand {
     func run() {
         guarded {
             let rt = runtime()
+            var bundle = self.bundle
+            var imageBundle: ImageBundle?
+            if let image {
+                let b = try ImageBundle(image: image, command: command)
+                imageBundle = b
+                bundle = b.dir
+            }
+            defer { imageBundle?.remove() }
             let (_, plan, _) = try rt.plan(bundle: bundle)
             let list = runtimes.split(separator: ",").map { $0 == "voidoci" ? selfPath() : String($0) }
-            let report = try Compare.run(bundle: absolute(bundle), runtimes: list, probe: probePath(), plan: plan) { writeErr($0 + "\n") }
+            var report = try Compare.run(bundle: absolute(bundle), runtimes: list, probe: probePath(), plan: plan) { writeErr($0 + "\n") }
+            if let image { report.bundle = "--image \(image)" + (command.isEmpty ? "" : " -- " + command.joined(separator: " ")) }
             let text = format == "json" ? Compare.json(report) : Compare.text(report)
             if let o = output { try writeFileAtomically(absolute(o), text) } else { writeOut(text) }
-            if !report.moreThanGranted.isEmpty { Glibc.exit(2) }
-            if !report.leakyGrants.isEmpty { Glibc.exit(3) }
+            let status: Int32 = !report.moreThanGranted.isEmpty ? 2 : !report.leakyGrants.isEmpty ? 3 : 0
+            imageBundle?.remove()
+            if status != 0 { Glibc.exit(status) }
         }
     }
 
@@ -57,5 +69,62 @@ struct CompareCommand: ParsableCommand {
         let dir = exe.split(separator: "/").dropLast().dropLast().joined(separator: "/")
         let beside = "/\(dir)/libexec/voidoci/voidoci-probe"
         return access(beside, X_OK) == 0 ? beside : "/usr/local/libexec/voidoci/voidoci-probe"
+    }
+}
+
+/// `compare --image`: a bundle made for a podman image, in a scratch directory: its root is a
+/// podman container of the image, created (never started) and mounted (an image's own mount is
+/// read-only, and runc and crun make their mount points in the root), its process the command given or the image's own
+/// (entrypoint and cmd), with the image's environment and working directory.
+final class ImageBundle {
+    let image: String
+    let dir: String
+    let container: String
+    private var removed = false
+
+    init(image: String, command: [String]) throws {
+        self.image = image
+        container = "voidoci-compare-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        func first(_ r: Compare.Child.Result) -> String { r.stderr.split(separator: "\n").first.map(String.init) ?? "exit \(r.status)" }
+        let made = Compare.Child.run(["podman", "create", "--name", container, image, "/bin/true"], timeout: 120)
+        guard made.status == 0 else { throw VoidError("--image \(image): podman create: \(first(made)) (compare --image needs root and a local image)") }
+        let mount = Compare.Child.run(["podman", "mount", container], timeout: 120)
+        let root = mount.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        guard mount.status == 0, root.hasPrefix("/") else {
+            _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60)
+            throw VoidError("--image \(image): podman mount: \(first(mount)) (compare --image needs root)")
+        }
+        let inspect = Compare.Child.run(["podman", "image", "inspect", image, "--format",
+                                         "{{json .Config.Entrypoint}}\n{{json .Config.Cmd}}\n{{json .Config.Env}}\n{{json .Config.WorkingDir}}"], timeout: 60)
+        let lines = inspect.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        func list(_ i: Int) -> [String] { i < lines.count ? Compare.stringList(lines[i]) : [] }
+        let args = !command.isEmpty ? command : (list(0) + list(1)).isEmpty ? ["/bin/sh"] : list(0) + list(1)
+        var env = list(2)
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
+        let cwd = (lines.count > 3 ? Compare.stringList("[" + lines[3] + "]").first : nil).flatMap { $0.isEmpty ? nil : $0 } ?? "/"
+        var template = Array("/tmp/voidoci-compare-image-XXXXXX".utf8CString)
+        guard let d = mkdtemp(&template) else {
+            _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60)
+            throw VoidError("mkdtemp: \(String(cString: strerror(errno)))")
+        }
+        dir = String(cString: d)
+        let config = JSON.object([
+            ("ociVersion", .string("1.0.2")),
+            ("process", .object([("terminal", .bool(false)), ("user", .object([("uid", .number(0)), ("gid", .number(0))])),
+                                 ("args", .array(args.map(JSON.string))), ("env", .array(env.map(JSON.string))), ("cwd", .string(cwd))])),
+            ("root", .object([("path", .string(root)), ("readonly", .bool(false))])),
+            ("hostname", .string("compare")),
+            ("linux", .object([("namespaces", .array(["pid", "mount", "ipc", "uts", "network"].map { JSON.object([("type", .string($0))]) }))])),
+        ]).render()
+        do { try writeFileAtomically("\(dir)/config.json", config) } catch { remove(); throw error }
+    }
+
+    func remove() {
+        if removed { return }
+        removed = true
+        unlink("\(dir)/config.json")
+        rmdir(dir)
+        _ = Compare.Child.run(["podman", "unmount", container], timeout: 60)
+        _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60)
     }
 }

@@ -76,4 +76,19 @@ import Testing
         #expect(r.status == 0 && rep.runtimes.first?.error == "no-such-runtime is not on PATH", "\(r)")
         #expect(rep.runtimes.last?.exit == 0)
     }
+
+    /// `--image`: a podman image (the podman tests' busybox one), under the three runtimes.
+    @Test func aPodmanImage() throws {
+        let p = try Podman.open(.root)
+        defer { p.close() }
+        let img = try p.image(.busybox)
+        let c = Shell.run([Env.bin, "compare", "--format", "json", "--image", img, "--", "/bin/sh", "-c", "true"], timeout: 120)
+        let rep = try #require(try? JSONDecoder().decode(Report.self, from: Data(c.stdout.utf8)), "\(c)")
+        #expect(c.status == 0, "\(c)")
+        for rt in rep.runtimes { #expect(rt.error == nil && rt.exit == 0, "\(rt)") }
+        #expect(rep.value("network.interfaces", 2) == "lo" && rep.value("devices.count", 2) == "0")
+        for row in rep.rows where row.key.hasPrefix("sensitive.") { #expect(!row.values[2].hasPrefix("readable"), "\(row)") }
+        let left = Shell.run(["/usr/bin/podman", "ps", "-a", "--format", "{{.Names}}"])
+        #expect(!left.stdout.contains("voidoci-compare-"), "\(left)")
+    }
 }

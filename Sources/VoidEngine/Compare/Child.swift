@@ -4,7 +4,8 @@ import OCIBundle
 
 /// A runtime run by `compare`: argv with stdout and stderr to pipes read here, stdin a pipe
 /// (kept open while the probe waits on it) or /dev/null.
-final class Child {
+extension Compare {
+public final class Child {
     let pid: pid_t
     private var stdinFD: Int32
     private let stdoutFD: Int32, stderrFD: Int32
@@ -87,10 +88,11 @@ final class Child {
         close(stdoutFD); close(stderrFD)
     }
 
-    struct Result { var status: Int32; var stdout: String; var stderr: String }
+    public struct Result { public var status: Int32; public var stdout: String; public var stderr: String }
 
     /// argv to the end (killed after `timeout` s): its exit status (128+N for a signal) and output.
-    static func run(_ argv: [String], timeout: Int32 = 30) -> Result {
+    public static func run(_ argv: [String], timeout: Int32 = 30) -> Result {
+        let argv = argv.first?.hasPrefix("/") == false ? [Compare.which(argv[0]) ?? argv[0]] + argv.dropFirst() : argv
         guard let c = try? spawn(argv, stdin: false) else { return Result(status: 127, stdout: "", stderr: "cannot run \(argv[0])") }
         var out = ""
         let deadline = time(nil) + Int(timeout)
@@ -107,10 +109,12 @@ final class Child {
     }
 }
 
+}
+
 /// rm -rf of a directory compare made (its own scratch dirs only).
 func removeTree(_ path: String) -> Bool {
     guard path.hasPrefix("/tmp/voidoci-compare-") else { return false }
-    return Child.run(["/bin/rm", "-rf", "--one-file-system", path]).status == 0
+    return Compare.Child.run(["/bin/rm", "-rf", "--one-file-system", path]).status == 0
 }
 
 extension VoidPlan {

@@ -383,6 +383,12 @@ public enum Compare {
         return out
     }
 
+    /// A JSON array of strings as podman prints it (`null` or `["a","b"]`), read leniently.
+    public static func stringList(_ text: String) -> [String] {
+        guard let doc = try? JSONDocument(parsing: Array(text.utf8)), case .array(let a) = doc.root else { return [] }
+        return a.compactMap { if case .string(let s) = $0 { return s }; return nil }
+    }
+
     static func unescape(_ s: Substring) -> String {
         var out = "", esc = false
         for ch in s {
