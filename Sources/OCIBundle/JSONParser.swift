@@ -328,7 +328,9 @@ public struct JSONDocument: Sendable {
         }
     }
 
-    static func quote(_ s: String, into out: inout String) {
+    /// A JSON string literal: the one escaping of voidoci's writers (state.json and explain go
+    /// through it too, StateJSON.quote).
+    public static func quote(_ s: String, into out: inout String) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {
