@@ -15,6 +15,7 @@ PKGS=(
   time                             # /usr/bin/time for peak-RSS measurements
   curl                             # ConnectTests: an unmodified program that connect()s out of a void
   socat                            # bench/accept.py: the fork-per-connection server org.voidoci.accept is compared with
+  chromium fonts-dejavu-core       # CompareTests: the html report rendered in a real headless browser
 )
 
 [[ $EUID -eq 0 ]] || { echo "install-deps: must run as root" >&2; exit 1; }

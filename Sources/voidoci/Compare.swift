@@ -14,14 +14,14 @@ struct CompareCommand: ParsableCommand {
             See docs/compare.md.
             """)
     @Option(name: .long, help: "Comma-separated runtimes, each found on PATH.") var runtimes: String = "runc,crun,voidoci"
-    @Option(name: .long, help: "text or json") var format: String = "text"
+    @Option(name: .long, help: "text, json or html (one self-contained page)") var format: String = "text"
     @Option(name: .long, help: "Write the report here instead of stdout.") var output: String?
     @Option(name: .long, help: "A podman image (root only: podman image mount) instead of a bundle; the command after -- (else the image's own).") var image: String?
     @Argument(help: "The bundle directory.") var bundle: String = "."
     @Argument(parsing: .postTerminator, help: "With --image: the command to run.") var command: [String] = []
 
     func validate() throws {
-        guard format == "text" || format == "json" else { throw ValidationError("--format: \(format) (text or json)") }
+        guard ["text", "json", "html"].contains(format) else { throw ValidationError("--format: \(format) (text, json or html)") }
         guard !runtimes.split(separator: ",").isEmpty else { throw ValidationError("--runtimes: empty") }
     }
 
@@ -40,7 +40,7 @@ struct CompareCommand: ParsableCommand {
             let list = runtimes.split(separator: ",").map { $0 == "voidoci" ? selfPath() : String($0) }
             var report = try Compare.run(bundle: absolute(bundle), runtimes: list, probe: probePath(), plan: plan) { writeErr($0 + "\n") }
             if let image { report.bundle = "--image \(image)" + (command.isEmpty ? "" : " -- " + command.joined(separator: " ")) }
-            let text = format == "json" ? Compare.json(report) : Compare.text(report)
+            let text = format == "json" ? Compare.json(report) : format == "html" ? Compare.html(report) : Compare.text(report)
             if let o = output { try writeFileAtomically(absolute(o), text) } else { writeOut(text) }
             let status: Int32 = !report.moreThanGranted.isEmpty ? 2 : !report.leakyGrants.isEmpty ? 3 : 0
             imageBundle?.remove()
@@ -88,12 +88,15 @@ final class ImageBundle {
         func first(_ r: Compare.Child.Result) -> String { r.stderr.split(separator: "\n").first.map(String.init) ?? "exit \(r.status)" }
         let made = Compare.Child.run(["podman", "create", "--name", container, image, "/bin/true"], timeout: 120)
         guard made.status == 0 else { throw VoidError("--image \(image): podman create: \(first(made)) (compare --image needs root and a local image)") }
-        let mount = Compare.Child.run(["podman", "mount", container], timeout: 120)
-        let root = mount.stdout.split(separator: "\n").last.map(String.init) ?? ""
-        guard mount.status == 0, root.hasPrefix("/") else {
+        var template = Array("/tmp/voidoci-compare-image-XXXXXX".utf8CString)
+        guard let d = mkdtemp(&template) else {
             _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60)
-            throw VoidError("--image \(image): podman mount: \(first(mount)) (compare --image needs root)")
+            throw VoidError("mkdtemp: \(String(cString: strerror(errno)))")
         }
+        dir = String(cString: d)
+        _ = chmod(dir, 0o755)
+        let root: String
+        do { root = try Self.root(container, dir: dir, image: image) } catch { remove(); throw error }
         let inspect = Compare.Child.run(["podman", "image", "inspect", image, "--format",
                                          "{{json .Config.Entrypoint}}\n{{json .Config.Cmd}}\n{{json .Config.Env}}\n{{json .Config.WorkingDir}}"], timeout: 60)
         let lines = inspect.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -102,12 +105,6 @@ final class ImageBundle {
         var env = list(2)
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
         let cwd = (lines.count > 3 ? Compare.stringList("[" + lines[3] + "]").first : nil).flatMap { $0.isEmpty ? nil : $0 } ?? "/"
-        var template = Array("/tmp/voidoci-compare-image-XXXXXX".utf8CString)
-        guard let d = mkdtemp(&template) else {
-            _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60)
-            throw VoidError("mkdtemp: \(String(cString: strerror(errno)))")
-        }
-        dir = String(cString: d)
         let config = JSON.object([
             ("ociVersion", .string("1.0.2")),
             ("process", .object([("terminal", .bool(false)), ("user", .object([("uid", .number(0)), ("gid", .number(0))])),
@@ -117,14 +114,36 @@ final class ImageBundle {
             ("linux", .object([("namespaces", .array(["pid", "mount", "ipc", "uts", "network"].map { JSON.object([("type", .string($0))]) }))])),
         ]).render()
         do { try writeFileAtomically("\(dir)/config.json", config) } catch { remove(); throw error }
+        // Rootless, the unpacked copy is all there is: the container goes now.
+        if geteuid() != 0 { _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60) }
+    }
+
+    /// The root: as root, the container mounted (`podman mount`); rootless, where a mount would
+    /// live in podman's own namespace only, the container exported and unpacked into `dir/rootfs`
+    /// (owned by the caller; device nodes, which an unprivileged tar cannot make, left out).
+    static func root(_ container: String, dir: String, image: String) throws -> String {
+        func first(_ r: Compare.Child.Result) -> String { r.stderr.split(separator: "\n").first.map(String.init) ?? "exit \(r.status)" }
+        if geteuid() == 0 {
+            let mount = Compare.Child.run(["podman", "mount", container], timeout: 120)
+            let root = mount.stdout.split(separator: "\n").last.map(String.init) ?? ""
+            guard mount.status == 0, root.hasPrefix("/") else { throw VoidError("--image \(image): podman mount: \(first(mount))") }
+            return root
+        }
+        let tar = "\(dir)/image.tar", rootfs = "\(dir)/rootfs"
+        defer { unlink(tar) }
+        let export = Compare.Child.run(["podman", "export", "-o", tar, container], timeout: 600)
+        guard export.status == 0 else { throw VoidError("--image \(image): podman export: \(first(export))") }
+        guard mkdir(rootfs, 0o755) == 0 else { throw VoidError.sys("mkdir", rootfs) }
+        let x = Compare.Child.run(["tar", "-x", "--no-same-owner", "-f", tar, "-C", rootfs, "--exclude", "dev/*"], timeout: 600)
+        guard x.status == 0 else { throw VoidError("--image \(image): unpacking the exported container: \(first(x))") }
+        return rootfs
     }
 
     func remove() {
         if removed { return }
         removed = true
-        unlink("\(dir)/config.json")
-        rmdir(dir)
-        _ = Compare.Child.run(["podman", "unmount", container], timeout: 60)
+        _ = removeScratch(dir)
+        if geteuid() == 0 { _ = Compare.Child.run(["podman", "unmount", container], timeout: 60) }
         _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60)
     }
 }

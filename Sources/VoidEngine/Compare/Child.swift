@@ -112,6 +112,7 @@ public final class Child {
 }
 
 /// rm -rf of a directory compare made (its own scratch dirs only).
+public func removeScratch(_ path: String) -> Bool { removeTree(path) }
 func removeTree(_ path: String) -> Bool {
     guard path.hasPrefix("/tmp/voidoci-compare-") else { return false }
     return Compare.Child.run(["/bin/rm", "-rf", "--one-file-system", path]).status == 0

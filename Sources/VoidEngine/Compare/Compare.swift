@@ -32,6 +32,9 @@ public enum Compare {
         public var moreThanGranted: [String]
         public var leakyGrants: [String]
         public var notes: [String] = []
+        /// What the plan says the void holds (files.count, devices.count), against which its
+        /// column is checked.
+        public var planned: [String: String] = [:]
     }
 
     /// `runc spec`'s mounts.
@@ -95,8 +98,13 @@ public enum Compare {
             rows.append(Row(key: k, values: values, cause: cause))
         }
         var more: [String] = [], leaks: [String] = []
-        if let v = voidIndex, columns[v].error == nil { (more, leaks) = flags(columns[v].observed, plan) }
+        var planned: [String: String] = [:]
+        if let v = voidIndex, columns[v].error == nil {
+            planned = ["files.count": String(plannedFiles(plan)), "devices.count": String(plannedDevices(plan))]
+            (more, leaks) = flags(columns[v].observed, plan, planned: planned)
+        }
         var report = Report(bundle: bundle, columns: columns, rows: rows, moreThanGranted: more, leakyGrants: leaks)
+        report.planned = planned
         if needsDefaultMounts(doc) {
             report.notes.append("the config mounts no /proc: every runtime got runc spec's default mounts (proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys); the void honours them only as granted (org.voidoci.mounts)")
         }
@@ -112,7 +120,8 @@ public enum Compare {
 
     /// A copy of the bundle's config with `edit` applied, in a fresh directory (root.path made
     /// absolute, the process without a terminal): (the directory, its state root).
-    static func scratch(_ bundle: String, _ doc: JSONDocument, edit: (inout [String: JSONDocument.Value]) -> Void) throws -> String {
+    static func scratch(_ bundle: String, _ doc: JSONDocument, rootless: Bool,
+                        edit: (inout [String: JSONDocument.Value]) -> Void) throws -> String {
         var template = Array("/tmp/voidoci-compare-XXXXXX".utf8CString)
         guard let d = mkdtemp(&template) else { throw VoidError.sys("mkdtemp", "/tmp/voidoci-compare-XXXXXX") }
         let dir = String(cString: d)
@@ -134,9 +143,48 @@ public enum Compare {
         if case .array(let m)? = top["mounts"] { mounts = m }
         let hasProc = mounts.contains { if case .object(let o) = $0, case .string("proc")? = o["type"] { return true }; return false }
         if !hasProc { top["mounts"] = .array(defaultMounts + mounts) }
+        if rootless { makeRootless(&top) }
         edit(&top)
         try writeFileAtomically("\(dir)/config.json", JSONDocument.Value.object(top).rendered)
         return dir
+    }
+
+    /// A container runtime run by an unprivileged user needs what `runc spec --rootless` gives: a
+    /// user namespace mapping root to the caller (unless the config maps ids itself), no uid= or
+    /// gid= mount options, no cgroup resources, and /sys bound from the host when there is no
+    /// network namespace of its own to mount sysfs for. The network namespace is kept (unlike
+    /// `runc spec --rootless`), as podman keeps it with `--network none`.
+    static func makeRootless(_ top: inout [String: JSONDocument.Value]) {
+        guard case .object(var linux)? = top["linux"] else { return }
+        var namespaces: [JSONDocument.Value] = []
+        if case .array(let n)? = linux["namespaces"] { namespaces = n }
+        func has(_ type: String) -> Bool {
+            namespaces.contains { if case .object(let o) = $0, case .string(type)? = o["type"] { return true }; return false }
+        }
+        if !has("user") {
+            namespaces.append(.object(["type": .string("user")]))
+            func map(_ id: UInt32) -> JSONDocument.Value {
+                .array([.object(["containerID": .number("0"), "hostID": .number(String(id)), "size": .number("1")])])
+            }
+            if linux["uidMappings"] == nil { linux["uidMappings"] = map(geteuid()) }
+            if linux["gidMappings"] == nil { linux["gidMappings"] = map(getegid()) }
+        }
+        linux["namespaces"] = .array(namespaces)
+        linux["resources"] = nil
+        let ownNet = has("network")
+        top["linux"] = .object(linux)
+        guard case .array(let mounts)? = top["mounts"] else { return }
+        top["mounts"] = .array(mounts.map { v in
+            guard case .object(var m) = v else { return v }
+            if !ownNet, case .string("sysfs")? = m["type"] {
+                return .object(["destination": m["destination"] ?? .string("/sys"), "type": .string("none"), "source": .string("/sys"),
+                                "options": .array(["rbind", "nosuid", "noexec", "nodev", "ro"].map { .string($0) })])
+            }
+            if case .array(let opts)? = m["options"] {
+                m["options"] = .array(opts.filter { if case .string(let o) = $0 { return !o.hasPrefix("uid=") && !o.hasPrefix("gid=") }; return true })
+            }
+            return .object(m)
+        })
     }
 
     /// Where the program really is in the image (no symlink on the way, which a void refuses as a
@@ -154,9 +202,13 @@ public enum Compare {
     static func probeRun(_ runtime: String, bundle: String, doc: JSONDocument, probe: String, program: String) throws -> [String: String] {
         let hostEnv = hostFacts()
         var madeMountPoint: String?
-        let dir = try scratch(bundle, doc) { top in
+        let dir = try scratch(bundle, doc, rootless: rootless(runtime)) { top in
             if case .object(var process)? = top["process"] {
-                process["args"] = .array([.string(program)])
+                // The config's own argv[0] (resolved as for the real program, symlinks and all,
+                // so the void is assembled as the plan says), which leads to the probe.
+                var first = JSONDocument.Value.string(program)
+                if case .array(let a)? = process["args"], let a0 = a.first { first = a0 }
+                process["args"] = .array([first])
                 var env: [JSONDocument.Value] = []
                 if case .array(let e)? = process["env"] { env = e }
                 process["env"] = .array(env + hostEnv.map { .string($0) })
@@ -209,9 +261,12 @@ public enum Compare {
         return observed
     }
 
+    /// A container runtime run without root gets a rootless config; voidoci is rootless by itself.
+    static func rootless(_ runtime: String) -> Bool { geteuid() != 0 && !runtime.hasSuffix("voidoci") }
+
     /// The config's own process: its exit status and the first lines of its stderr.
     static func realRun(_ runtime: String, bundle: String, doc: JSONDocument) throws -> (Int32, String) {
-        let dir = try scratch(bundle, doc) { _ in }
+        let dir = try scratch(bundle, doc, rootless: rootless(runtime)) { _ in }
         defer { _ = removeTree(dir) }
         let id = "compare-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let r = Child.run([runtime, "--root", "\(dir)/state", "run", "--bundle", dir, id], timeout: 30)
@@ -283,7 +338,7 @@ public enum Compare {
                             "/var/run/docker.sock", "/run/containerd/containerd.sock", "/run/podman/podman.sock", "/root"]
 
     /// What the void shows beyond its grants (a bug), and grants that expose a sensitive path.
-    static func flags(_ o: [String: String], _ plan: VoidPlan) -> ([String], [String]) {
+    static func flags(_ o: [String: String], _ plan: VoidPlan, planned: [String: String]) -> ([String], [String]) {
         var more: [String] = [], leaks: [String] = []
         for p in sensitive {
             guard let v = o["sensitive.\(p)"], v.hasPrefix("readable") else { continue }
@@ -300,9 +355,11 @@ public enum Compare {
         if let i = o["network.interfaces"], i != "lo", i != "none", !joinedNet {
             more.append("network interfaces \(i) in a void with a new network namespace (only lo expected)")
         }
-        let nodes = plan.mounts.filter { $0.kind == .node || $0.destination.hasPrefix("/dev/") }.count
-        if let c = o["devices.count"], let n = Int(c), n > nodes {
-            more.append("\(n) device nodes in the void, \(nodes) planned")
+        if let c = o["devices.count"], let n = Int(c), let p = planned["devices.count"].flatMap({ Int($0) }), n > p {
+            more.append("\(n) device nodes in the void, \(p) planned")
+        }
+        if let c = o["files.count"], let n = Int(c), let p = planned["files.count"].flatMap({ Int($0) }), n > p {
+            more.append("\(n) files visible in the void, \(p) planned (explain lists them)")
         }
         return (more, leaks)
     }
@@ -315,8 +372,7 @@ public enum Compare {
         for c in r.columns {
             if let e = c.error { out += wrap("\(name(c)): \(e)", width, indent: 2); continue }
             let o = c.observed
-            out += wrap("\(name(c)): \(o["files.count"] ?? "?") files visible, \(o["devices.count"] ?? "?") devices, interfaces \(o["network.interfaces"] ?? "?"); "
-                + "the config's process exited \(c.exit.map(String.init) ?? "?")", width, indent: 2)
+            out += wrap("\(name(c)): " + summaryLine(c, planned: c.runtime.hasSuffix("voidoci") ? r.planned : [:]), width, indent: 2)
         }
         for n in r.notes { out += wrap("note: \(n)", width, indent: 0) }
         for m in r.moreThanGranted { out += wrap("MORE THAN GRANTED (a voidoci bug): \(m)", width, indent: 0) }
@@ -357,6 +413,7 @@ public enum Compare {
             ("moreThanGranted", .array(r.moreThanGranted.map(JSON.string))),
             ("leakyGrants", .array(r.leakyGrants.map(JSON.string))),
             ("notes", .array(r.notes.map(JSON.string))),
+            ("planned", .object(r.planned.keys.sorted().map { ($0, JSON.string(r.planned[$0] ?? "")) })),
         ]).render() + "\n"
     }
 
