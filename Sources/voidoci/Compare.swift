@@ -16,7 +16,7 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Comma-separated runtimes, each found on PATH.") var runtimes: String = "runc,crun,voidoci"
     @Option(name: .long, help: "text, json or html (one self-contained page)") var format: String = "text"
     @Option(name: .long, help: "Write the report here instead of stdout.") var output: String?
-    @Option(name: .long, help: "A podman image (root only: podman image mount) instead of a bundle; the command after -- (else the image's own).") var image: String?
+    @Option(name: .long, help: "A podman image instead of a bundle (a container of it mounted as root, exported and unpacked rootless); the command after -- (else the image's own).") var image: String?
     @Argument(help: "The bundle directory.") var bundle: String = "."
     @Argument(parsing: .postTerminator, help: "With --image: the command to run.") var command: [String] = []
 
@@ -38,7 +38,8 @@ struct CompareCommand: ParsableCommand {
             defer { imageBundle?.remove() }
             let (_, plan, _) = try rt.plan(bundle: bundle)
             let list = runtimes.split(separator: ",").map { $0 == "voidoci" ? selfPath() : String($0) }
-            var report = try Compare.run(bundle: absolute(bundle), runtimes: list, probe: probePath(), plan: plan) { writeErr($0 + "\n") }
+            var report = try Compare.run(bundle: absolute(bundle), runtimes: list, probe: probePath(), plan: plan,
+                                         planFor: { try rt.plan(bundle: $0).1 }) { writeErr($0 + "\n") }
             if let image { report.bundle = "--image \(image)" + (command.isEmpty ? "" : " -- " + command.joined(separator: " ")) }
             let text = format == "json" ? Compare.json(report) : format == "html" ? Compare.html(report) : Compare.text(report)
             if let o = output { try writeFileAtomically(absolute(o), text) } else { writeOut(text) }
@@ -73,9 +74,10 @@ struct CompareCommand: ParsableCommand {
 }
 
 /// `compare --image`: a bundle made for a podman image, in a scratch directory: its root is a
-/// podman container of the image, created (never started) and mounted (an image's own mount is
-/// read-only, and runc and crun make their mount points in the root), its process the command given or the image's own
-/// (entrypoint and cmd), with the image's environment and working directory.
+/// podman container of the image, created (never started), then mounted as root (an image's own
+/// mount is read-only, and runc and crun make their mount points in the root) or exported and
+/// unpacked rootless; its process the command given or the image's own (entrypoint and cmd),
+/// with the image's environment and working directory.
 final class ImageBundle {
     let image: String
     let dir: String
@@ -87,7 +89,7 @@ final class ImageBundle {
         container = "voidoci-compare-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         func first(_ r: Compare.Child.Result) -> String { r.stderr.split(separator: "\n").first.map(String.init) ?? "exit \(r.status)" }
         let made = Compare.Child.run(["podman", "create", "--name", container, image, "/bin/true"], timeout: 120)
-        guard made.status == 0 else { throw VoidError("--image \(image): podman create: \(first(made)) (compare --image needs root and a local image)") }
+        guard made.status == 0 else { throw VoidError("--image \(image): podman create: \(first(made)) (compare --image needs a local image)") }
         var template = Array("/tmp/voidoci-compare-image-XXXXXX".utf8CString)
         guard let d = mkdtemp(&template) else {
             _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60)
@@ -134,7 +136,9 @@ final class ImageBundle {
         let export = Compare.Child.run(["podman", "export", "-o", tar, container], timeout: 600)
         guard export.status == 0 else { throw VoidError("--image \(image): podman export: \(first(export))") }
         guard mkdir(rootfs, 0o755) == 0 else { throw VoidError.sys("mkdir", rootfs) }
-        let x = Compare.Child.run(["tar", "-x", "--no-same-owner", "-f", tar, "-C", rootfs, "--exclude", "dev/*"], timeout: 600)
+        // Only the top-level dev/ is left out (an unprivileged tar cannot make its nodes).
+        let x = Compare.Child.run(["tar", "-x", "--no-same-owner", "-f", tar, "-C", rootfs,
+                                   "--anchored", "--exclude=dev/*", "--exclude=./dev/*"], timeout: 600)
         guard x.status == 0 else { throw VoidError("--image \(image): unpacking the exported container: \(first(x))") }
         return rootfs
     }
@@ -142,7 +146,7 @@ final class ImageBundle {
     func remove() {
         if removed { return }
         removed = true
-        _ = removeScratch(dir)
+        if !removeScratch(dir) { writeErr("voidoci: compare: could not remove \(dir)\n") }
         if geteuid() == 0 { _ = Compare.Child.run(["podman", "unmount", container], timeout: 60) }
         _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60)
     }

@@ -83,6 +83,27 @@ import Testing
         #expect(rep.moreThanGranted.isEmpty)
     }
 
+    /// Granted kernel filesystems and devices are in the plan's count (a devpts holds its ptmx;
+    /// /dev=minimal makes six nodes), and so is a granted directory whose file names are not
+    /// UTF-8: the void holds exactly what the plan says, nothing is flagged.
+    @Test func grantsAreCountedInThePlan() throws {
+        let dir = "/tmp/voidoci-test-\(getpid())-granted"
+        defer { _ = Shell.run(["rm", "-rf", dir]) }
+        _ = Shell.run(["cp", "-a", "\(Env.repo)/bundles/hello", dir])
+        _ = Shell.run(["mkdir", "-p", "\(dir)/rootfs/data/sub"])
+        _ = Shell.run(["sh", "-c", "touch \"\(dir)/rootfs/data/$(printf '\\377\\376')\" \(dir)/rootfs/data/sub/$(printf '\\377')x \(dir)/rootfs/data/plain"])
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/config.json"))) as? [String: Any])
+        config["annotations"] = ["org.voidoci.mounts": "proc;devpts;tmpfs;mqueue;shm", "org.voidoci.dev": "minimal",
+                                 "org.voidoci.expose": "/data"]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: "\(dir)/config.json"))
+        let (r, parsed) = Self.compare(dir, ["--runtimes", "crun,voidoci"])
+        let rep = try #require(parsed, "\(r)")
+        #expect(r.status == 0 && rep.moreThanGranted.isEmpty, "\(r)")
+        #expect(rep.value("files.count", 1) == rep.planned["files.count"], "\(rep.planned)")
+        #expect(rep.value("devices.count", 1) == "6" && rep.planned["devices.count"] == "6", "\(rep.planned)")
+        #expect(rep.value("files.top", 1)?.split(separator: " ").contains("data") == true)
+    }
+
     /// A runtime that is not on PATH is said so; the others still run.
     @Test func aMissingRuntimeIsNamed() throws {
         let (r, parsed) = Self.compare("\(Env.repo)/bundles/hello", ["--runtimes", "no-such-runtime,voidoci"])
@@ -97,7 +118,10 @@ import Testing
         let p = try Podman.open(who)
         defer { p.close() }
         let img = try p.image(.busybox)
-        let c = Self.voidoci(["compare", "--format", "json", "--image", img, "--", "/bin/sh", "-c", "true"], as: who, env: p.env)
+        // The container's own process leaves directories its owner cannot write (a rootless
+        // unpacked root is the caller's): compare still removes everything.
+        let c = Self.voidoci(["compare", "--format", "json", "--image", img, "--", "/bin/sh", "-c",
+                              "mkdir -p /locked/in 2>/dev/null && touch /locked/in/f && chmod 500 /locked/in /locked; true"], as: who, env: p.env)
         let rep = try #require(try? JSONDecoder().decode(Report.self, from: Data(c.stdout.utf8)), "\(c)")
         #expect(c.status == 0, "\(c)")
         for rt in rep.runtimes { #expect(rt.error == nil && rt.exit == 0, "\(rt)") }

@@ -9,11 +9,16 @@ import Testing
                 == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;")
         #expect(Compare.escape("a\u{1b}[31mb\nc") == "a&#xFFFD;[31mb\nc")
         var col = Compare.Column(runtime: "/usr/sbin/runc")
-        col.observed = ["files.top": "<img src=x onerror=alert(1)>"]
-        let page = Compare.html(Compare.Report(bundle: "</title><script>", columns: [col],
+        col.observed = ["network.interfaces": "lo <img src=x onerror=alert(1)>", "files.count": "<u>"]
+        var void = Compare.Column(runtime: "/usr/local/bin/voidoci")
+        void.stderr = "<script>x</script>"
+        void.exit = 1
+        let page = Compare.html(Compare.Report(bundle: "</title><script>", columns: [col, void],
                                                rows: [Compare.Row(key: "files.top", values: ["<img src=x>"], cause: "<b>")],
-                                               moreThanGranted: ["<i>"], leakyGrants: []))
-        #expect(!page.contains("<script>") && !page.contains("<img") && !page.contains("<i>") && !page.contains("<b>&"))
+                                               moreThanGranted: ["<i>"], leakyGrants: ["<s>"]))
+        #expect(!page.contains("<script>") && !page.contains("<img") && !page.contains("<i>") && !page.contains("<s>") && !page.contains("<u>"))
+        #expect(page.contains(#"<td class="cause">&lt;b&gt;</td>"#))
+        #expect(page.contains("&lt;img src=x onerror=alert(1)&gt;"), "the summary card, escaped")
     }
 
     @Test func cellsAreColouredByExposure() {

@@ -115,7 +115,10 @@ public final class Child {
 public func removeScratch(_ path: String) -> Bool { removeTree(path) }
 func removeTree(_ path: String) -> Bool {
     guard path.hasPrefix("/tmp/voidoci-compare-") else { return false }
-    return Compare.Child.run(["/bin/rm", "-rf", "--one-file-system", path]).status == 0
+    // Unprivileged, a directory the caller cannot write (an image's 0550 /root, or one the
+    // container's process chmod-ed) is made writable first: chmod -R follows no link.
+    if geteuid() != 0 { _ = Compare.Child.run(["/bin/chmod", "-R", "u+rwX", path], timeout: 120) }
+    return Compare.Child.run(["/bin/rm", "-rf", "--one-file-system", path], timeout: 120).status == 0
 }
 
 extension VoidPlan {

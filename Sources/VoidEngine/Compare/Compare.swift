@@ -58,12 +58,14 @@ public enum Compare {
     }
     static let namespaceKinds = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time"]
 
+    /// `planFor`: the plan of a bundle directory (`explain`'s), for the config the void really ran.
     public static func run(bundle: String, runtimes: [String], probe: String, plan: VoidPlan,
-                           progress: (String) -> Void) throws -> Report {
+                           planFor: (String) throws -> VoidPlan, progress: (String) -> Void) throws -> Report {
         let configPath = "\(bundle)/config.json"
         let doc = try JSONDocument(parsing: try readSmallBytes(configPath))
         guard access(probe, X_OK) == 0 else { throw VoidError("the probe \(probe) is missing: scripts/build.sh installs it (or set VOIDOCI_PROBE)") }
         var columns: [Column] = []
+        var planned: [String: String] = [:]
         for rt in runtimes {
             var col = Column(runtime: rt)
             guard let path = which(rt) else {
@@ -74,7 +76,14 @@ public enum Compare {
             }
             progress("compare: \(rt): probing")
             do {
-                col.observed = try probeRun(path, bundle: bundle, doc: doc, probe: probe, program: programPath(plan))
+                let isVoid = rt.hasSuffix("voidoci")
+                col.observed = try probeRun(path, bundle: bundle, doc: doc, probe: probe, program: programPath(plan)) { dir in
+                    // The void's plan for the config it runs (the probe's, with runc's default
+                    // mounts where the config had no /proc): what its column is checked against.
+                    guard isVoid else { return }
+                    let p = try planFor(dir)
+                    planned = ["files.count": String(plannedFiles(p)), "devices.count": String(plannedDevices(p))]
+                }
                 progress("compare: \(rt): running the config's process")
                 (col.exit, col.stderr) = try realRun(path, bundle: bundle, doc: doc)
             } catch {
@@ -98,11 +107,7 @@ public enum Compare {
             rows.append(Row(key: k, values: values, cause: cause))
         }
         var more: [String] = [], leaks: [String] = []
-        var planned: [String: String] = [:]
-        if let v = voidIndex, columns[v].error == nil {
-            planned = ["files.count": String(plannedFiles(plan)), "devices.count": String(plannedDevices(plan))]
-            (more, leaks) = flags(columns[v].observed, plan, planned: planned)
-        }
+        if let v = voidIndex, columns[v].error == nil { (more, leaks) = flags(columns[v].observed, plan, planned: planned) } else { planned = [:] }
         var report = Report(bundle: bundle, columns: columns, rows: rows, moreThanGranted: more, leakyGrants: leaks)
         report.planned = planned
         if needsDefaultMounts(doc) {
@@ -155,7 +160,8 @@ public enum Compare {
     /// network namespace of its own to mount sysfs for. The network namespace is kept (unlike
     /// `runc spec --rootless`), as podman keeps it with `--network none`.
     static func makeRootless(_ top: inout [String: JSONDocument.Value]) {
-        guard case .object(var linux)? = top["linux"] else { return }
+        var linux: [String: JSONDocument.Value] = [:]
+        if case .object(let l)? = top["linux"] { linux = l }
         var namespaces: [JSONDocument.Value] = []
         if case .array(let n)? = linux["namespaces"] { namespaces = n }
         func has(_ type: String) -> Bool {
@@ -199,7 +205,8 @@ public enum Compare {
     /// The probe runs as the config's own program: bound read-only over the path the program is
     /// found at (in the image), so that each runtime shows what that program would see, and the
     /// image gains no file.
-    static func probeRun(_ runtime: String, bundle: String, doc: JSONDocument, probe: String, program: String) throws -> [String: String] {
+    static func probeRun(_ runtime: String, bundle: String, doc: JSONDocument, probe: String, program: String,
+                         scratchMade: (String) throws -> Void) throws -> [String: String] {
         let hostEnv = hostFacts()
         var madeMountPoint: String?
         let dir = try scratch(bundle, doc, rootless: rootless(runtime)) { top in
@@ -229,6 +236,7 @@ public enum Compare {
             _ = removeTree(dir)
             if let p = madeMountPoint { unlink(p) }
         }
+        try scratchMade(dir)
         let id = "compare-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let p = try Child.spawn([runtime, "--root", "\(dir)/state", "run", "--bundle", dir, id], stdin: true)
         defer {
@@ -371,7 +379,6 @@ public enum Compare {
         func name(_ c: Column) -> String { String(c.runtime.split(separator: "/").last ?? "") }
         for c in r.columns {
             if let e = c.error { out += wrap("\(name(c)): \(e)", width, indent: 2); continue }
-            let o = c.observed
             out += wrap("\(name(c)): " + summaryLine(c, planned: c.runtime.hasSuffix("voidoci") ? r.planned : [:]), width, indent: 2)
         }
         for n in r.notes { out += wrap("note: \(n)", width, indent: 0) }

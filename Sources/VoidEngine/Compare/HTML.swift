@@ -69,7 +69,8 @@ extension Compare {
             }
             out += "<tr><td class=\"key\">\(escape(String(row.key.dropFirst(s.count + 1))))</td>"
             for (i, v) in row.values.enumerated() {
-                let rel: Relation = i == ref ? .reference : ref.map { relation(row.key, v, row.values[$0]) } ?? .differs
+                let reference = ref.flatMap { row.values.indices.contains($0) ? row.values[$0] : nil }
+                let rel: Relation = i == ref ? .reference : reference.map { relation(row.key, v, $0) } ?? .differs
                 out += "<td class=\"v \(rel.rawValue)\" title=\"\(rel.rawValue)\">\(cellHTML(v))</td>"
             }
             out += "<td class=\"cause\">\(row.cause.map(escape) ?? "")</td></tr>\n"
