@@ -5,10 +5,12 @@
 #                                      at the host's own paths (merged-/usr symlinks included)
 #   make-rootfs.sh DIR --static SRC.c.. each C source (relative to the repository) built static
 #                                      with gcc, as DIR/NAME: a program that needs no library
+#   make-rootfs.sh DIR --debian PKG..   every file of the installed Debian packages PKG and of
+#                                      their dependencies (dpkg -L): an image built from Debian packages
 # Additive and idempotent: rerunning over an existing DIR of the same kind is fine.
 set -euo pipefail
 
-usage() { echo "usage: $0 DIR --busybox | --host [PROG...] | --static SRC.c..." >&2; exit 2; }
+usage() { echo "usage: $0 DIR --busybox | --host [PROG...] | --static SRC.c... | --debian PKG..." >&2; exit 2; }
 (($# >= 2)) || usage
 DIR=$1 MODE=$2; shift 2
 mkdir -p "$DIR"
@@ -76,6 +78,36 @@ case $MODE in
   done
   common_files
   echo "make-rootfs: busybox with $n applets"
+  ;;
+--debian)
+  (($# > 0)) || usage
+  [[ ! -d $DIR/bin || -L $DIR/bin ]] || { echo "make-rootfs: $DIR looks like a --busybox rootfs; remove it first" >&2; exit 1; }
+  for d in bin sbin lib lib32 lib64 libx32; do
+    if [[ -L /$d ]]; then
+      target=$(readlink "/$d")
+      [[ -L $DIR/$d ]] || ln -s "$target" "$DIR/$d"
+      mkdir -p "$DIR/${target#/}"
+    fi
+  done
+  for p in "$@"; do dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed ||
+    { echo "make-rootfs: Debian package $p is not installed (scripts/install-deps.sh installs it)" >&2; exit 1; }; done
+  # The packages and what they depend on (installed ones only), then every file they own.
+  mapfile -t pkgs < <(apt-cache depends --recurse --installed --no-recommends --no-suggests --no-conflicts \
+    --no-breaks --no-replaces --no-enhances "$@" 2>/dev/null | grep -v '^ ' | grep -v '^<' | sort -u)
+  list=$(mktemp)
+  trap 'rm -f "$list"' EXIT
+  for p in "${pkgs[@]}"; do dpkg -L "$p" 2>/dev/null || true; done | sort -u |
+    while IFS= read -r f; do
+      [[ $f == /* ]] || continue
+      [[ -d $f && ! -L $f ]] && continue
+      case $f in /usr/share/doc/*|/usr/share/man/*|/usr/share/info/*|/usr/share/locale/*|/usr/share/lintian/*) continue ;; esac   # as slim images do
+      [[ -e $f || -L $f ]] && printf '%s\n' "${f#/}"
+    done >"$list"
+  # Paths under the host's merged-/usr links land on the image's same links.
+  tar -C / --no-recursion -cf - -T "$list" | tar -C "$DIR" --keep-directory-symlink -xf -
+  [[ -f /etc/ld.so.cache ]] && cp -pf /etc/ld.so.cache "$DIR/etc/ld.so.cache"
+  common_files
+  echo "make-rootfs: Debian packages $* and their dependencies (${#pkgs[@]} packages, $(wc -l <"$list") files)"
   ;;
 --host)
   [[ ! -d $DIR/bin || -L $DIR/bin ]] || { echo "make-rootfs: $DIR looks like a --busybox rootfs; remove it first" >&2; exit 1; }

@@ -16,6 +16,6 @@ struct VoidOCI: ParsableCommand {
             --debug, --systemd-cgroup, --cgroup-manager cgroupfs|systemd|disabled, --rootless true|false|auto, --version.
 
             """ + VoidGrants.help,
-        subcommands: [Create.self, Start.self, State.self, Kill.self, Delete.self, Run.self, Exec.self, Pause.self, Resume.self, Update.self, Ps.self, Explain.self, CompareCommand.self, Features.self, List.self, Spec.self]
+        subcommands: [Create.self, Start.self, State.self, Kill.self, Delete.self, Run.self, Exec.self, Pause.self, Resume.self, Update.self, Ps.self, Explain.self, CompareCommand.self, ProfileCommand.self, Features.self, List.self, Spec.self]
     )
 }

@@ -16,12 +16,16 @@ enum PodmanImage: CaseIterable {
     case host
     /// samples/activated-echo.c, static, alone (ListenTests).
     case echo
+    /// Built from Debian packages: Python, Perl, OpenSSL, dash, coreutils, static busybox
+    /// (ProfileTests).
+    case debian
 
     var tag: String {
         switch self {
         case .busybox: "bb"
         case .host: "host"
         case .echo: "echo"
+        case .debian: "deb"
         }
     }
 }
@@ -336,6 +340,7 @@ final class PodmanImages: @unchecked Sendable {
         case .busybox: Env.busyboxRootfs
         case .host: Env.hostRootfs
         case .echo: ListenTests.rootfs
+        case .debian: Env.debianRootfs
         }
         let tar = "/tmp/\(Podman.processPrefix)\(kind.tag).tar"
         let r = Shell.run(["tar", "-C", rootfs, "--numeric-owner", "-cf", tar, "."], timeout: 120)

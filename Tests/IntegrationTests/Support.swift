@@ -47,12 +47,15 @@ enum Env {
     /// removed when the process exits.
     static let hostRootfs: String = makeRootfs("--host")
     static let busyboxRootfs: String = makeRootfs("--busybox")
+    /// Built from Debian packages (dpkg -L of each and its dependencies): Python, Perl, OpenSSL,
+    /// dash, coreutils and static busybox (ProfileTests).
+    static let debianRootfs: String = makeRootfs("--debian", ["python3", "perl", "openssl", "dash", "coreutils", "busybox-static"])
 
     nonisolated(unsafe) static var cleanup: [String] = []
 
-    static func makeRootfs(_ kind: String) -> String {
+    static func makeRootfs(_ kind: String, _ args: [String] = []) -> String {
         let dir = "/tmp/voidoci-test-\(getpid())-rootfs\(kind)"
-        let r = Shell.run(["bash", "\(repo)/scripts/make-rootfs.sh", dir, kind])
+        let r = Shell.run(["bash", "\(repo)/scripts/make-rootfs.sh", dir, kind] + args, timeout: 300)
         precondition(r.status == 0, "make-rootfs \(kind) failed: \(r.stderr)")
         // World-readable so the unprivileged test user can use it too.
         _ = Shell.run(["chmod", "755", dir])

@@ -379,6 +379,13 @@ extern const uint64_t VOID_O_PATH, VOID_RESOLVE_IN_ROOT, VOID_RESOLVE_NO_MAGICLI
     VOID_RESOLVE_BENEATH;
 extern const uint64_t VOID_MS_PRIVATE;
 
+// `voidoci profile` (trace.c): ptrace a created void's init (stopped in its wait for start),
+// fork+exec `start_argv` once it is held, and trace it and every process it starts until all
+// exit, writing records to `out_fd`; the init is killed after `timeout_seconds`. `init_status`,
+// `start_status`: wait statuses.
+int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeout_seconds,
+               int *init_status, int *start_status);
+
 #ifdef __cplusplus
 }
 #endif

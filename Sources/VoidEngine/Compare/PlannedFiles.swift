@@ -79,7 +79,7 @@ extension Compare {
     }
 
     /// Walks the directory open at `fd`, and closes it.
-    private static func walk(fd: Int32, as v: [UInt8], depth: Int, device: UInt?, into files: inout Set<[UInt8]>, budget: inout Int) {
+    static func walk(fd: Int32, as v: [UInt8], depth: Int, device: UInt?, into files: inout Set<[UInt8]>, budget: inout Int) {
         guard let dir = fdopendir(fd) else { close(fd); return }
         defer { closedir(dir) }
         let slash = UInt8(ascii: "/")

@@ -1,0 +1,386 @@
+// `voidoci profile`'s tracer (docs/profile.md): ptrace of a created void's init and everything
+// it starts, from outside the void, from just before `start` until the last traced process
+// exits. Each syscall stop is read with PTRACE_GET_SYSCALL_INFO; paths are read from the
+// tracee's memory (process_vm_readv) at entry, made absolute against its cwd or dirfd (readlink
+// of /proc/TID/cwd or /proc/TID/fd/N: paths as the void sees them), and written with the result
+// at exit. Nothing is changed in the tracee: every syscall runs as it would.
+//
+// Records, one per line, on `out_fd` (fields separated by a tab; a path is the rest of the line,
+// with \n, \t and \\ escaped):
+//   P <phase> <tid> <nr> <result> <op> <path>   a path that a syscall named (phase r: the runtime
+//                                                before the first execve, p: the program)
+//   N <phase> <tid> <nr> <result> <op> <family> <type> <address>   connect, bind, listen
+//   S <phase> <nr> <count>                       syscalls made, per number (at the end)
+//   X <status>                                   the init's wait status (at the end)
+#define _GNU_SOURCE
+#include "cvoid.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define MAX_NR 512
+#define MAX_TIDS 4096
+
+struct tstate {
+    pid_t tid;
+    int in_syscall;     // an entry seen, its exit not yet
+    long nr;
+    int op;             // index into op_names, or -1
+    char path[4096];    // resolved at entry
+    char path2[4096];   // a second path (rename, link)
+    int op2;
+    unsigned long args[6];
+};
+
+static struct tstate *tids;
+static int ntids;
+
+static struct tstate *state_of(pid_t tid, int make) {
+    for (int i = 0; i < ntids; i++) if (tids[i].tid == tid) return &tids[i];
+    if (!make) return NULL;
+    for (int i = 0; i < ntids; i++) if (tids[i].tid == 0) { memset(&tids[i], 0, sizeof tids[i]); tids[i].tid = tid; return &tids[i]; }
+    if (ntids >= MAX_TIDS) return NULL;
+    memset(&tids[ntids], 0, sizeof tids[ntids]);
+    tids[ntids].tid = tid;
+    return &tids[ntids++];
+}
+
+enum { OP_OPEN, OP_WRITE, OP_STAT, OP_EXEC, OP_READLINK, OP_LIST, OP_CHDIR, OP_CONNECT, OP_BIND, OP_LISTEN };
+static const char *op_names[] = { "open", "write", "stat", "exec", "readlink", "list", "chdir", "connect", "bind", "listen" };
+
+static FILE *out;
+
+static void put_escaped(const char *s) {
+    for (; *s; s++) {
+        if (*s == '\n') fputs("\\n", out);
+        else if (*s == '\t') fputs("\\t", out);
+        else if (*s == '\\') fputs("\\\\", out);
+        else fputc(*s, out);
+    }
+}
+
+// A NUL-terminated string of the tracee, page by page (a string may end just before an unmapped page).
+static int read_string(pid_t tid, unsigned long addr, char *buf, size_t size) {
+    if (!addr) return -1;
+    size_t got = 0;
+    while (got + 1 < size) {
+        size_t page_left = 4096 - ((addr + got) & 4095);
+        size_t want = size - 1 - got < page_left ? size - 1 - got : page_left;
+        struct iovec local = { buf + got, want }, remote = { (void *)(addr + got), want };
+        ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+        if (n <= 0) return got ? 0 : -1;
+        for (ssize_t i = 0; i < n; i++) if (buf[got + i] == 0) return 0;
+        got += (size_t)n;
+    }
+    buf[size - 1] = 0;
+    return 0;
+}
+
+static int read_link(const char *proc, char *buf, size_t size) {
+    ssize_t n = readlink(proc, buf, size - 1);
+    if (n < 0) return -1;
+    buf[n] = 0;
+    return 0;
+}
+
+// The path argument made absolute: against the cwd (dirfd AT_FDCWD, or a syscall without one)
+// or the directory open at dirfd, as the void sees them.
+static int resolve(pid_t tid, long dirfd, unsigned long addr, char *buf, size_t size) {
+    char p[4096];
+    if (read_string(tid, addr, p, sizeof p) < 0) return -1;
+    // An empty path (AT_EMPTY_PATH: fstat of an fd, execveat of an fd) names no path: the
+    // file was opened before (and recorded then), or came from outside (stdio).
+    if (p[0] == 0) return -1;
+    if (p[0] == '/') { snprintf(buf, size, "%s", p); return 0; }
+    char proc[64], base[4096];
+    if (dirfd == AT_FDCWD) snprintf(proc, sizeof proc, "/proc/%d/cwd", tid);
+    else snprintf(proc, sizeof proc, "/proc/%d/fd/%d", tid, (int)dirfd);
+    if (read_link(proc, base, sizeof base) < 0) return -1;
+    snprintf(buf, size, "%s/%s", strcmp(base, "/") ? base : "", p);
+    return 0;
+}
+
+static int open_writes(unsigned long flags) { return (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0; }
+
+// At a syscall's entry: what it names (one or two paths), or nothing.
+static void entry(pid_t tid, struct tstate *t) {
+    unsigned long *a = t->args;
+    t->op = -1; t->op2 = -1; t->path[0] = 0; t->path2[0] = 0;
+    long cwd = AT_FDCWD;
+#define ONE(op_, dirfd_, addr_) do { if (resolve(tid, (dirfd_), (addr_), t->path, sizeof t->path) == 0) t->op = (op_); } while (0)
+#define TWO(op_, dirfd_, addr_) do { if (resolve(tid, (dirfd_), (addr_), t->path2, sizeof t->path2) == 0) t->op2 = (op_); } while (0)
+    switch (t->nr) {
+    case SYS_open: ONE(open_writes(a[1]) ? OP_WRITE : OP_OPEN, cwd, a[0]); break;
+    case SYS_creat: ONE(OP_WRITE, cwd, a[0]); break;
+    case SYS_openat: ONE(open_writes(a[2]) ? OP_WRITE : OP_OPEN, (int)a[0], a[1]); break;
+    case SYS_openat2: {
+        struct open_how how = {0};
+        struct iovec l = { &how, sizeof how }, r = { (void *)a[2], sizeof how };
+        int w = process_vm_readv(tid, &l, 1, &r, 1, 0) == (ssize_t)sizeof how && open_writes(how.flags);
+        ONE(w ? OP_WRITE : OP_OPEN, (int)a[0], a[1]);
+        break;
+    }
+    case SYS_stat: case SYS_lstat: case SYS_access: case SYS_statfs: case SYS_getxattr: case SYS_lgetxattr:
+    case SYS_listxattr: case SYS_llistxattr:
+        ONE(OP_STAT, cwd, a[0]); break;
+    case SYS_newfstatat: case SYS_statx: case SYS_faccessat: case SYS_faccessat2:
+        ONE(OP_STAT, (int)a[0], a[1]); break;
+    case SYS_readlink: ONE(OP_READLINK, cwd, a[0]); break;
+    case SYS_readlinkat: ONE(OP_READLINK, (int)a[0], a[1]); break;
+    case SYS_execve: ONE(OP_EXEC, cwd, a[0]); break;
+    case SYS_execveat: ONE(OP_EXEC, (int)a[0], a[1]); break;
+    case SYS_chdir: ONE(OP_CHDIR, cwd, a[0]); break;
+    case SYS_getdents64: case SYS_getdents: {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/%d/fd/%d", tid, (int)a[0]);
+        if (read_link(proc, t->path, sizeof t->path) == 0) t->op = OP_LIST;
+        break;
+    }
+    case SYS_mkdir: case SYS_rmdir: case SYS_unlink: case SYS_chmod: case SYS_chown: case SYS_lchown:
+    case SYS_truncate: case SYS_utime: case SYS_utimes: case SYS_mknod: case SYS_setxattr: case SYS_lsetxattr:
+        ONE(OP_WRITE, cwd, a[0]); break;
+    case SYS_mkdirat: case SYS_unlinkat: case SYS_fchmodat: case SYS_fchownat: case SYS_mknodat:
+        ONE(OP_WRITE, (int)a[0], a[1]); break;
+    case SYS_utimensat: if (a[1]) ONE(OP_WRITE, (int)a[0], a[1]); break;
+    case SYS_rename: ONE(OP_WRITE, cwd, a[0]); TWO(OP_WRITE, cwd, a[1]); break;
+    case SYS_renameat: case SYS_renameat2: ONE(OP_WRITE, (int)a[0], a[1]); TWO(OP_WRITE, (int)a[2], a[3]); break;
+    case SYS_link: ONE(OP_STAT, cwd, a[0]); TWO(OP_WRITE, cwd, a[1]); break;
+    case SYS_linkat: ONE(OP_STAT, (int)a[0], a[1]); TWO(OP_WRITE, (int)a[2], a[3]); break;
+    case SYS_symlink: ONE(OP_WRITE, cwd, a[1]); break;
+    case SYS_symlinkat: ONE(OP_WRITE, (int)a[1], a[2]); break;
+    default: break;
+    }
+#undef ONE
+#undef TWO
+}
+
+// A socket call's family, type and address, read at entry (the address) and from the socket
+// itself (its type, through a copy of the fd taken with pidfd_getfd).
+static void net_record(char phase, pid_t tid, struct tstate *t, long rval) {
+    int op = t->nr == SYS_connect ? OP_CONNECT : t->nr == SYS_bind ? OP_BIND : OP_LISTEN;
+    int type = -1;
+    int pidfd = (int)syscall(SYS_pidfd_open, tid, 0);
+    if (pidfd >= 0) {
+        int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)t->args[0], 0);
+        if (fd >= 0) {
+            socklen_t l = sizeof type;
+            if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0) type = -1;
+            if (op == OP_LISTEN) {
+                struct sockaddr_storage ss;
+                socklen_t sl = sizeof ss;
+                if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && sl <= sizeof ss) {
+                    memset(t->path, 0, sizeof t->path);
+                    memcpy(t->path, &ss, sl);
+                    t->args[2] = sl;
+                }
+            }
+            close(fd);
+        }
+        close(pidfd);
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len = (socklen_t)t->args[2];
+    if (len > sizeof ss) len = sizeof ss;
+    if (op == OP_LISTEN) memcpy(&ss, t->path, len);
+    else {
+        struct iovec l = { &ss, len }, r = { (void *)t->args[1], len };
+        if (len == 0 || process_vm_readv(tid, &l, 1, &r, 1, 0) != (ssize_t)len) return;
+    }
+    char addr[4200] = "";
+    const char *family = "other";
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+        char b[64];
+        inet_ntop(AF_INET, &s->sin_addr, b, sizeof b);
+        snprintf(addr, sizeof addr, "%s:%u", b, ntohs(s->sin_port));
+        family = "inet";
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+        char b[64];
+        inet_ntop(AF_INET6, &s->sin6_addr, b, sizeof b);
+        snprintf(addr, sizeof addr, "[%s]:%u", b, ntohs(s->sin6_port));
+        family = "inet6";
+    } else if (ss.ss_family == AF_UNIX) {
+        struct sockaddr_un *s = (struct sockaddr_un *)&ss;
+        size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+        if (n > sizeof s->sun_path) n = sizeof s->sun_path;
+        if (n > 0 && s->sun_path[0] == 0) { family = "unix-abstract"; snprintf(addr, sizeof addr, "@%.*s", (int)(n - 1), s->sun_path + 1); }
+        else { family = "unix"; snprintf(addr, sizeof addr, "%.*s", (int)strnlen(s->sun_path, n), s->sun_path); }
+    } else if (ss.ss_family == AF_UNSPEC) {
+        family = "unspec";
+    } else {
+        snprintf(addr, sizeof addr, "%d", ss.ss_family);
+    }
+    fprintf(out, "N\t%c\t%d\t%ld\t%ld\t%s\t%s\t%s\t", phase, tid, t->nr, rval, op_names[op], family,
+            type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ? "dgram" : type == SOCK_SEQPACKET ? "seqpacket" : "other");
+    put_escaped(addr);
+    fputc('\n', out);
+}
+
+// Records past this many are dropped (a program that opens files without end must not fill the
+// disk); a "T" line says so. The syscall counts are kept whole.
+#define MAX_RECORDS 2000000
+static long records;
+
+int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeout_seconds,
+               int *init_status, int *start_status) {
+    *init_status = -1;
+    *start_status = -1;
+    tids = calloc(MAX_TIDS, sizeof *tids);
+    int dupfd = dup(out_fd);
+    out = dupfd >= 0 ? fdopen(dupfd, "w") : NULL;
+    if (!tids || !out) { free(tids); if (out) fclose(out); else if (dupfd >= 0) close(dupfd); errno = ENOMEM; return -1; }
+    static unsigned long counts[2][MAX_NR];
+    memset(counts, 0, sizeof counts);
+    long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
+              | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
+    if (ptrace(PTRACE_SEIZE, init, 0, (void *)opts) < 0) { int e = errno; fclose(out); free(tids); errno = e; return -1; }
+    if (ptrace(PTRACE_INTERRUPT, init, 0, 0) < 0) { int e = errno; fclose(out); free(tids); errno = e; return -1; }
+    state_of(init, 1);
+    records = 0;
+    char phase = 'r';
+    pid_t starter = -1;
+    // The watchdog: kills the void's init (which takes its pid namespace with it) when the
+    // program outlives the timeout; it dies with us.
+    pid_t parent = getpid();
+    pid_t watchdog = fork();
+    if (watchdog == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        struct timespec ts = { timeout_seconds > 0 ? timeout_seconds : 300, 0 };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+        kill(init, SIGKILL);
+        _exit(0);
+    }
+    int timed_out = 0;
+    // Until nothing is left to wait for: every tracee gone (each one's exit is reported to us,
+    // its tracer) and the start reaped.
+    for (;;) {
+        // Done when the init has exited, every tracee we know of is gone (the pid namespace
+        // dies with its init) and the start is reaped; the watchdog is then killed below.
+        if (*init_status != -1 && starter < 0) {
+            int left = 0;
+            for (int i = 0; i < ntids; i++) if (tids[i].tid) left++;
+            if (!left) break;
+        }
+        int st;
+        pid_t tid = waitpid(-1, &st, __WALL);
+        if (tid < 0) { if (errno == EINTR) continue; break; }
+        if (tid == starter) {
+            if (WIFEXITED(st) || WIFSIGNALED(st)) {
+                *start_status = st;
+                starter = -1;
+                if (st != 0) kill(init, SIGKILL);   // not started: it would wait for ever
+            }
+            continue;
+        }
+        if (tid == watchdog) { if (WIFEXITED(st) || WIFSIGNALED(st)) { timed_out = 1; watchdog = -1; } continue; }
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            struct tstate *t = state_of(tid, 0);
+            if (t) t->tid = 0;
+            if (tid == init) *init_status = st;
+            continue;
+        }
+        if (!WIFSTOPPED(st)) continue;
+        struct tstate *t = state_of(tid, 0);
+        if (!t) t = state_of(tid, 1);   // a new tracee: its first stop can come before its parent's event
+        if (!t) { ptrace(PTRACE_SYSCALL, tid, 0, 0); continue; }   // past MAX_TIDS: runs untraced by paths
+        int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
+        int inject = 0;
+        if (sig == (SIGTRAP | 0x80)) {
+            struct __ptrace_syscall_info info;
+            memset(&info, 0, sizeof info);
+            if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof info, &info) > 0) {
+                if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+                    t->in_syscall = 1;
+                    t->nr = (long)info.entry.nr;
+                    for (int i = 0; i < 6; i++) t->args[i] = info.entry.args[i];
+                    if (t->nr >= 0 && t->nr < MAX_NR) counts[phase == 'p'][t->nr]++;
+                    entry(tid, t);
+                } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && t->in_syscall) {
+                    t->in_syscall = 0;
+                    long rval = (long)info.exit.rval;
+                    char ph = t->nr == SYS_execve || t->nr == SYS_execveat ? (rval == 0 ? 'p' : phase) : phase;
+                    if (t->op >= 0 || t->op2 >= 0 || t->nr == SYS_connect || t->nr == SYS_bind || t->nr == SYS_listen) records++;
+                    if (records > MAX_RECORDS) t->op = t->op2 = -1;
+                    if (t->op >= 0) {
+                        fprintf(out, "P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op]);
+                        put_escaped(t->path);
+                        fputc('\n', out);
+                    }
+                    if (t->op2 >= 0) {
+                        fprintf(out, "P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op2]);
+                        put_escaped(t->path2);
+                        fputc('\n', out);
+                    }
+                    if ((t->nr == SYS_connect || t->nr == SYS_bind || t->nr == SYS_listen) && records <= MAX_RECORDS) net_record(phase, tid, t, rval);
+                }
+            }
+        } else if (event == PTRACE_EVENT_EXEC) {
+            if (phase == 'r') phase = 'p';
+            // A non-leader thread that execs takes the leader's id: its entry's path is kept.
+            unsigned long former = 0;
+            if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &former) == 0 && (pid_t)former != tid) {
+                struct tstate *f = state_of((pid_t)former, 0);
+                if (f) { *t = *f; t->tid = tid; f->tid = 0; }
+            }
+        } else if (event == PTRACE_EVENT_STOP) {
+            // The first stop (ours, or a new tracee's), or a group stop: the start begins once
+            // the init is held.
+            if (tid == init && starter < 0 && *start_status == -1) {
+                starter = fork();
+                if (starter == 0) {
+                    execv(start_argv[0], (char *const *)start_argv);
+                    _exit(127);
+                }
+            }
+            if (sig != SIGTRAP) {   // a group stop: leave the tracee stopped as it asked
+                ptrace(PTRACE_LISTEN, tid, 0, 0);
+                continue;
+            }
+        } else if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) {
+            unsigned long child = 0;
+            if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child && !state_of((pid_t)child, 0)) state_of((pid_t)child, 1);
+        } else if (event == 0) {
+            inject = sig;   // a signal for the tracee: delivered
+        }
+        ptrace(PTRACE_SYSCALL, tid, 0, (void *)(long)inject);
+    }
+    if (watchdog > 0) {
+        kill(watchdog, SIGKILL);
+        while (waitpid(watchdog, NULL, 0) < 0 && errno == EINTR) {}
+    }
+    if (timed_out) fprintf(out, "K\t%d\n", timeout_seconds);
+    if (records > MAX_RECORDS) fprintf(out, "T\t%ld\n", records);
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < MAX_NR; i++)
+            if (counts[p][i]) fprintf(out, "S\t%c\t%d\t%lu\n", p ? 'p' : 'r', i, counts[p][i]);
+    fprintf(out, "X\t%d\n", *init_status);
+    fclose(out);
+    free(tids);
+    return 0;
+}

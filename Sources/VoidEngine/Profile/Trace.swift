@@ -1,0 +1,174 @@
+import CVoid
+import Glibc
+import OCIBundle
+
+/// `voidoci profile` (docs/profile.md): one traced run of a config in a void. voidoci (this very
+/// binary) creates the void in a scratch directory with a state root of its own; the tracer
+/// (CVoid/trace.c) seizes the init while it waits for `start`, starts it, and follows it and
+/// everything it starts until the last one exits; then the void is deleted and the directory
+/// removed. The program's stdout and stderr go to files, its stdin is /dev/null.
+public enum Profile {
+    public struct Event: Sendable, Equatable {
+        public var program: Bool       // after the first execve (else the runtime's own)
+        public var tid: Int32
+        public var nr: Int
+        public var result: Int
+        public var op: String          // open, write, stat, exec, readlink, list, chdir, connect, bind, listen
+        public var path: String        // absolute, as the void sees it; for sockets the address
+        public var family: String = "" // sockets: inet, inet6, unix, unix-abstract, unspec, other
+        public var type: String = ""   // sockets: stream, dgram, seqpacket, other
+    }
+
+    public struct Run: Sendable {
+        public var events: [Event] = []
+        public var syscalls: [Int: Int] = [:]         // the program's, per number
+        public var runtimeSyscalls: [Int: Int] = [:]  // the runtime's after `start`, before execve
+        public var exitStatus: Int32 = -1             // 128+N for a signal
+        public var stdout: [UInt8] = []
+        public var stderr: [UInt8] = []
+        public var seconds: Double = 0
+        public var timedOut = false        // killed after the timeout
+        public var truncated = false       // more path records than kept
+    }
+
+    /// Runs the config `config` (a JSON document, root.path absolute) traced, as `voidoci`
+    /// (`self`) would: create, trace + start, delete.
+    public static func traced(_ config: String, voidoci: String, timeout: Int32 = 300) throws -> Run {
+        let dir = try scratchDir()
+        defer { removeScratchTree(dir) }
+        try writeFileAtomically("\(dir)/config.json", config)
+        let id = "profile-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let base = [voidoci, "--root", "\(dir)/state"]
+        let began = now()
+        let created = spawnWait(base + ["create", "--bundle", dir, id], stdout: "\(dir)/out", stderr: "\(dir)/err", timeout: 120)
+        defer { _ = spawnWait(base + ["delete", "--force", id], stdout: "/dev/null", stderr: "/dev/null", timeout: 120) }
+        guard created == 0 else {
+            throw VoidError("the traced run: voidoci create failed: \(firstLines(readAll("\(dir)/err")))")
+        }
+        let state = Compare.Child.run(base + ["state", id]).stdout
+        guard let pid = Compare.jsonNumber(state, "pid"), pid > 0, let p32 = Int32(exactly: pid) else {
+            throw VoidError("the traced run: no pid in voidoci state: \(state.prefix(200))")
+        }
+        let tracePath = "\(dir)/trace"
+        let tfd = open(tracePath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard tfd >= 0 else { throw VoidError.sys("open", tracePath) }
+        defer { close(tfd) }
+        var initStatus: Int32 = -1, startStatus: Int32 = -1
+        let argv: [UnsafeMutablePointer<CChar>?] = (base + ["start", id]).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let rc = argv.withUnsafeBufferPointer { buf -> Int32 in
+            guard let base = buf.baseAddress else { return -1 }
+            return base.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buf.count) {
+                void_trace(p32, $0, tfd, timeout, &initStatus, &startStatus)
+            }
+        }
+        guard rc == 0 else { throw VoidError("the traced run: ptrace of the void's init (pid \(pid)): \(errnoText(errno))", errno: errno) }
+        guard startStatus == 0 else {
+            throw VoidError("the traced run: voidoci start failed (status \(startStatus)): \(firstLines(readAll("\(dir)/err")))")
+        }
+        var run = Run()
+        run.seconds = now() - began
+        run.exitStatus = initStatus < 0 ? -1 : (initStatus & 0x7f == 0 ? (initStatus >> 8) & 0xff : 128 + (initStatus & 0x7f))
+        run.stdout = readAll("\(dir)/out")
+        run.stderr = readAll("\(dir)/err")
+        parse(readAll(tracePath), into: &run)
+        return run
+    }
+
+    /// The tracer's records (trace.c).
+    static func parse(_ bytes: [UInt8], into run: inout Run) {
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let f = line.split(separator: UInt8(ascii: "\t"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            guard let kind = f.first else { continue }
+            switch kind {
+            case "P" where f.count >= 7:
+                guard let tid = Int32(f[2]), let nr = Int(f[3]), let res = Int(f[4]) else { continue }
+                run.events.append(Event(program: f[1] == "p", tid: tid, nr: nr, result: res, op: f[5],
+                                        path: unescape(f[6...].joined(separator: "\t"))))
+            case "N" where f.count >= 9:
+                guard let tid = Int32(f[2]), let nr = Int(f[3]), let res = Int(f[4]) else { continue }
+                run.events.append(Event(program: f[1] == "p", tid: tid, nr: nr, result: res, op: f[5],
+                                        path: unescape(f[8...].joined(separator: "\t")), family: f[6], type: f[7]))
+            case "K": run.timedOut = true
+            case "T": run.truncated = true
+            case "S" where f.count >= 4:
+                guard let nr = Int(f[2]), let n = Int(f[3]) else { continue }
+                if f[1] == "p" { run.syscalls[nr, default: 0] += n } else { run.runtimeSyscalls[nr, default: 0] += n }
+            default: continue
+            }
+        }
+    }
+
+    static func unescape(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out = "", esc = false
+        for ch in s {
+            if esc { out.append(ch == "n" ? "\n" : ch == "t" ? "\t" : ch); esc = false } else if ch == "\\" { esc = true } else { out.append(ch) }
+        }
+        return out
+    }
+
+    // MARK: helpers
+
+    static func scratchDir() throws -> String {
+        var template = Array("/tmp/voidoci-profile-XXXXXX".utf8CString)
+        guard let d = mkdtemp(&template) else { throw VoidError.sys("mkdtemp", "/tmp/voidoci-profile-XXXXXX") }
+        let dir = String(cString: d)
+        _ = chmod(dir, 0o755)
+        mkdir("\(dir)/state", 0o700)
+        return dir
+    }
+
+    static func removeScratchTree(_ dir: String) {
+        guard dir.hasPrefix("/tmp/voidoci-profile-") else { return }
+        _ = Compare.Child.run(["/bin/rm", "-rf", "--one-file-system", dir], timeout: 120)
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    static func firstLines(_ b: [UInt8]) -> String {
+        String(decoding: b, as: UTF8.self).split(separator: "\n").prefix(3).joined(separator: "; ")
+    }
+
+    /// A file's bytes, at most 16 MiB (the program's output and the trace are files we made).
+    static func readAll(_ path: String) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var out: [UInt8] = [], buf = [UInt8](repeating: 0, count: 65536)
+        while out.count < 16 << 20 {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return out
+    }
+
+    /// argv with stdin /dev/null and stdout, stderr to files; its exit status (128+N: signal),
+    /// killed after `timeout` s.
+    static func spawnWait(_ argv: [String], stdout: String, stderr: String, timeout: Int) -> Int32 {
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&fa, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { cargv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, argv[0], &fa, nil, cargv, environ) == 0 else { return 127 }
+        var st: Int32 = 0
+        let deadline = now() + Double(timeout)
+        while true {
+            let w = waitpid(pid, &st, WNOHANG)
+            if w == pid || (w < 0 && errno != EINTR) { break }
+            if now() > deadline { kill(pid, SIGKILL) }
+            usleep(1000)
+        }
+        return st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+    }
+}
