@@ -109,6 +109,7 @@ def markdown(R):
                  f"Failed runs: {len(R.get('failures', []))}.")
     L.append("")
     accept_table(L, R)
+    profile_table(L, R)
     inside(L, R)
     if R.get("failures"):
         L.append("Failures:")
@@ -202,6 +203,25 @@ def accept_table(L, R):
         v, s = res["voidoci"][par], res["socat"][par]
         L.append(f"| {par} | {v['per_second']} | {cell(v['connection_ms'])} | {s['per_second']} | {cell(s['connection_ms'])} | "
                  f"{acc.get('ratio_to_socat', {}).get(par, '–')}× |")
+    L.append("")
+
+
+def profile_table(L, R):
+    """What `voidoci profile` costs against the program's own run (bench/profiling.py)."""
+    res = (R.get("profile") or {}).get("results") or {}
+    if not res:
+        return
+    L.append("### `voidoci profile` against the program's own run")
+    L.append("")
+    L.append("The program alone: `voidoci run` of the void the profile traces (image root read-only, proc, "
+             "a tmpfs /tmp, the minimal devices). The profile: a traced run, then the verification with only "
+             "the grants (itself traced, to name a cause), and the grants worked out in between.")
+    L.append("")
+    L.append("| program | voidoci run (ms) | traced run (ms) | whole profile (ms) | traced / run | profile / run |")
+    L.append("|---|---|---|---|---|---|")
+    for name, v in res.items():
+        L.append(f"| {name} | {cell(v['run_ms'])} | {cell(v['traced_ms'])} | {cell(v['profile_ms'])} | "
+                 f"{v['traced_ratio']}× | {v['profile_ratio']}× |")
     L.append("")
 
 

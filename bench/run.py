@@ -27,6 +27,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 
 import accept  # noqa: E402
+import profiling  # noqa: E402
 import hostsetup  # noqa: E402
 import hoststate  # noqa: E402
 import inside  # noqa: E402
@@ -35,7 +36,7 @@ from procs import become_subreaper, log  # noqa: E402
 from runners import Runners  # noqa: E402
 from workloads import FULL, SMOKE, Workloads  # noqa: E402
 
-SECTIONS = ["run", "lifecycle", "podman", "rss", "binds", "concurrency", "accept", "phases"]
+SECTIONS = ["run", "lifecycle", "podman", "rss", "binds", "concurrency", "accept", "profile", "phases"]
 
 
 class Suite:
@@ -54,6 +55,7 @@ class Suite:
     def sections(self):
         return {"run": self.w.run, "lifecycle": self.w.lifecycle, "podman": self.w.podman, "rss": self.w.rss,
                 "binds": self.w.binds, "concurrency": self.w.concurrency, "accept": lambda: accept.measure(self.w),
+                "profile": lambda: profiling.measure(self.w),
                 "phases": lambda: inside.measure(self.w)}
 
     def main(self):

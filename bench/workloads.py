@@ -18,11 +18,12 @@ PROGRAM = "/bin/true"
 FULL = dict(run_runs=200, run_warmup=10, rounds=4, lc_iters=60, lc_warmup=3, podman_runs=40, podman_warmup=3,
             rss_runs=20, binds=[1, 10, 100, 1000], bind_runs={1: 40, 10: 40, 100: 30, 1000: 15},
             bind_warmup=2, conc=[1, 10, 50], conc_rounds=8, strace_full=5, strace_light=20,
-            strace_c=3, perf_runs=150, anchor_runs=100, cgroup_probes=20, accept_conns=400)
+            strace_c=3, perf_runs=150, anchor_runs=100, cgroup_probes=20, accept_conns=400,
+            profile_runs=10, profile_programs=3)
 SMOKE = dict(run_runs=3, run_warmup=1, rounds=1, lc_iters=3, lc_warmup=1, podman_runs=2, podman_warmup=0,
              rss_runs=2, binds=[1, 10], bind_runs={1: 2, 10: 2}, bind_warmup=0, conc=[1, 3],
              conc_rounds=1, strace_full=1, strace_light=1, strace_c=1, perf_runs=3, anchor_runs=3, cgroup_probes=2,
-             accept_conns=16)
+             accept_conns=16, profile_runs=1, profile_programs=1)
 LC_STEPS = ("create", "start", "wait", "delete", "create_start_delete", "total")
 
 

@@ -11,12 +11,20 @@
 //                                                before the first execve, p: the program)
 //   N <phase> <tid> <nr> <result> <op> <family> <type> <address>   connect, bind, listen
 //   S <phase> <nr> <count>                       syscalls made, per number (at the end)
-//   X <status>                                   the init's wait status (at the end)
+//   K <seconds>                                  killed: the timeout, or voidoci was interrupted
+//   T <bytes>                                    records past the cap were dropped
+//   O <count>                                    threads past the table ran without path records
+//   A <count>                                    calls of another architecture (int 0x80)
+//   D <tid> <state>                              a tracee still there when the run was killed
+//   X <status>                                   the init's wait status (last line)
+//
+// The caller must have no other children while this runs (it waits for any child).
 #define _GNU_SOURCE
 #include "cvoid.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -42,6 +50,11 @@
 #endif
 
 #define MAX_NR 512
+#if defined(__x86_64__)
+#define AUDIT_ARCH_NATIVE AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define AUDIT_ARCH_NATIVE AUDIT_ARCH_AARCH64
+#endif
 #define MAX_TIDS 4096
 
 struct tstate {
@@ -181,8 +194,10 @@ static void entry(pid_t tid, struct tstate *t) {
 // itself (its type, through a copy of the fd taken with pidfd_getfd).
 static void net_record(char phase, pid_t tid, struct tstate *t, long rval) {
     int op = t->nr == SYS_connect ? OP_CONNECT : t->nr == SYS_bind ? OP_BIND : OP_LISTEN;
-    int type = -1;
-    int pidfd = (int)syscall(SYS_pidfd_open, tid, 0);
+    int type = -1, named = 0;
+    // pidfd_open wants a thread group leader: the thread's group.
+    int tgid = void_tgid(tid);
+    int pidfd = tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -1;
     if (pidfd >= 0) {
         int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)t->args[0], 0);
         if (fd >= 0) {
@@ -195,6 +210,7 @@ static void net_record(char phase, pid_t tid, struct tstate *t, long rval) {
                     memset(t->path, 0, sizeof t->path);
                     memcpy(t->path, &ss, sl);
                     t->args[2] = sl;
+                    named = 1;
                 }
             }
             close(fd);
@@ -205,7 +221,10 @@ static void net_record(char phase, pid_t tid, struct tstate *t, long rval) {
     memset(&ss, 0, sizeof ss);
     socklen_t len = (socklen_t)t->args[2];
     if (len > sizeof ss) len = sizeof ss;
-    if (op == OP_LISTEN) memcpy(&ss, t->path, len);
+    if (op == OP_LISTEN) {
+        if (!named) return;
+        memcpy(&ss, t->path, len);
+    }
     else {
         struct iovec l = { &ss, len }, r = { (void *)t->args[1], len };
         if (len == 0 || process_vm_readv(tid, &l, 1, &r, 1, 0) != (ssize_t)len) return;
@@ -241,31 +260,84 @@ static void net_record(char phase, pid_t tid, struct tstate *t, long rval) {
     fputc('\n', out);
 }
 
-// Records past this many are dropped (a program that opens files without end must not fill the
-// disk); a "T" line says so. The syscall counts are kept whole.
-#define MAX_RECORDS 2000000
-static long records;
+// Records past this many bytes are dropped (a program that opens files without end must not
+// fill the disk; voidoci reads 64 MiB back); a "T" line says so. The syscall counts are kept whole.
+#define MAX_BYTES (48L << 20)
+static long bytes_written;
 
-int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeout_seconds,
+static volatile sig_atomic_t void_trace_interrupted;
+int void_trace_was_interrupted(void) { return void_trace_interrupted != 0; }
+static void on_interrupt(int sig) { (void)sig; void_trace_interrupted = 1; }
+
+// SIGINT, SIGTERM and SIGHUP end a profile cleanly: the void is killed and deleted, the scratch
+// directory removed (no SA_RESTART: the tracer's wait returns).
+void void_trace_catch_interrupts(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static void record_maps(char phase, pid_t tid) {
+    // At an exec: every file the new image maps (the program, and the interpreter the kernel
+    // loaded itself: a #! line's, the ELF's PT_INTERP), as the void sees them.
+    char path[64], line[4600], seen[16][512];
+    int nseen = 0;
+    snprintf(path, sizeof path, "/proc/%d/maps", tid);
+    FILE *f = fopen(path, "re");
+    if (!f) return;
+    while (fgets(line, sizeof line, f) && nseen < 16) {
+        char *p = strchr(line, '/');
+        if (!p) continue;
+        p[strcspn(p, "\n")] = 0;
+        if (strstr(p, " (deleted)")) continue;
+        int dup = 0;
+        for (int i = 0; i < nseen; i++) if (!strncmp(seen[i], p, sizeof seen[i] - 1)) dup = 1;
+        if (dup) continue;
+        snprintf(seen[nseen++], sizeof seen[0], "%s", p);
+        bytes_written += fprintf(out, "P\t%c\t%d\t%d\t0\tmapped\t", phase, tid, SYS_execve);
+        put_escaped(p);
+        fputc('\n', out);
+    }
+    fclose(f);
+}
+
+static int pidfd_kill(int pidfd, pid_t pid) {
+    if (pidfd >= 0) return (int)syscall(424 /* pidfd_send_signal */, pidfd, SIGKILL, NULL, 0);
+    return kill(pid, SIGKILL);
+}
+
+int void_trace(pid_t init, const char *const *start_argv, const char *start_err, int out_fd, int timeout_seconds,
                int *init_status, int *start_status) {
     *init_status = -1;
     *start_status = -1;
     tids = calloc(MAX_TIDS, sizeof *tids);
-    int dupfd = dup(out_fd);
+    ntids = 0;
+    int dupfd = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
     out = dupfd >= 0 ? fdopen(dupfd, "w") : NULL;
     if (!tids || !out) { free(tids); if (out) fclose(out); else if (dupfd >= 0) close(dupfd); errno = ENOMEM; return -1; }
     static unsigned long counts[2][MAX_NR];
     memset(counts, 0, sizeof counts);
+    long overflow = 0, foreign = 0;
     long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
               | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
-    if (ptrace(PTRACE_SEIZE, init, 0, (void *)opts) < 0) { int e = errno; fclose(out); free(tids); errno = e; return -1; }
-    if (ptrace(PTRACE_INTERRUPT, init, 0, 0) < 0) { int e = errno; fclose(out); free(tids); errno = e; return -1; }
+    // The init, by a pidfd: a signal never reaches a process that took its pid after it.
+    int init_pidfd = (int)syscall(SYS_pidfd_open, init, 0);
+    if (init_pidfd < 0 || ptrace(PTRACE_SEIZE, init, 0, (void *)opts) < 0 || ptrace(PTRACE_INTERRUPT, init, 0, 0) < 0) {
+        int e = errno;
+        if (init_pidfd >= 0) close(init_pidfd);
+        fclose(out); free(tids); errno = e; return -1;
+    }
+    fcntl(init_pidfd, F_SETFD, FD_CLOEXEC);
     state_of(init, 1);
-    records = 0;
+    bytes_written = 0;
     char phase = 'r';
     pid_t starter = -1;
-    // The watchdog: kills the void's init (which takes its pid namespace with it) when the
-    // program outlives the timeout; it dies with us.
+    // The watchdog: kills the void's init (its pid namespace goes with it) when the program
+    // outlives the timeout; it dies with us.
     pid_t parent = getpid();
     pid_t watchdog = fork();
     if (watchdog == 0) {
@@ -273,32 +345,53 @@ int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeou
         if (getppid() != parent) _exit(0);
         struct timespec ts = { timeout_seconds > 0 ? timeout_seconds : 300, 0 };
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
-        kill(init, SIGKILL);
+        pidfd_kill(init_pidfd, init);
         _exit(0);
     }
-    int timed_out = 0;
-    // Until nothing is left to wait for: every tracee gone (each one's exit is reported to us,
-    // its tracer) and the start reaped.
+    int killed = 0;          // the watchdog fired, or we were interrupted
+    double ended = 0;        // when the init exited (or was killed): the rest gets 5 s
     for (;;) {
-        // Done when the init has exited, every tracee we know of is gone (the pid namespace
-        // dies with its init) and the start is reaped; the watchdog is then killed below.
-        if (*init_status != -1 && starter < 0) {
+        if (void_trace_interrupted && !killed) {
+            killed = 1;
+            pidfd_kill(init_pidfd, init);
+        }
+        if (killed && !ended) {
+            // Whatever is still here is killed: tracees are ours until their exit is reported.
+            for (int i = 0; i < ntids; i++) if (tids[i].tid) {
+                char path[64], buf[256] = "";
+                snprintf(path, sizeof path, "/proc/%d/stat", tids[i].tid);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0) { ssize_t n = read(fd, buf, sizeof buf - 1); if (n > 0) buf[n] = 0; close(fd); }
+                char *st = strrchr(buf, ')');
+                fprintf(out, "D\t%d\t%c\n", tids[i].tid, st && st[1] && st[2] ? st[2] : '?');
+                kill(tids[i].tid, SIGKILL);
+            }
+            if (starter > 0) kill(starter, SIGKILL);
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double t_now = now.tv_sec + now.tv_nsec / 1e9;
+        if ((*init_status != -1 || killed) && !ended) ended = t_now;
+        // Done when the init has exited, every tracee we know of is gone and the start is
+        // reaped; after the init, the rest get 5 s (a pid namespace dies with its init).
+        if (ended) {
             int left = 0;
             for (int i = 0; i < ntids; i++) if (tids[i].tid) left++;
-            if (!left) break;
+            if ((!left && starter < 0) || t_now - ended > 5) break;
         }
         int st;
-        pid_t tid = waitpid(-1, &st, __WALL);
+        pid_t tid = waitpid(-1, &st, __WALL | (ended ? WNOHANG : 0));
+        if (tid == 0) { usleep(1000); continue; }
         if (tid < 0) { if (errno == EINTR) continue; break; }
         if (tid == starter) {
             if (WIFEXITED(st) || WIFSIGNALED(st)) {
                 *start_status = st;
                 starter = -1;
-                if (st != 0) kill(init, SIGKILL);   // not started: it would wait for ever
+                if (st != 0) pidfd_kill(init_pidfd, init);   // not started: it would wait for ever
             }
             continue;
         }
-        if (tid == watchdog) { if (WIFEXITED(st) || WIFSIGNALED(st)) { timed_out = 1; watchdog = -1; } continue; }
+        if (tid == watchdog) { if (WIFEXITED(st) || WIFSIGNALED(st)) { killed = 1; watchdog = -1; } continue; }
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
             struct tstate *t = state_of(tid, 0);
             if (t) t->tid = 0;
@@ -306,10 +399,25 @@ int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeou
             continue;
         }
         if (!WIFSTOPPED(st)) continue;
+        int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
         struct tstate *t = state_of(tid, 0);
         if (!t) t = state_of(tid, 1);   // a new tracee: its first stop can come before its parent's event
-        if (!t) { ptrace(PTRACE_SYSCALL, tid, 0, 0); continue; }   // past MAX_TIDS: runs untraced by paths
-        int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
+        if (!t) {
+            // Past the table: its stops are still handled (signals delivered, group stops kept),
+            // and its calls counted, without paths.
+            overflow++;
+            if (sig == (SIGTRAP | 0x80)) {
+                struct __ptrace_syscall_info info;
+                if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof info, &info) > 0 && info.op == PTRACE_SYSCALL_INFO_ENTRY
+                    && info.entry.nr < MAX_NR) counts[phase == 'p'][info.entry.nr]++;
+                ptrace(PTRACE_SYSCALL, tid, 0, 0);
+            } else if (event == PTRACE_EVENT_STOP && sig != SIGTRAP) {
+                ptrace(PTRACE_LISTEN, tid, 0, 0);
+            } else {
+                ptrace(PTRACE_SYSCALL, tid, 0, (void *)(long)(event == 0 ? sig : 0));
+            }
+            continue;
+        }
         int inject = 0;
         if (sig == (SIGTRAP | 0x80)) {
             struct __ptrace_syscall_info info;
@@ -319,25 +427,36 @@ int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeou
                     t->in_syscall = 1;
                     t->nr = (long)info.entry.nr;
                     for (int i = 0; i < 6; i++) t->args[i] = info.entry.args[i];
-                    if (t->nr >= 0 && t->nr < MAX_NR) counts[phase == 'p'][t->nr]++;
-                    entry(tid, t);
+                    if (info.arch != AUDIT_ARCH_NATIVE) {
+                        // Another architecture's numbers and arguments: counted apart, not read.
+                        foreign++;
+                        t->nr = -1;
+                        t->op = t->op2 = -1;
+                    } else {
+                        if (t->nr >= 0 && t->nr < MAX_NR) counts[phase == 'p'][t->nr]++;
+                        entry(tid, t);
+                    }
                 } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && t->in_syscall) {
                     t->in_syscall = 0;
                     long rval = (long)info.exit.rval;
                     char ph = t->nr == SYS_execve || t->nr == SYS_execveat ? (rval == 0 ? 'p' : phase) : phase;
-                    if (t->op >= 0 || t->op2 >= 0 || t->nr == SYS_connect || t->nr == SYS_bind || t->nr == SYS_listen) records++;
-                    if (records > MAX_RECORDS) t->op = t->op2 = -1;
+                    if (bytes_written > MAX_BYTES) t->op = t->op2 = -1;
                     if (t->op >= 0) {
-                        fprintf(out, "P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op]);
+                        bytes_written += fprintf(out, "P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op]);
                         put_escaped(t->path);
                         fputc('\n', out);
+                        bytes_written += (long)strlen(t->path) + 1;
                     }
                     if (t->op2 >= 0) {
-                        fprintf(out, "P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op2]);
+                        bytes_written += fprintf(out, "P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op2]);
                         put_escaped(t->path2);
                         fputc('\n', out);
+                        bytes_written += (long)strlen(t->path2) + 1;
                     }
-                    if ((t->nr == SYS_connect || t->nr == SYS_bind || t->nr == SYS_listen) && records <= MAX_RECORDS) net_record(phase, tid, t, rval);
+                    if ((t->nr == SYS_connect || t->nr == SYS_bind || t->nr == SYS_listen) && bytes_written <= MAX_BYTES) {
+                        net_record(phase, tid, t, rval);
+                        bytes_written += 64;
+                    }
                 }
             }
         } else if (event == PTRACE_EVENT_EXEC) {
@@ -348,12 +467,19 @@ int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeou
                 struct tstate *f = state_of((pid_t)former, 0);
                 if (f) { *t = *f; t->tid = tid; f->tid = 0; }
             }
+            if (bytes_written <= MAX_BYTES) record_maps('p', tid);
         } else if (event == PTRACE_EVENT_STOP) {
             // The first stop (ours, or a new tracee's), or a group stop: the start begins once
             // the init is held.
-            if (tid == init && starter < 0 && *start_status == -1) {
+            if (tid == init && starter < 0 && *start_status == -1 && !killed) {
                 starter = fork();
                 if (starter == 0) {
+                    prctl(PR_SET_PDEATHSIG, SIGKILL);
+                    if (getppid() != parent) _exit(127);
+                    int devnull = open("/dev/null", O_RDWR);
+                    int err = open(start_err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                    if (devnull >= 0) { dup2(devnull, 0); dup2(devnull, 1); }
+                    if (err >= 0) dup2(err, 2);
                     execv(start_argv[0], (char *const *)start_argv);
                     _exit(127);
                 }
@@ -364,7 +490,8 @@ int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeou
             }
         } else if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) {
             unsigned long child = 0;
-            if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child && !state_of((pid_t)child, 0)) state_of((pid_t)child, 1);
+            if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child && !state_of((pid_t)child, 0) && !state_of((pid_t)child, 1))
+                overflow++;
         } else if (event == 0) {
             inject = sig;   // a signal for the tracee: delivered
         }
@@ -374,8 +501,15 @@ int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeou
         kill(watchdog, SIGKILL);
         while (waitpid(watchdog, NULL, 0) < 0 && errno == EINTR) {}
     }
-    if (timed_out) fprintf(out, "K\t%d\n", timeout_seconds);
-    if (records > MAX_RECORDS) fprintf(out, "T\t%ld\n", records);
+    if (starter > 0) {
+        kill(starter, SIGKILL);
+        while (waitpid(starter, NULL, 0) < 0 && errno == EINTR) {}
+    }
+    close(init_pidfd);
+    if (killed) fprintf(out, "K\t%d\n", void_trace_interrupted ? 0 : timeout_seconds);
+    if (bytes_written > MAX_BYTES) fprintf(out, "T\t%ld\n", bytes_written);
+    if (overflow) fprintf(out, "O\t%ld\n", overflow);
+    if (foreign) fprintf(out, "A\t%ld\n", foreign);
     for (int p = 0; p < 2; p++)
         for (int i = 0; i < MAX_NR; i++)
             if (counts[p][i]) fprintf(out, "S\t%c\t%d\t%lu\n", p ? 'p' : 'r', i, counts[p][i]);

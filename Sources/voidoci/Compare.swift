@@ -89,7 +89,7 @@ final class ImageBundle {
         container = "voidoci-compare-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         func first(_ r: Compare.Child.Result) -> String { r.stderr.split(separator: "\n").first.map(String.init) ?? "exit \(r.status)" }
         let made = Compare.Child.run(["podman", "create", "--name", container, image, "/bin/true"], timeout: 120)
-        guard made.status == 0 else { throw VoidError("--image \(image): podman create: \(first(made)) (compare --image needs a local image)") }
+        guard made.status == 0 else { throw VoidError("--image \(image): podman create: \(first(made)) (--image needs a local image)") }
         var template = Array("/tmp/voidoci-compare-image-XXXXXX".utf8CString)
         guard let d = mkdtemp(&template) else {
             _ = Compare.Child.run(["podman", "rm", "-f", container], timeout: 60)

@@ -21,7 +21,7 @@ struct ProfileCommand: ParsableCommand {
     @Flag(name: .long, help: "Write the grants into the bundle's config.json.") var apply = false
     @Option(name: .long, help: "An earlier profile (--format json) whose grants are joined with these; repeatable.") var merge: [String] = []
     @Flag(name: .long, help: "Write the profile even when the rerun with only the grants differs.") var unverified = false
-    @Option(name: .long, help: "With --format annotations: write the seccomp profile here and add --security-opt seccomp=FILE.") var seccompProfile: String?
+    @Option(name: .long, help: "With --format annotations: write the seccomp allow-list here and add --security-opt seccomp=FILE (without it the annotations carry no seccomp profile).") var seccompProfile: String?
     @Option(name: .long, help: "Seconds each run may take; then the void is killed.") var timeout: Int32 = 300
     @Option(name: .long, help: "A podman image instead of a bundle (a container of it mounted as root, exported and unpacked rootless).") var image: String?
     @Argument(help: "The bundle directory.") var bundle: String = "."
@@ -51,6 +51,9 @@ struct ProfileCommand: ParsableCommand {
 
     func profile(bundleDir: String) throws -> Int32 {
         let rt = runtime()
+        // Ctrl-C and the like end the profile cleanly: the traced void is killed, then deleted
+        // and the scratch directory removed as on any error.
+        Profile.catchInterrupts()
         let configPath = "\(bundleDir)/config.json"
         let original = try JSONDocument(parsing: try readSmallBytes(configPath))
         guard case .object(var top) = original.root else { throw VoidError("\(configPath): not a JSON object") }
@@ -66,6 +69,15 @@ struct ProfileCommand: ParsableCommand {
             process["terminal"] = .bool(false)
             if !command.isEmpty && image == nil { process["args"] = .array(command.map { .string($0) }) }
             top["process"] = .object(process)
+        }
+        // A pid namespace that is joined outlives its init: the tracer could not see the end.
+        if case .object(let linux)? = top["linux"], case .array(let ns)? = linux["namespaces"],
+           ns.contains(where: { if case .object(let o) = $0, case .string("pid")? = o["type"], o["path"] != nil { return true }; return false }) {
+            throw VoidError("linux.namespaces: profile needs a pid namespace of its own (a joined one outlives the program)")
+        }
+        var configDevices = Set<String>()
+        if case .object(let linux)? = top["linux"], case .array(let devs)? = linux["devices"] {
+            for d in devs { if case .object(let o) = d, case .string(let p)? = o["path"] { configDevices.insert(p) } }
         }
         let base = JSONDocument(value: .object(top))
         let image = try ImageRoot(path: imagePath)
@@ -86,7 +98,7 @@ struct ProfileCommand: ParsableCommand {
         let traced = try Profile.traced(traceDoc.render(), voidoci: selfPath(), timeout: timeout)
         if traced.timedOut { throw VoidError("the traced run did not finish in \(timeout) s (--timeout): killed") }
         if traced.truncated { writeErr("profile: more path records than kept (the first 2,000,000): the grants may be short\n") }
-        var grants = Profile.grants(traced, Profile.Context(image: image, autoBound: autoBound, tmpfs: tmpfs))
+        var grants = Profile.grants(traced, Profile.Context(image: image, autoBound: autoBound, tmpfs: tmpfs, configDevices: configDevices))
         var merged: [String] = []
         for m in merge {
             try Profile.merge(&grants, with: try readSmallBytes(absolute(m)), file: m)
@@ -98,6 +110,8 @@ struct ProfileCommand: ParsableCommand {
         let difference = Profile.difference(traced, granted, grants)
         var report = Profile.Report(command: basePlan.process.args, grants: grants, traced: traced, granted: granted, difference: difference)
         report.merged = merged
+        for s in grants.connect { writeErr("profile: the program connected to \(s): not granted (its network was empty); grant org.voidoci.connect yourself if it should\n") }
+        for s in grants.listen { writeErr("profile: the program listened on \(s): not granted; org.voidoci.listen binds it outside, on the host's network\n") }
         if let d = difference {
             writeErr("profile: NOT VERIFIED: the run with only the grants differs: \(d)\n")
         } else {

@@ -28,7 +28,7 @@ import Testing
     }()
 
     /// Sections run.py writes; each must be present and must not carry an "error".
-    static let sections = ["run", "lifecycle", "podman", "rss", "binds", "concurrency", "phases"]
+    static let sections = ["run", "lifecycle", "podman", "rss", "binds", "concurrency", "profile", "phases"]
     static let topLevel = ["machine", "setup", "params", "host_state", "targets", "failures", "status"]
     /// Phase markers every voidoci run makes; a missing one means bench/phases.py needs updating.
     static let essentialPhases = ["decode + plan", "clone3", "cgroup join (by the init) + id maps", "mounts in the void",

@@ -26,13 +26,16 @@ import Testing
     ]
 
     struct JSONProfile: Decodable {
-        struct Grants: Decodable { var expose: [String]; var mounts: [String]; var tmpfs: [String]; var syscalls: [String] }
+        struct Grants: Decodable { var expose: [String]; var mounts: [String]; var tmpfs: [String]; var devices: [String]; var syscalls: [String] }
         var verified: Bool
         var difference: String?
         var grants: Grants
+        struct Suggested: Decodable { var connect: [String]; var listen: [String] }
         var imageFiles: Int
         var exposedFiles: Int
         var evidence: [String: [String]]
+        var notGranted: [String]
+        var suggested: Suggested
     }
 
     static func voidoci(_ args: [String], timeout: Double = 180) -> Result {
@@ -214,15 +217,27 @@ import Testing
         #expect(Shell.run(["pgrep", "-f", "^/bin/sleep 30$"]).status != 0, "the program outlived its profile")
     }
 
-    /// The traced program is not trusted: paths with newlines, tabs and bytes that are not UTF-8,
-    /// a path longer than PATH_MAX, fifty processes and threads at once. The trace keeps them
-    /// apart, and the profile still verifies.
+    /// The traced program is not trusted: paths with a newline and a tab (real files, granted
+    /// by their exact names), a name that is not UTF-8 (reported, not granted), a path longer
+    /// than PATH_MAX, fifty processes and eight threads at once, connects to a host unix socket
+    /// and to loopback (suggested, never granted), /dev/stdout (not a device of the void). The
+    /// trace keeps them apart, and the profile still verifies.
     @Test func aHostileProgramIsTracedFaithfully() throws {
+        let etc = Env.debianRootfs + "/etc"
+        for name in ["a\nb", "c\td"] { FileManager.default.createFile(atPath: "\(etc)/\(name)", contents: Data("x\n".utf8)) }
+        _ = Shell.run(["sh", "-c", "printf x > \"\(etc)/$(printf 'bad\\377')\""])
         let script = """
-            import os, threading
-            for p in [b'/etc/a\\nb', b'/etc/c\\td', b'/etc/\\xff\\xfe', b'/' + b'x' * 5000]:
-                try: os.stat(p)
+            import os, socket, threading
+            for p in [b'/etc/a\\nb', b'/etc/c\\td', b'/etc/bad\\xff', b'/' + b'x' * 5000]:
+                try: open(p).read()
                 except OSError: pass
+            for fam, addr in [(socket.AF_UNIX, '/run/podman/podman.sock'), (socket.AF_INET, ('127.0.0.1', 9))]:
+                s = socket.socket(fam, socket.SOCK_STREAM)
+                try: s.connect(addr)
+                except OSError: pass
+                s.close()
+            try: open('/dev/stdout', 'w').close()
+            except OSError: pass
             pids = []
             for i in range(50):
                 pid = os.fork()
@@ -240,7 +255,16 @@ import Testing
         let r = Self.profile(b, ["--format", "json", b.dir])
         let prof = try #require(try? JSONDecoder().decode(JSONProfile.self, from: Data(r.stdout.utf8)), "\(r)")
         #expect(r.status == 0 && prof.verified, "\(r.stderr)")
-        #expect(prof.grants.expose.contains("/etc/passwd") && prof.grants.expose.contains("/etc/group"), "\(prof.grants.expose)")
-        #expect(!prof.grants.expose.contains { $0.contains("\n") || $0.contains("\t") || $0.hasPrefix("/xxxx") })
+        let expose = prof.grants.expose
+        #expect(expose.contains("/etc/passwd") && expose.contains("/etc/group"), "\(expose)")
+        #expect(expose.contains("/etc/a\nb") && expose.contains("/etc/c\td"), "\(expose)")
+        #expect(!expose.contains { $0.hasPrefix("/etc/bad") || $0.hasPrefix("/xxxx") || $0.hasPrefix("/run") || $0.hasPrefix("/dev") }, "\(expose)")
+        #expect(prof.notGranted.contains { $0.hasPrefix("/etc/bad") && $0.contains("not UTF-8") }, "\(prof.notGranted)")
+        #expect(prof.grants.devices.isEmpty, "\(prof.grants.devices)")
+        #expect(prof.suggested.connect.contains("unix:/run/podman/podman.sock") && prof.suggested.connect.contains("tcp:127.0.0.1:9"),
+                "\(prof.suggested)")
+        #expect(r.stderr.contains("connected to unix:/run/podman/podman.sock: not granted"), "\(r.stderr)")
+        let ann = Self.profile(b, [b.dir])
+        #expect(ann.status == 0 && !ann.stdout.contains("org.voidoci.connect"), "\(ann)")
     }
 }

@@ -380,11 +380,15 @@ extern const uint64_t VOID_O_PATH, VOID_RESOLVE_IN_ROOT, VOID_RESOLVE_NO_MAGICLI
 extern const uint64_t VOID_MS_PRIVATE;
 
 // `voidoci profile` (trace.c): ptrace a created void's init (stopped in its wait for start),
-// fork+exec `start_argv` once it is held, and trace it and every process it starts until all
-// exit, writing records to `out_fd`; the init is killed after `timeout_seconds`. `init_status`,
-// `start_status`: wait statuses.
-int void_trace(pid_t init, const char *const *start_argv, int out_fd, int timeout_seconds,
+// fork+exec `start_argv` once it is held (its stderr to `start_err`), and trace it and every
+// process it starts until all exit, writing records to `out_fd`; the init is killed after
+// `timeout_seconds`, or when interrupted. `init_status`, `start_status`: wait statuses. The
+// caller must have no other children meanwhile.
+int void_trace(pid_t init, const char *const *start_argv, const char *start_err, int out_fd, int timeout_seconds,
                int *init_status, int *start_status);
+// SIGINT, SIGTERM, SIGHUP set `void_trace_interrupted` (and end a trace) instead of killing voidoci.
+void void_trace_catch_interrupts(void);
+int void_trace_was_interrupted(void);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,8 @@ extension Profile {
         public var tmpfs: [String] = []
         /// Device nodes opened; `devMinimal` when they are all in org.voidoci.dev=minimal's set.
         public var devices: [String] = []
+        /// Socket destinations the program tried (its network was empty): suggested, never
+        /// granted by the profile (a unix path or a loopback address would be the host's).
         public var connect: [String] = []
         public var listen: [String] = []
         /// The seccomp allow-list: the program's calls and the runtime's after the filter.
@@ -46,10 +48,13 @@ extension Profile {
         public var image: ImageRoot
         public var autoBound: Set<String>
         public var tmpfs: [String]
-        public init(image: ImageRoot, autoBound: Set<String>, tmpfs: [String]) {
+        /// linux.devices of the config: the only devices beyond the minimal set it can have.
+        public var configDevices: Set<String>
+        public init(image: ImageRoot, autoBound: Set<String>, tmpfs: [String], configDevices: Set<String> = []) {
             self.image = image
             self.autoBound = autoBound
             self.tmpfs = tmpfs
+            self.configDevices = configDevices
         }
     }
 
@@ -79,6 +84,10 @@ extension Profile {
             }
             let path = normalize(e.path)
             guard e.result >= 0 else { continue }
+            if path.contains("\u{FFFD}") {
+                notGranted.insert("\(path): not UTF-8, which an annotation cannot state (\(call))")
+                continue
+            }
             let why = "\(call) \(path)"
             func kind(_ k: String) { mounts.insert(k); note(&other, k, why) }
             if path == "/proc" || path.hasPrefix("/proc/") { kind("proc"); continue }
@@ -87,7 +96,12 @@ extension Profile {
             if path == "/dev/shm" || path.hasPrefix("/dev/shm/") { kind("shm"); continue }
             if path == "/dev/mqueue" || path.hasPrefix("/dev/mqueue/") { kind("mqueue"); continue }
             if path.hasPrefix("/dev/") {
-                if e.op != "stat" || Profile.minimalDevices.contains(path) { devices.insert(path); note(&other, path, why) }
+                // Only the minimal nodes and the config's own devices: anything else under /dev
+                // (the /dev/stdout links, say) is not a device of the void.
+                if Profile.minimalDevices.contains(path) || ctx.configDevices.contains(path) {
+                    devices.insert(path)
+                    note(&other, path, why)
+                }
                 continue
             }
             if path == "/dev" { continue }
@@ -99,7 +113,7 @@ extension Profile {
             if e.op == "write" { notGranted.insert("\(path): written, and the image is read-only (\(call))"); continue }
             guard let r = try? ctx.image.resolve(path) else { continue }
             switch r.kind {
-            case .directory: note(&dirs, path, why)
+            case .directory: note(&dirs, path, e.op == "list" ? "list " + why : why)
             default: note(&files, path, why)
             }
         }
@@ -150,6 +164,12 @@ extension Profile {
             let covered = expose.contains { $0 == d || $0.hasPrefix(d == "/" ? "/" : d + "/") || d.hasPrefix($0 + "/") }
                 || ctx.autoBound.contains { $0.hasPrefix(d == "/" ? "/" : d + "/") }
             if covered { continue }
+            // Only a listing needs what is in a directory; a directory only checked (stat,
+            // chdir) is not exposed whole for that.
+            guard why.contains(where: { $0.hasPrefix("list ") }) else {
+                notGranted.insert("\(d): a directory the program only checked (\(why.joined(separator: ", "))); nothing in it was used")
+                continue
+            }
             if let inImage = imageFiles(ctx.image, d, limit: smallDirectory) {
                 expose.append(d)
                 evidence[d] = why
@@ -164,7 +184,7 @@ extension Profile {
         g.mounts = mounts.sorted()
         g.tmpfs = tmpfs.sorted()
         g.devices = devices.sorted()
-        g.connect = connect.subtracting(listen).sorted()
+        g.connect = connect.sorted()
         g.listen = listen.sorted()
         g.notGranted = notGranted.sorted()
         var names = Set(runtimeSyscalls)

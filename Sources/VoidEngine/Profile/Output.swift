@@ -68,14 +68,6 @@ extension Profile {
         top["mounts"] = .array(mounts)
         var linux = object(top["linux"])
         linux["seccomp"] = seccomp(g)
-        let extra = g.devices.filter { !minimalDevices.contains($0) }
-        if !extra.isEmpty {
-            var devs = array(linux["devices"])
-            for d in extra where !devs.contains(where: { if case .object(let o) = $0, case .string(d)? = o["path"] { return true }; return false }) {
-                if let node = deviceEntry(d) { devs.append(node) }
-            }
-            linux["devices"] = .array(devs)
-        }
         top["linux"] = .object(linux)
         return JSONDocument(value: .object(top))
     }
@@ -91,8 +83,6 @@ extension Profile {
         if !expose.isEmpty { out.append(("org.voidoci.expose", expose.joined(separator: ";"))) }
         if !g.mounts.isEmpty { out.append(("org.voidoci.mounts", g.mounts.joined(separator: ";"))) }
         if g.devices.contains(where: { minimalDevices.contains($0) }) { out.append(("org.voidoci.dev", "minimal")) }
-        if !g.connect.isEmpty { out.append(("org.voidoci.connect", g.connect.joined(separator: ";"))) }
-        if !g.listen.isEmpty { out.append(("org.voidoci.listen", g.listen.joined(separator: ";"))) }
         return out
     }
 
@@ -103,17 +93,6 @@ extension Profile {
         .object(["defaultAction": .string("SCMP_ACT_ERRNO"), "defaultErrnoRet": .number("38"),
                  "architectures": .array([.string(nativeArch)]),
                  "syscalls": .array([.object(["names": .array(g.syscalls.map { .string($0) }), "action": .string("SCMP_ACT_ALLOW")])])])
-    }
-
-    static func deviceEntry(_ path: String) -> JSONDocument.Value? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        let kind = st.st_mode & S_IFMT
-        guard kind == S_IFCHR || kind == S_IFBLK else { return nil }
-        return .object(["path": .string(path), "type": .string(kind == S_IFCHR ? "c" : "b"),
-                        "major": .number(String((st.st_rdev >> 8) & 0xfff | (st.st_rdev >> 32) & ~0xfff)),
-                        "minor": .number(String(st.st_rdev & 0xff | (st.st_rdev >> 12) & ~0xff)),
-                        "fileMode": .number("438"), "uid": .number("0"), "gid": .number("0")])
     }
 
     /// The config.json fragment: the annotations, the mounts and linux entries the grants add.
@@ -145,6 +124,11 @@ extension Profile {
     /// the traced run found and this one did not, or a call the profile denies.
     public static func difference(_ traced: Run, _ granted: Run, _ g: Grants) -> String? {
         var what: String?
+        for (name, r) in [("the traced run", traced), ("the run with the grants", granted)] {
+            if r.timedOut { return "\(name) was killed (--timeout)" }
+            if r.truncated { return "\(name) made more path records than kept: its trace is not whole" }
+            if let i = r.incomplete.first { return "\(name) is not seen whole: \(i)" }
+        }
         if traced.exitStatus != granted.exitStatus {
             what = "exit status \(granted.exitStatus), traced \(traced.exitStatus)"
         } else if traced.stdout != granted.stdout {
@@ -223,9 +207,9 @@ extension Profile {
             ("merged", strings(r.merged)),
             ("grants", .object([
                 ("expose", strings(g.expose)), ("mounts", strings(g.mounts)), ("tmpfs", strings(g.tmpfs)),
-                ("devices", strings(g.devices)), ("connect", strings(g.connect)), ("listen", strings(g.listen)),
-                ("syscalls", strings(g.syscalls)),
+                ("devices", strings(g.devices)), ("syscalls", strings(g.syscalls)),
             ])),
+            ("suggested", .object([("connect", strings(g.connect)), ("listen", strings(g.listen))])),
             ("annotations", .object(annotations(g).map { ($0.0, JSON.string($0.1)) })),
             ("seccomp", seccompJSON),
             ("evidence", .object(g.evidence.keys.sorted().map { ($0, strings(g.evidence[$0] ?? [])) })),
@@ -263,8 +247,6 @@ extension Profile {
         g.mounts = join(g.mounts, try list("mounts").filter { ["proc", "sysfs", "tmpfs", "shm", "mqueue", "devpts"].contains($0) })
         g.tmpfs = join(g.tmpfs, try list("tmpfs").filter { $0.hasPrefix("/") })
         g.devices = join(g.devices, try list("devices").filter { $0.hasPrefix("/dev/") })
-        g.connect = join(g.connect, try list("connect"))
-        g.listen = join(g.listen, try list("listen"))
         g.syscalls = join(g.syscalls, try list("syscalls"))
         // An exposed file inside an exposed directory is said once.
         g.expose = g.expose.filter { p in !g.expose.contains { p.hasPrefix($0 + "/") } }

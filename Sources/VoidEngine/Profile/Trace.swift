@@ -27,8 +27,14 @@ public enum Profile {
         public var stdout: [UInt8] = []
         public var stderr: [UInt8] = []
         public var seconds: Double = 0
-        public var timedOut = false        // killed after the timeout
+        public var timedOut = false        // killed after the timeout (or interrupted)
         public var truncated = false       // more path records than kept
+        /// What the trace could not see whole: threads past the table, another architecture's
+        /// calls. Such a run is never called verified.
+        public var incomplete: [String] = []
+        /// Tracees still there when the run was killed: tid and state (diagnosis).
+        public var leftAtKill: [String] = []
+        var finished = false               // the tracer's last line (X) was read
     }
 
     /// Runs the config `config` (a JSON document, root.path absolute) traced, as `voidoci`
@@ -56,22 +62,25 @@ public enum Profile {
         var initStatus: Int32 = -1, startStatus: Int32 = -1
         let argv: [UnsafeMutablePointer<CChar>?] = (base + ["start", id]).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        if void_trace_was_interrupted() != 0 { throw VoidError("interrupted") }
         let rc = argv.withUnsafeBufferPointer { buf -> Int32 in
             guard let base = buf.baseAddress else { return -1 }
             return base.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buf.count) {
-                void_trace(p32, $0, tfd, timeout, &initStatus, &startStatus)
+                void_trace(p32, $0, "\(dir)/start-err", tfd, timeout, &initStatus, &startStatus)
             }
         }
         guard rc == 0 else { throw VoidError("the traced run: ptrace of the void's init (pid \(pid)): \(errnoText(errno))", errno: errno) }
+        if void_trace_was_interrupted() != 0 { throw VoidError("interrupted") }
         guard startStatus == 0 else {
-            throw VoidError("the traced run: voidoci start failed (status \(startStatus)): \(firstLines(readAll("\(dir)/err")))")
+            throw VoidError("the traced run: voidoci start failed (status \(startStatus)): \(firstLines(readAll("\(dir)/start-err")))")
         }
         var run = Run()
         run.seconds = now() - began
         run.exitStatus = initStatus < 0 ? -1 : (initStatus & 0x7f == 0 ? (initStatus >> 8) & 0xff : 128 + (initStatus & 0x7f))
         run.stdout = readAll("\(dir)/out")
         run.stderr = readAll("\(dir)/err")
-        parse(readAll(tracePath), into: &run)
+        parse(readAll(tracePath, limit: 64 << 20), into: &run)
+        guard run.finished else { throw VoidError("the traced run: the trace is incomplete (its last record is missing)") }
         return run
     }
 
@@ -91,6 +100,10 @@ public enum Profile {
                                         path: unescape(f[8...].joined(separator: "\t")), family: f[6], type: f[7]))
             case "K": run.timedOut = true
             case "T": run.truncated = true
+            case "O": run.incomplete.append("\(f.count > 1 ? f[1] : "some") stops of threads past the tracer's table of 4096 (no paths)")
+            case "A": run.incomplete.append("\(f.count > 1 ? f[1] : "some") calls of another architecture (int 0x80), not decoded")
+            case "D" where f.count >= 3: run.leftAtKill.append("\(f[1]) (\(f[2]))")
+            case "X": run.finished = true
             case "S" where f.count >= 4:
                 guard let nr = Int(f[2]), let n = Int(f[3]) else { continue }
                 if f[1] == "p" { run.syscalls[nr, default: 0] += n } else { run.runtimeSyscalls[nr, default: 0] += n }
@@ -109,6 +122,9 @@ public enum Profile {
     }
 
     // MARK: helpers
+
+    /// SIGINT, SIGTERM and SIGHUP end a profile cleanly (the traced void killed, then deleted).
+    public static func catchInterrupts() { void_trace_catch_interrupts() }
 
     static func scratchDir() throws -> String {
         var template = Array("/tmp/voidoci-profile-XXXXXX".utf8CString)
@@ -134,13 +150,13 @@ public enum Profile {
         String(decoding: b, as: UTF8.self).split(separator: "\n").prefix(3).joined(separator: "; ")
     }
 
-    /// A file's bytes, at most 16 MiB (the program's output and the trace are files we made).
-    static func readAll(_ path: String) -> [UInt8] {
+    /// A file's bytes, at most `limit` (the program's output and the trace are files we made).
+    static func readAll(_ path: String, limit: Int = 16 << 20) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return [] }
         defer { close(fd) }
         var out: [UInt8] = [], buf = [UInt8](repeating: 0, count: 65536)
-        while out.count < 16 << 20 {
+        while out.count < limit {
             let n = read(fd, &buf, buf.count)
             if n <= 0 { break }
             out += buf[0..<n]
