@@ -49,18 +49,6 @@ struct CompareCommand: ParsableCommand {
         }
     }
 
-    func absolute(_ p: String) -> String {
-        if p.hasPrefix("/") { return p }
-        var buf = [CChar](repeating: 0, count: 4096)
-        return (getcwd(&buf, 4096) != nil ? String(cString: buf) : "") + "/" + p
-    }
-
-    /// This voidoci, so that the void column is the build being run.
-    func selfPath() -> String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, 4095)
-        return n > 0 ? String(cString: buf) : "voidoci"
-    }
 
     /// VOIDOCI_PROBE, else ../libexec/voidoci/voidoci-probe beside this binary, else where
     /// scripts/build.sh installs it.

@@ -133,3 +133,17 @@ func writeAll(_ fd: Int32, _ s: String) {
         bytes = bytes.dropFirst(n)
     }
 }
+
+/// `p` made absolute against the working directory.
+func absolute(_ p: String) -> String {
+    if p.hasPrefix("/") { return p }
+    var buf = [CChar](repeating: 0, count: 4096)
+    return (getcwd(&buf, 4096) != nil ? String(cString: buf) : "") + "/" + p
+}
+
+/// This very voidoci binary (compare's void column, profile's runs): the build being run.
+func selfPath() -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, 4095)
+    return n > 0 ? String(cString: buf) : "voidoci"
+}

@@ -21,6 +21,7 @@ struct ProfileCommand: ParsableCommand {
     @Flag(name: .long, help: "Write the grants into the bundle's config.json.") var apply = false
     @Option(name: .long, help: "An earlier profile (--format json) whose grants are joined with these; repeatable.") var merge: [String] = []
     @Flag(name: .long, help: "Write the profile even when the rerun with only the grants differs.") var unverified = false
+    @Flag(name: .long, help: "Grant the TCP and UDP destinations the program tried (not loopback, never a unix path): org.voidoci.connect, org.voidoci.listen.") var grantSockets = false
     @Option(name: .long, help: "With --format annotations: write the seccomp allow-list here and add --security-opt seccomp=FILE (without it the annotations carry no seccomp profile).") var seccompProfile: String?
     @Option(name: .long, help: "Seconds each run may take; then the void is killed.") var timeout: Int32 = 300
     @Option(name: .long, help: "A podman image instead of a bundle (a container of it mounted as root, exported and unpacked rootless).") var image: String?
@@ -96,9 +97,13 @@ struct ProfileCommand: ParsableCommand {
         let (traceDoc, tmpfs) = Profile.traceConfig(base, imageHasTmp: (try? image.resolve("/tmp"))?.kind == .directory)
         writeErr("profile: tracing \(basePlan.process.args.joined(separator: " "))\n")
         let traced = try Profile.traced(traceDoc.render(), voidoci: selfPath(), timeout: timeout)
-        if traced.timedOut { throw VoidError("the traced run did not finish in \(timeout) s (--timeout): killed") }
+        if traced.timedOut {
+            let left = traced.leftAtKill.isEmpty ? "" : "; still there then (tid, state): " + traced.leftAtKill.prefix(8).joined(separator: ", ")
+            throw VoidError("the traced run did not finish in \(timeout) s (--timeout): killed\(left)")
+        }
         if traced.truncated { writeErr("profile: more path records than kept (the first 2,000,000): the grants may be short\n") }
         var grants = Profile.grants(traced, Profile.Context(image: image, autoBound: autoBound, tmpfs: tmpfs, configDevices: configDevices))
+        if grantSockets { Profile.grantSockets(&grants) }
         var merged: [String] = []
         for m in merge {
             try Profile.merge(&grants, with: try readSmallBytes(absolute(m)), file: m)
@@ -110,8 +115,12 @@ struct ProfileCommand: ParsableCommand {
         let difference = Profile.difference(traced, granted, grants)
         var report = Profile.Report(command: basePlan.process.args, grants: grants, traced: traced, granted: granted, difference: difference)
         report.merged = merged
-        for s in grants.connect { writeErr("profile: the program connected to \(s): not granted (its network was empty); grant org.voidoci.connect yourself if it should\n") }
-        for s in grants.listen { writeErr("profile: the program listened on \(s): not granted; org.voidoci.listen binds it outside, on the host's network\n") }
+        for s in grants.connect where !grants.grantedConnect.contains(s) {
+            writeErr("profile: the program connected to \(s): not granted (its network was empty; --grant-sockets grants TCP and UDP destinations that are not loopback)\n")
+        }
+        for s in grants.listen where !grants.grantedListen.contains(s) {
+            writeErr("profile: the program listened on \(s): not granted (org.voidoci.listen binds outside, on the host's network; --grant-sockets grants it)\n")
+        }
         if let d = difference {
             writeErr("profile: NOT VERIFIED: the run with only the grants differs: \(d)\n")
         } else {
@@ -153,17 +162,6 @@ struct ProfileCommand: ParsableCommand {
         return try rt.plan(bundle: dir).1
     }
 
-    func absolute(_ p: String) -> String {
-        if p.hasPrefix("/") { return p }
-        var buf = [CChar](repeating: 0, count: 4096)
-        return (getcwd(&buf, 4096) != nil ? String(cString: buf) : "") + "/" + p
-    }
-
-    func selfPath() -> String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, 4095)
-        return n > 0 ? String(cString: buf) : "voidoci"
-    }
 
     func shellQuote(_ s: String) -> String {
         if s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,@+%".contains($0) }) { return s }

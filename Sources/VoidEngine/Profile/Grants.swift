@@ -21,6 +21,10 @@ extension Profile {
         /// granted by the profile (a unix path or a loopback address would be the host's).
         public var connect: [String] = []
         public var listen: [String] = []
+        /// With --grant-sockets: the suggested TCP and UDP destinations that are not loopback (and
+        /// listen addresses with a port), granted.
+        public var grantedConnect: [String] = []
+        public var grantedListen: [String] = []
         /// The seccomp allow-list: the program's calls and the runtime's after the filter.
         public var syscalls: [String] = []
         /// What was looked at and deliberately not granted, with why.
@@ -202,6 +206,24 @@ extension Profile {
         g.exposedFiles = exposed.count
         g.imageFiles = imageFiles(ctx.image, "/", limit: 2_000_000)?.count ?? 0
         return g
+    }
+
+    /// --grant-sockets: the suggestions that may be granted. Never a unix path or a loopback
+    /// address (those would be the host's), never port 0.
+    public static func grantSockets(_ g: inout Grants) {
+        func ok(_ e: String) -> Bool {
+            guard e.hasPrefix("tcp:") || e.hasPrefix("udp:") else { return false }
+            let addr = e.dropFirst(4)
+            if addr.hasPrefix("127.") || addr.hasPrefix("[::1]") || addr.hasPrefix("[::ffff:127.") || addr.hasSuffix(":0") { return false }
+            return true
+        }
+        g.grantedConnect = g.connect.filter(ok).filter { !$0.dropFirst(4).hasPrefix("0.0.0.0") && !$0.dropFirst(4).hasPrefix("[::]") }
+        g.grantedListen = g.listen.filter(ok)
+        // org.voidoci.connect's filter is loaded by the init after an early config filter: the
+        // calls it makes then (CVoid/child.c connect_filter) are the runtime's too.
+        if !g.grantedConnect.isEmpty {
+            g.syscalls = Array(Set(g.syscalls).union(["getsockopt", "seccomp", "socket"])).sorted()
+        }
     }
 
     /// The files (not directories) under an image directory, as image paths; nil if it is not a

@@ -83,6 +83,8 @@ extension Profile {
         if !expose.isEmpty { out.append(("org.voidoci.expose", expose.joined(separator: ";"))) }
         if !g.mounts.isEmpty { out.append(("org.voidoci.mounts", g.mounts.joined(separator: ";"))) }
         if g.devices.contains(where: { minimalDevices.contains($0) }) { out.append(("org.voidoci.dev", "minimal")) }
+        if !g.grantedConnect.isEmpty { out.append(("org.voidoci.connect", g.grantedConnect.joined(separator: ";"))) }
+        if !g.grantedListen.isEmpty { out.append(("org.voidoci.listen", g.grantedListen.joined(separator: ";"))) }
         return out
     }
 
@@ -207,7 +209,8 @@ extension Profile {
             ("merged", strings(r.merged)),
             ("grants", .object([
                 ("expose", strings(g.expose)), ("mounts", strings(g.mounts)), ("tmpfs", strings(g.tmpfs)),
-                ("devices", strings(g.devices)), ("syscalls", strings(g.syscalls)),
+                ("devices", strings(g.devices)), ("connect", strings(g.grantedConnect)), ("listen", strings(g.grantedListen)),
+                ("syscalls", strings(g.syscalls)),
             ])),
             ("suggested", .object([("connect", strings(g.connect)), ("listen", strings(g.listen))])),
             ("annotations", .object(annotations(g).map { ($0.0, JSON.string($0.1)) })),
@@ -248,6 +251,13 @@ extension Profile {
         g.tmpfs = join(g.tmpfs, try list("tmpfs").filter { $0.hasPrefix("/") })
         g.devices = join(g.devices, try list("devices").filter { $0.hasPrefix("/dev/") })
         g.syscalls = join(g.syscalls, try list("syscalls"))
+        // Socket grants only as an earlier --grant-sockets made them (tcp/udp, not loopback).
+        var earlier = Grants()
+        earlier.connect = try list("connect")
+        earlier.listen = try list("listen")
+        grantSockets(&earlier)
+        g.grantedConnect = join(g.grantedConnect, earlier.grantedConnect)
+        g.grantedListen = join(g.grantedListen, earlier.grantedListen)
         // An exposed file inside an exposed directory is said once.
         g.expose = g.expose.filter { p in !g.expose.contains { p.hasPrefix($0 + "/") } }
     }
