@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,13 +87,23 @@ static const char *op_names[] = { "open", "write", "stat", "exec", "readlink", "
 
 static FILE *out;
 
+static long bytes_written;   // every byte of records written: the cap is in bytes
+
 static void put_escaped(const char *s) {
     for (; *s; s++) {
-        if (*s == '\n') fputs("\\n", out);
-        else if (*s == '\t') fputs("\\t", out);
-        else if (*s == '\\') fputs("\\\\", out);
-        else fputc(*s, out);
+        if (*s == '\n') { fputs("\\n", out); bytes_written += 2; }
+        else if (*s == '\t') { fputs("\\t", out); bytes_written += 2; }
+        else if (*s == '\\') { fputs("\\\\", out); bytes_written += 2; }
+        else { fputc(*s, out); bytes_written++; }
     }
+}
+
+__attribute__((format(printf, 1, 2))) static void emit(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vfprintf(out, fmt, ap);
+    va_end(ap);
+    if (n > 0) bytes_written += n;
 }
 
 // A NUL-terminated string of the tracee, page by page (a string may end just before an unmapped page).
@@ -198,6 +209,14 @@ static void net_record(char phase, pid_t tid, struct tstate *t, long rval) {
     // pidfd_open wants a thread group leader: the thread's group.
     int tgid = void_tgid(tid);
     int pidfd = tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -1;
+    // Only a socket is copied (and closed again here): closing a copy of anything else (a FUSE
+    // file served by another tracee) could wait on a process that waits on us.
+    char link[64], what[64] = "";
+    snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, (int)t->args[0]);
+    if (read_link(link, what, sizeof what) < 0 || strncmp(what, "socket:[", 8) != 0) {
+        if (pidfd >= 0) close(pidfd);
+        pidfd = -1;
+    }
     if (pidfd >= 0) {
         int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)t->args[0], 0);
         if (fd >= 0) {
@@ -254,20 +273,27 @@ static void net_record(char phase, pid_t tid, struct tstate *t, long rval) {
     } else {
         snprintf(addr, sizeof addr, "%d", ss.ss_family);
     }
-    fprintf(out, "N\t%c\t%d\t%ld\t%ld\t%s\t%s\t%s\t", phase, tid, t->nr, rval, op_names[op], family,
+    emit("N\t%c\t%d\t%ld\t%ld\t%s\t%s\t%s\t", phase, tid, t->nr, rval, op_names[op], family,
             type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ? "dgram" : type == SOCK_SEQPACKET ? "seqpacket" : "other");
     put_escaped(addr);
-    fputc('\n', out);
+    emit("\n");
 }
 
 // Records past this many bytes are dropped (a program that opens files without end must not
 // fill the disk; voidoci reads 64 MiB back); a "T" line says so. The syscall counts are kept whole.
 #define MAX_BYTES (48L << 20)
-static long bytes_written;
 
 static volatile sig_atomic_t void_trace_interrupted;
 int void_trace_was_interrupted(void) { return void_trace_interrupted != 0; }
-static void on_interrupt(int sig) { (void)sig; void_trace_interrupted = 1; }
+// The init being traced, for the handler: SIGKILL through its pidfd (async-signal-safe), so an
+// interrupt that lands just before the tracer's wait is not left waiting for the next event.
+static volatile int traced_init_pidfd = -1;
+static void on_interrupt(int sig) {
+    (void)sig;
+    void_trace_interrupted = 1;
+    int fd = traced_init_pidfd;
+    if (fd >= 0) syscall(424 /* pidfd_send_signal */, fd, SIGKILL, NULL, 0);
+}
 
 // SIGINT, SIGTERM and SIGHUP end a profile cleanly: the void is killed and deleted, the scratch
 // directory removed (no SA_RESTART: the tracer's wait returns).
@@ -298,9 +324,9 @@ static void record_maps(char phase, pid_t tid) {
         for (int i = 0; i < nseen; i++) if (!strncmp(seen[i], p, sizeof seen[i] - 1)) dup = 1;
         if (dup) continue;
         snprintf(seen[nseen++], sizeof seen[0], "%s", p);
-        bytes_written += fprintf(out, "P\t%c\t%d\t%d\t0\tmapped\t", phase, tid, SYS_execve);
+        emit("P\t%c\t%d\t%d\t0\tmapped\t", phase, tid, SYS_execve);
         put_escaped(p);
-        fputc('\n', out);
+        emit("\n");
     }
     fclose(f);
 }
@@ -332,6 +358,7 @@ int void_trace(pid_t init, const char *const *start_argv, const char *start_err,
         fclose(out); free(tids); errno = e; return -1;
     }
     fcntl(init_pidfd, F_SETFD, FD_CLOEXEC);
+    traced_init_pidfd = init_pidfd;
     state_of(init, 1);
     bytes_written = 0;
     char phase = 'r';
@@ -340,6 +367,14 @@ int void_trace(pid_t init, const char *const *start_argv, const char *start_err,
     // outlives the timeout; it dies with us.
     pid_t parent = getpid();
     pid_t watchdog = fork();
+    if (watchdog < 0) {
+        // No watchdog, no trace: the init is killed (delete --force removes the rest).
+        int e = errno;
+        pidfd_kill(init_pidfd, init);
+        traced_init_pidfd = -1;
+        close(init_pidfd);
+        fclose(out); free(tids); errno = e; return -1;
+    }
     if (watchdog == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(0);
@@ -363,8 +398,9 @@ int void_trace(pid_t init, const char *const *start_argv, const char *start_err,
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd >= 0) { ssize_t n = read(fd, buf, sizeof buf - 1); if (n > 0) buf[n] = 0; close(fd); }
                 char *st = strrchr(buf, ')');
-                fprintf(out, "D\t%d\t%c\n", tids[i].tid, st && st[1] && st[2] ? st[2] : '?');
-                kill(tids[i].tid, SIGKILL);
+                emit("D\t%d\t%c\n", tids[i].tid, st && st[1] && st[2] ? st[2] : '?');
+                // Not killed by tid (a slot may be stale): the init's pidfd kill takes the
+                // whole pid namespace.
             }
             if (starter > 0) kill(starter, SIGKILL);
         }
@@ -434,6 +470,11 @@ int void_trace(pid_t init, const char *const *start_argv, const char *start_err,
                         t->op = t->op2 = -1;
                     } else {
                         if (t->nr >= 0 && t->nr < MAX_NR) counts[phase == 'p'][t->nr]++;
+                        // What the tracer cannot follow: a clone that is not traced, io_uring's
+                        // own operations, x32 and unknown numbers.
+                        if (t->nr < 0 || t->nr >= MAX_NR || t->nr == 425 /* io_uring_setup */
+                            || (t->nr == SYS_clone && (t->args[0] & 0x00800000 /* CLONE_UNTRACED */)))
+                            foreign++;
                         entry(tid, t);
                     }
                 } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && t->in_syscall) {
@@ -442,20 +483,17 @@ int void_trace(pid_t init, const char *const *start_argv, const char *start_err,
                     char ph = t->nr == SYS_execve || t->nr == SYS_execveat ? (rval == 0 ? 'p' : phase) : phase;
                     if (bytes_written > MAX_BYTES) t->op = t->op2 = -1;
                     if (t->op >= 0) {
-                        bytes_written += fprintf(out, "P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op]);
+                        emit("P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op]);
                         put_escaped(t->path);
-                        fputc('\n', out);
-                        bytes_written += (long)strlen(t->path) + 1;
+                        emit("\n");
                     }
                     if (t->op2 >= 0) {
-                        bytes_written += fprintf(out, "P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op2]);
+                        emit("P\t%c\t%d\t%ld\t%ld\t%s\t", ph, tid, t->nr, rval, op_names[t->op2]);
                         put_escaped(t->path2);
-                        fputc('\n', out);
-                        bytes_written += (long)strlen(t->path2) + 1;
+                        emit("\n");
                     }
                     if ((t->nr == SYS_connect || t->nr == SYS_bind || t->nr == SYS_listen) && bytes_written <= MAX_BYTES) {
                         net_record(phase, tid, t, rval);
-                        bytes_written += 64;
                     }
                 }
             }
@@ -505,15 +543,16 @@ int void_trace(pid_t init, const char *const *start_argv, const char *start_err,
         kill(starter, SIGKILL);
         while (waitpid(starter, NULL, 0) < 0 && errno == EINTR) {}
     }
+    traced_init_pidfd = -1;
     close(init_pidfd);
-    if (killed) fprintf(out, "K\t%d\n", void_trace_interrupted ? 0 : timeout_seconds);
-    if (bytes_written > MAX_BYTES) fprintf(out, "T\t%ld\n", bytes_written);
-    if (overflow) fprintf(out, "O\t%ld\n", overflow);
-    if (foreign) fprintf(out, "A\t%ld\n", foreign);
+    if (killed) emit("K\t%d\n", void_trace_interrupted ? 0 : timeout_seconds);
+    if (bytes_written > MAX_BYTES) emit("T\t%ld\n", bytes_written);
+    if (overflow) emit("O\t%ld\n", overflow);
+    if (foreign) emit("A\t%ld\n", foreign);
     for (int p = 0; p < 2; p++)
         for (int i = 0; i < MAX_NR; i++)
-            if (counts[p][i]) fprintf(out, "S\t%c\t%d\t%lu\n", p ? 'p' : 'r', i, counts[p][i]);
-    fprintf(out, "X\t%d\n", *init_status);
+            if (counts[p][i]) emit("S\t%c\t%d\t%lu\n", p ? 'p' : 'r', i, counts[p][i]);
+    emit("X\t%d\n", *init_status);
     fclose(out);
     free(tids);
     return 0;

@@ -36,12 +36,16 @@ struct ProfileCommand: ParsableCommand {
 
     func run() {
         guarded {
+            // Ctrl-C and the like end the profile cleanly from here on: the image's container and
+            // the traced void are removed as on any error.
+            Profile.catchInterrupts()
             var imageBundle: ImageBundle?
             var dir = bundle
             if let image {
                 let b = try ImageBundle(image: image, command: command)
                 imageBundle = b
                 dir = b.dir
+                if Profile.interrupted { throw VoidError("interrupted") }
             }
             defer { imageBundle?.remove() }
             let status = try profile(bundleDir: absolute(dir))
@@ -52,9 +56,6 @@ struct ProfileCommand: ParsableCommand {
 
     func profile(bundleDir: String) throws -> Int32 {
         let rt = runtime()
-        // Ctrl-C and the like end the profile cleanly: the traced void is killed, then deleted
-        // and the scratch directory removed as on any error.
-        Profile.catchInterrupts()
         let configPath = "\(bundleDir)/config.json"
         let original = try JSONDocument(parsing: try readSmallBytes(configPath))
         guard case .object(var top) = original.root else { throw VoidError("\(configPath): not a JSON object") }
@@ -101,7 +102,7 @@ struct ProfileCommand: ParsableCommand {
             let left = traced.leftAtKill.isEmpty ? "" : "; still there then (tid, state): " + traced.leftAtKill.prefix(8).joined(separator: ", ")
             throw VoidError("the traced run did not finish in \(timeout) s (--timeout): killed\(left)")
         }
-        if traced.truncated { writeErr("profile: more path records than kept (the first 2,000,000): the grants may be short\n") }
+        if traced.truncated { writeErr("profile: more path records than kept (the first 48 MiB): the grants may be short\n") }
         var grants = Profile.grants(traced, Profile.Context(image: image, autoBound: autoBound, tmpfs: tmpfs, configDevices: configDevices))
         if grantSockets { Profile.grantSockets(&grants) }
         var merged: [String] = []

@@ -100,7 +100,7 @@ public final class Child {
         var st: Int32 = 0
         if waitpid(c.pid, &st, WNOHANG) == 0 {
             if time(nil) >= deadline { kill(c.pid, SIGKILL) }
-            waitpid(c.pid, &st, 0)
+            while waitpid(c.pid, &st, 0) < 0 && errno == EINTR {}
         }
         let err = c.stderrText()
         close(c.stdoutFD); close(c.stderrFD)

@@ -211,19 +211,42 @@ extension Profile {
     /// --grant-sockets: the suggestions that may be granted. Never a unix path or a loopback
     /// address (those would be the host's), never port 0.
     public static func grantSockets(_ g: inout Grants) {
-        func ok(_ e: String) -> Bool {
-            guard e.hasPrefix("tcp:") || e.hasPrefix("udp:") else { return false }
-            let addr = e.dropFirst(4)
-            if addr.hasPrefix("127.") || addr.hasPrefix("[::1]") || addr.hasPrefix("[::ffff:127.") || addr.hasSuffix(":0") { return false }
-            return true
-        }
-        g.grantedConnect = g.connect.filter(ok).filter { !$0.dropFirst(4).hasPrefix("0.0.0.0") && !$0.dropFirst(4).hasPrefix("[::]") }
-        g.grantedListen = g.listen.filter(ok)
+        g.grantedConnect = g.connect.filter { routable($0, listening: false) }
+        g.grantedListen = g.listen.filter { routable($0, listening: true) }
         // org.voidoci.connect's filter is loaded by the init after an early config filter: the
         // calls it makes then (CVoid/child.c connect_filter) are the runtime's too.
         if !g.grantedConnect.isEmpty {
             g.syscalls = Array(Set(g.syscalls).union(["getsockopt", "seccomp", "socket"])).sorted()
         }
+    }
+
+    /// A tcp:/udp: entry whose address, parsed, is not loopback, not link-local, not a v4-mapped
+    /// one of those, with a port; to connect to, not unspecified either (0.0.0.0 and :: reach
+    /// the host's own loopback). The host's other addresses stay reachable: docs/profile.md.
+    static func routable(_ e: String, listening: Bool) -> Bool {
+        guard e.hasPrefix("tcp:") || e.hasPrefix("udp:") else { return false }
+        let rest = e.dropFirst(4)
+        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), port > 0, port < 65536 else { return false }
+        var host = String(rest[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var v4 = in_addr(), v6 = in6_addr()
+        var b: [UInt8]
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            b = withUnsafeBytes(of: &v4) { Array($0) }
+        } else if inet_pton(AF_INET6, host, &v6) == 1 {
+            let a = withUnsafeBytes(of: &v6) { Array($0) }
+            guard a.count == 16 else { return false }
+            let mapped = a[0..<10].allSatisfy { $0 == 0 } && a[10] == 0xff && a[11] == 0xff
+            if mapped { b = Array(a[12..<16]) } else {
+                if a[0..<15].allSatisfy({ $0 == 0 }) && (a[15] == 1 || (a[15] == 0 && !listening)) { return false }   // ::1, ::
+                if a[0] == 0xfe && a[1] & 0xc0 == 0x80 { return false }   // fe80::/10
+                return true
+            }
+        } else { return false }
+        guard b.count == 4 else { return false }
+        if b[0] == 127 || (b[0] == 169 && b[1] == 254) { return false }
+        if b[0] == 0 && !(listening && b.allSatisfy { $0 == 0 }) { return false }   // 0.0.0.0/8 (listen on 0.0.0.0 is fine)
+        return true
     }
 
     /// The files (not directories) under an image directory, as image paths; nil if it is not a

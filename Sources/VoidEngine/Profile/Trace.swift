@@ -71,15 +71,17 @@ public enum Profile {
         }
         guard rc == 0 else { throw VoidError("the traced run: ptrace of the void's init (pid \(pid)): \(errnoText(errno))", errno: errno) }
         if void_trace_was_interrupted() != 0 { throw VoidError("interrupted") }
+        var run = Run()
+        parse(readAll(tracePath, limit: 64 << 20), into: &run)
+        // Killed by the timeout (maybe before `start` finished): the caller says so.
+        if run.timedOut { return run }
         guard startStatus == 0 else {
             throw VoidError("the traced run: voidoci start failed (status \(startStatus)): \(firstLines(readAll("\(dir)/start-err")))")
         }
-        var run = Run()
         run.seconds = now() - began
         run.exitStatus = initStatus < 0 ? -1 : (initStatus & 0x7f == 0 ? (initStatus >> 8) & 0xff : 128 + (initStatus & 0x7f))
         run.stdout = readAll("\(dir)/out")
         run.stderr = readAll("\(dir)/err")
-        parse(readAll(tracePath, limit: 64 << 20), into: &run)
         guard run.finished else { throw VoidError("the traced run: the trace is incomplete (its last record is missing)") }
         return run
     }
@@ -101,7 +103,7 @@ public enum Profile {
             case "K": run.timedOut = true
             case "T": run.truncated = true
             case "O": run.incomplete.append("\(f.count > 1 ? f[1] : "some") stops of threads past the tracer's table of 4096 (no paths)")
-            case "A": run.incomplete.append("\(f.count > 1 ? f[1] : "some") calls of another architecture (int 0x80), not decoded")
+            case "A": run.incomplete.append("\(f.count > 1 ? f[1] : "some") calls the tracer cannot follow (another architecture, x32, io_uring, an untraced clone)")
             case "D" where f.count >= 3: run.leftAtKill.append("\(f[1]) (\(f[2]))")
             case "X": run.finished = true
             case "S" where f.count >= 4:
@@ -125,6 +127,7 @@ public enum Profile {
 
     /// SIGINT, SIGTERM and SIGHUP end a profile cleanly (the traced void killed, then deleted).
     public static func catchInterrupts() { void_trace_catch_interrupts() }
+    public static var interrupted: Bool { void_trace_was_interrupted() != 0 }
 
     static func scratchDir() throws -> String {
         var template = Array("/tmp/voidoci-profile-XXXXXX".utf8CString)
@@ -175,8 +178,15 @@ public enum Profile {
         posix_spawn_file_actions_addopen(&fa, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { cargv.forEach { free($0) } }
+        // Its own process group: a terminal's Ctrl-C reaches voidoci (which then ends the
+        // profile cleanly), not a create or delete halfway.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attr, 0)
         var pid: pid_t = 0
-        guard posix_spawn(&pid, argv[0], &fa, nil, cargv, environ) == 0 else { return 127 }
+        guard posix_spawn(&pid, argv[0], &fa, &attr, cargv, environ) == 0 else { return 127 }
         var st: Int32 = 0
         let deadline = now() + Double(timeout)
         while true {
