@@ -72,6 +72,18 @@ struct tstate {
 static struct tstate *tids;
 static int ntids;
 
+// Tracees whose exit was reported: a child can run, exit and be reported before its parent's
+// fork event is (the two stops race), and must not be taken for a new tracee then.
+#define GONE 4096
+static pid_t gone[GONE];
+static int ngone;
+static void mark_gone(pid_t tid) { gone[ngone++ % GONE] = tid; }
+static int is_gone(pid_t tid) {
+    int n = ngone < GONE ? ngone : GONE;
+    for (int i = 0; i < n; i++) if (gone[i] == tid) return 1;
+    return 0;
+}
+
 static struct tstate *state_of(pid_t tid, int make) {
     for (int i = 0; i < ntids; i++) if (tids[i].tid == tid) return &tids[i];
     if (!make) return NULL;
@@ -360,6 +372,7 @@ int void_trace(pid_t init, const char *const *start_argv, const char *start_err,
     fcntl(init_pidfd, F_SETFD, FD_CLOEXEC);
     traced_init_pidfd = init_pidfd;
     state_of(init, 1);
+    ngone = 0;
     bytes_written = 0;
     char phase = 'r';
     pid_t starter = -1;
@@ -431,6 +444,7 @@ int void_trace(pid_t init, const char *const *start_argv, const char *start_err,
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
             struct tstate *t = state_of(tid, 0);
             if (t) t->tid = 0;
+            mark_gone(tid);
             if (tid == init) *init_status = st;
             continue;
         }
@@ -528,7 +542,8 @@ int void_trace(pid_t init, const char *const *start_argv, const char *start_err,
             }
         } else if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) {
             unsigned long child = 0;
-            if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child && !state_of((pid_t)child, 0) && !state_of((pid_t)child, 1))
+            if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child && !is_gone((pid_t)child)
+                && !state_of((pid_t)child, 0) && !state_of((pid_t)child, 1))
                 overflow++;
         } else if (event == 0) {
             inject = sig;   // a signal for the tracee: delivered
