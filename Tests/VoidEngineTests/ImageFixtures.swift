@@ -3,9 +3,12 @@ import Glibc
 #endif
 @testable import VoidEngine
 
-/// A scratch directory tree standing in for an image rootfs; removed by `remove()`.
+/// A scratch directory tree standing in for an image rootfs; removed by `remove()`, and in any
+/// case when the last reference goes (a test that forgets `remove()` leaves nothing in /tmp).
 final class ImageTree {
     let path: String
+    /// Other scratch paths that live and go with this tree (a fixture's host directory).
+    var alsoRemove: [String] = []
 
     init() {
         var template = Array("/tmp/voidoci-image-XXXXXX".utf8CString)
@@ -13,7 +16,12 @@ final class ImageTree {
         path = String(cString: made)
     }
 
-    func remove() { _ = shell("rm -rf '\(path)'") }
+    func remove() {
+        _ = shell("rm -rf '\(path)'")
+        for p in alsoRemove { _ = shell("rm -rf '\(p)'") }
+    }
+
+    deinit { remove() }
 
     func host(_ inside: String) -> String { path + (inside.hasPrefix("/") ? inside : "/" + inside) }
 

@@ -24,6 +24,7 @@ struct PlannerFixture {
         var template = Array("/tmp/voidoci-binds-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { fatalError("mkdtemp: \(errno)") }
         hostDir = String(cString: made)
+        tree.alsoRemove.append(hostDir)
         hostFile = hostDir + "/file"
         let fd = open(hostFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         precondition(fd >= 0)
