@@ -97,7 +97,10 @@ struct ProfileCommand: ParsableCommand {
 
         let (traceDoc, tmpfs) = Profile.traceConfig(base, imageHasTmp: (try? image.resolve("/tmp"))?.kind == .directory)
         writeErr("profile: tracing \(basePlan.process.args.joined(separator: " "))\n")
-        let traced = try Profile.traced(traceDoc.render(), voidoci: selfPath(), timeout: timeout)
+        // What a profile killed outright left (its voids, its scratch directories) goes first.
+        let stateRoot = rt.store.root
+        Profile.sweep(stateRoot: stateRoot, voidoci: selfPath())
+        let traced = try Profile.traced(traceDoc.render(), voidoci: selfPath(), stateRoot: stateRoot, timeout: timeout)
         if traced.timedOut {
             let left = traced.leftAtKill.isEmpty ? "" : "; still there then (tid, state): " + traced.leftAtKill.prefix(8).joined(separator: ", ")
             throw VoidError("the traced run did not finish in \(timeout) s (--timeout): killed\(left)")
@@ -112,7 +115,7 @@ struct ProfileCommand: ParsableCommand {
         }
         writeErr("profile: traced in \(Int(traced.seconds * 1000)) ms, exit \(traced.exitStatus); verifying with only the grants\n")
         let grantedDoc = Profile.grantedConfig(base, grants)
-        let granted = try Profile.traced(grantedDoc.render(), voidoci: selfPath(), timeout: timeout)
+        let granted = try Profile.traced(grantedDoc.render(), voidoci: selfPath(), stateRoot: stateRoot, timeout: timeout)
         let difference = Profile.difference(traced, granted, grants)
         var report = Profile.Report(command: basePlan.process.args, grants: grants, traced: traced, granted: granted, difference: difference)
         report.merged = merged

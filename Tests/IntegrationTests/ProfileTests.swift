@@ -217,6 +217,37 @@ import Testing
         #expect(Shell.run(["pgrep", "-f", "^/bin/sleep 30$"]).status != 0, "the program outlived its profile")
     }
 
+    /// A profile killed outright (SIGKILL: no handler runs) mid-trace leaves its void recorded
+    /// in the caller's state directory, where `voidoci list` shows it; the next profile deletes
+    /// it (processes, mounts, cgroups) and removes the dead one's scratch directory.
+    @Test func aProfileKilledOutrightIsCleanedUpByTheNext() throws {
+        let b = Self.bundle(["/bin/sleep", "30"])
+        defer { b.close() }
+        let log = "\(b.dir)/killed.log"
+        let pid = try Shell.spawn([Env.bin, "--root", b.stateRoot, "profile", "--timeout", "60", b.dir],
+                                  env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], stdout: log)
+        var left: [String] = []
+        _ = Podman.waitUntil(20) {
+            left = ((try? FileManager.default.contentsOfDirectory(atPath: b.stateRoot)) ?? []).filter { $0.hasPrefix("profile-\(pid)-") }
+            return !left.isEmpty && Shell.run(["pgrep", "-f", "^/bin/sleep 30$"]).status == 0
+        }
+        kill(pid, SIGKILL)
+        var st: Int32 = 0
+        waitpid(pid, &st, 0)
+        #expect(left.count == 1, "no void of the killed profile in its state directory: \(left)")
+        let listed = b.voidoci(["list", "-q"])
+        #expect(left.allSatisfy { listed.stdout.contains($0) }, "\(listed)")
+        let scratch = { ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("voidoci-profile-\(pid)-") } }
+        #expect(!scratch().isEmpty, "the killed profile's scratch directory")
+
+        let next = Self.profile(b, [b.dir, "--", "/bin/true"])
+        #expect(next.status == 0, "\(next)")
+        let after = ((try? FileManager.default.contentsOfDirectory(atPath: b.stateRoot)) ?? []).filter { $0.hasPrefix("profile-") }
+        #expect(after.isEmpty, "\(after)")
+        #expect(scratch().isEmpty, "\(scratch())")
+        #expect(Podman.waitUntil(5) { Shell.run(["pgrep", "-f", "^/bin/sleep 30$"]).status != 0 }, "the killed profile's program still runs")
+    }
+
     /// The traced program is not trusted: paths with a newline and a tab (real files, granted
     /// by their exact names), a name that is not UTF-8 (reported, not granted), a path longer
     /// than PATH_MAX, fifty processes and eight threads at once, connects to a host unix socket

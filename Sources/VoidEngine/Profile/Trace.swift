@@ -37,14 +37,42 @@ public enum Profile {
         var finished = false               // the tracer's last line (X) was read
     }
 
+    /// This profile, by pid and start time (a pid alone can be reused): the prefix of the ids of
+    /// its voids and of its scratch directories, so that a profile killed outright (SIGKILL)
+    /// leaves voids the next one finds and removes.
+    static let owner = "profile-\(getpid())-\(procStat(getpid())?.1 ?? 0)"
+
+    /// Whether the profile named at the start of `name` ("profile-PID-START-...") still runs.
+    static func ownerAlive(_ name: String) -> Bool {
+        let f = name.split(separator: "-")
+        guard f.count >= 3, f[0] == "profile", let pid = Int32(f[1]), let start = UInt64(f[2]) else { return true }
+        return procStat(pid)?.1 == start
+    }
+
+    /// Voids (in `stateRoot`) and scratch directories (in /tmp, this user's) of profiles that are
+    /// no longer running: deleted (`delete --force`: processes, mounts, cgroups) and removed.
+    public static func sweep(stateRoot: String, voidoci: String) {
+        for id in directoryEntries(stateRoot) where id.hasPrefix("profile-") && !ownerAlive(id) {
+            _ = spawnWait([voidoci, "--root", stateRoot, "delete", "--force", id], stdout: "/dev/null", stderr: "/dev/null", timeout: 120)
+        }
+        for name in directoryEntries("/tmp") where name.hasPrefix("voidoci-profile-") {
+            let dir = "/tmp/\(name)"
+            var st = stat()
+            guard !ownerAlive(String(name.dropFirst("voidoci-".count))), lstat(dir, &st) == 0,
+                  st.st_mode & S_IFMT == S_IFDIR, st.st_uid == geteuid() else { continue }
+            removeScratchTree(dir)
+        }
+    }
+
     /// Runs the config `config` (a JSON document, root.path absolute) traced, as `voidoci`
-    /// (`self`) would: create, trace + start, delete.
-    public static func traced(_ config: String, voidoci: String, timeout: Int32 = 300) throws -> Run {
+    /// (`self`) would: create, trace + start, delete. The void is recorded in `stateRoot` (the
+    /// caller's state directory), where `voidoci list` shows it and `delete --force` finds it.
+    public static func traced(_ config: String, voidoci: String, stateRoot: String, timeout: Int32 = 300) throws -> Run {
         let dir = try scratchDir()
         defer { removeScratchTree(dir) }
         try writeFileAtomically("\(dir)/config.json", config)
-        let id = "profile-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let base = [voidoci, "--root", "\(dir)/state"]
+        let id = "\(owner)-\(UInt32.random(in: 0...UInt32.max))"
+        let base = [voidoci, "--root", stateRoot]
         let began = now()
         let created = spawnWait(base + ["create", "--bundle", dir, id], stdout: "\(dir)/out", stderr: "\(dir)/err", timeout: 120)
         defer { _ = spawnWait(base + ["delete", "--force", id], stdout: "/dev/null", stderr: "/dev/null", timeout: 120) }
@@ -130,11 +158,11 @@ public enum Profile {
     public static var interrupted: Bool { void_trace_was_interrupted() != 0 }
 
     static func scratchDir() throws -> String {
-        var template = Array("/tmp/voidoci-profile-XXXXXX".utf8CString)
-        guard let d = mkdtemp(&template) else { throw VoidError.sys("mkdtemp", "/tmp/voidoci-profile-XXXXXX") }
+        let pattern = "/tmp/voidoci-\(owner)-XXXXXX"
+        var template = Array(pattern.utf8CString)
+        guard let d = mkdtemp(&template) else { throw VoidError.sys("mkdtemp", pattern) }
         let dir = String(cString: d)
         _ = chmod(dir, 0o755)
-        mkdir("\(dir)/state", 0o700)
         return dir
     }
 
