@@ -272,19 +272,26 @@ final class ConnectBroker {
         return false
     }
 
+    /// The call's socket when it is the program's own. A socket made outside is refused, EPERM
+    /// and a line on stderr (bind or listen would aim it at the caller's network): nil, answered.
+    private func ownSocket(_ c: Call, _ what: String) -> Sock? {
+        let (taken, e) = take(c)
+        guard let s = taken else { c.respond(error: e); return nil }
+        guard s.host else { return s }
+        close(s.fd)
+        complain("org.voidoci.connect: \(what) a socket made outside refused")
+        c.respond(error: EPERM)
+        return nil
+    }
+
     /// bind: refused on a socket made outside (it would listen on the caller's network); on the
     /// program's own, done here, except a unix path, which only the program's own call can
     /// resolve in its root (it goes on: SECCOMP_USER_NOTIF_FLAG_CONTINUE; see docs/void.md).
     private func bind(_ c: Call) {
         let (sa, e) = c.sockaddr(c.arg(1), c.arg(2) & 0xffff_ffff)
         guard let sa else { return c.respond(error: e) }
-        let (taken, e2) = take(c)
-        guard let s = taken else { return c.respond(error: e2) }
+        guard let s = ownSocket(c, "bind of") else { return }
         defer { close(s.fd) }
-        if s.host {
-            complain("org.voidoci.connect: bind of a socket made outside refused")
-            return c.respond(error: EPERM)
-        }
         let family = Int32(UInt16(sa[0]) | UInt16(sa[1]) << 8)
         if family == AF_UNIX && sa.count > 2 && sa[2] != 0 {
             _ = void_notif_continue(c.listener, c.n.id)
@@ -295,13 +302,8 @@ final class ConnectBroker {
     }
 
     private func listen(_ c: Call) {
-        let (taken, e) = take(c)
-        guard let s = taken else { return c.respond(error: e) }
+        guard let s = ownSocket(c, "listen on") else { return }
         defer { close(s.fd) }
-        if s.host {
-            complain("org.voidoci.connect: listen on a socket made outside refused")
-            return c.respond(error: EPERM)
-        }
         let r = Glibc.listen(s.fd, Int32(truncatingIfNeeded: c.arg(1)))
         c.respond(error: r < 0 ? errno : 0)
     }
@@ -332,46 +334,35 @@ final class ConnectBroker {
             c.respond(error: EOPNOTSUPP)   // TCP Fast Open connects: not through a send
             return false
         }
+        return trySend(c, retry: false)
+    }
+
+    /// One attempt at a send: answered when done; when the socket is full, EAGAIN for a call
+    /// that may not block (on the first attempt), else it waits in the poll loop for room on the
+    /// socket the send goes to and is tried again. Returns whether it is pending.
+    private func trySend(_ c: Call, retry: Bool) -> Bool {
         let (taken, e) = take(c)
         guard let s = taken else { c.respond(error: e); return false }
         var installed: Int32 = -1   // a socket made outside for the program's, this call
         defer { if installed >= 0 && installed != s.fd { close(installed) } }
-        let result = attempt(c, s, &installed)
-        let blocking = !s.nonblocking && Int32(truncatingIfNeeded: c.arg(flagsArg)) & Int32(MSG_DONTWAIT) == 0
-        if case .done(let n, let err) = result {
+        if case .done(let n, let err) = attempt(c, s, &installed) {
             close(s.fd)
             c.respond(Int64(n), error: err)
             return false
         }
-        if !blocking {
+        let flagsArg = c.n.nr == Self.sysSendmsg ? 2 : 3
+        if !retry && (s.nonblocking || Int32(truncatingIfNeeded: c.arg(flagsArg)) & Int32(MSG_DONTWAIT) != 0) {
             close(s.fd)
             c.respond(error: EAGAIN)
             return false
         }
-        // Wait for room on the socket the send goes to, then try again.
         let sock = installed >= 0 ? dup(installed) : s.fd
         if installed >= 0 { close(s.fd) }
-        queueSend(c, sock: sock)
-        return true
-    }
-
-    private func queueSend(_ c: Call, sock: Int32) {
         pending.append(Pending(listener: c.listener, id: c.n.id, sock: sock, pidfd: c.pidfd, finish: { [unowned self] _ in
             guard void_notif_valid(c.listener, c.n.id) != 0 else { return }
-            let (taken, e) = self.take(c)
-            guard let s = taken else { return c.respond(error: e) }
-            var installed: Int32 = -1
-            defer { if installed >= 0 && installed != s.fd { close(installed) } }
-            switch self.attempt(c, s, &installed) {
-            case .done(let n, let err):
-                close(s.fd)
-                c.respond(Int64(n), error: err)
-            case .wouldBlock:
-                let again = installed >= 0 ? dup(installed) : s.fd
-                if installed >= 0 { close(s.fd) }
-                self.queueSend(Call(listener: c.listener, n: c.n, pidfd: dup(c.pidfd)), sock: again)
-            }
+            _ = self.trySend(Call(listener: c.listener, n: c.n, pidfd: dup(c.pidfd)), retry: true)
         }, isSend: true))
+        return true
     }
 
     private func attempt(_ c: Call, _ s: Sock, _ installed: inout Int32) -> Sent {
