@@ -111,10 +111,10 @@ public final class Child {
 
 }
 
-/// rm -rf of a directory compare made (its own scratch dirs only).
+/// rm -rf of a scratch directory compare or profile made (theirs only).
 public func removeScratch(_ path: String) -> Bool { removeTree(path) }
 func removeTree(_ path: String) -> Bool {
-    guard path.hasPrefix("/tmp/voidoci-compare-") else { return false }
+    guard path.hasPrefix("/tmp/voidoci-compare-") || path.hasPrefix("/tmp/voidoci-profile-") else { return false }
     // Unprivileged, a directory the caller cannot write (an image's 0550 /root, or one the
     // container's process chmod-ed) is made writable first: chmod -R follows no link.
     if geteuid() != 0 { _ = Compare.Child.run(["/bin/chmod", "-R", "u+rwX", path], timeout: 120) }

@@ -51,10 +51,14 @@ public enum Compare {
     }()
     static func needsDefaultMounts(_ doc: JSONDocument) -> Bool {
         guard case .object(let top) = doc.root else { return false }
-        if case .array(let m)? = top["mounts"] {
-            return !m.contains { if case .object(let o) = $0, case .string("proc")? = o["type"] { return true }; return false }
-        }
+        if case .array(let m)? = top["mounts"] { return !hasProc(m) }
         return true
+    }
+
+    /// Whether config mounts hold a proc entry (without one, runc stops before the process:
+    /// `compare` and `profile` then give `runc spec`'s default mounts).
+    static func hasProc(_ mounts: [JSONDocument.Value]) -> Bool {
+        mounts.contains { if case .object(let o) = $0, case .string("proc")? = o["type"] { return true }; return false }
     }
     static let namespaceKinds = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time"]
 
@@ -146,8 +150,7 @@ public enum Compare {
         // granted), and the report says so.
         var mounts: [JSONDocument.Value] = []
         if case .array(let m)? = top["mounts"] { mounts = m }
-        let hasProc = mounts.contains { if case .object(let o) = $0, case .string("proc")? = o["type"] { return true }; return false }
-        if !hasProc { top["mounts"] = .array(defaultMounts + mounts) }
+        if !hasProc(mounts) { top["mounts"] = .array(defaultMounts + mounts) }
         if rootless { makeRootless(&top) }
         edit(&top)
         try writeFileAtomically("\(dir)/config.json", JSONDocument.Value.object(top).rendered)
@@ -258,7 +261,7 @@ public enum Compare {
         }
         // The namespaces, from the host: the probe's process's against voidoci's own.
         let state = Child.run([runtime, "--root", "\(dir)/state", "state", id]).stdout
-        if let pid = jsonNumber(state, "pid"), pid > 0 {
+        if let pid = statePid(state) {
             for k in namespaceKinds {
                 var a = [CChar](repeating: 0, count: 64), b = [CChar](repeating: 0, count: 64)
                 let n1 = readlink("/proc/\(pid)/ns/\(k)", &a, 63), n2 = readlink("/proc/self/ns/\(k)", &b, 63)
@@ -453,7 +456,9 @@ public enum Compare {
         return a.compactMap { if case .string(let s) = $0 { return s }; return nil }
     }
 
-    static func unescape(_ s: Substring) -> String {
+    /// A probe line's or a trace record's text: \n, \t and \\ unescaped.
+    static func unescape<S: StringProtocol>(_ s: S) -> String {
+        guard s.contains("\\") else { return String(s) }
         var out = "", esc = false
         for ch in s {
             if esc {
@@ -464,14 +469,11 @@ public enum Compare {
         return out
     }
 
-    static func jsonNumber(_ text: String, _ key: String) -> Int? {
-        let needle = Array("\"\(key)\"".utf8), bytes = Array(text.utf8)
-        guard needle.count <= bytes.count else { return nil }
-        for i in 0...(bytes.count - needle.count) where Array(bytes[i..<(i + needle.count)]) == needle {
-            let rest = bytes[(i + needle.count)...].drop { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: " ") }
-            return Int(String(decoding: rest.prefix { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self))
-        }
-        return nil
+    /// The pid of a runtime's `state` output (runc's, crun's, voidoci's), if positive.
+    static func statePid(_ text: String) -> Int32? {
+        guard let doc = try? JSONDocument(parsing: Array(text.utf8)), case .object(let o) = doc.root,
+              case .number(let n)? = o["pid"], let pid = Int32(n), pid > 0 else { return nil }
+        return pid
     }
 
     static func which(_ name: String) -> String? {

@@ -20,7 +20,7 @@ extension Profile {
     public static func traceConfig(_ doc: JSONDocument, imageHasTmp: Bool) -> (JSONDocument, tmpfs: [String]) {
         guard case .object(var top) = doc.root else { return (doc, []) }
         var mounts = array(top["mounts"])
-        if !mounts.contains(where: { type(of: $0) == "proc" }) { mounts = Compare.defaultMounts + mounts }
+        if !Compare.hasProc(mounts) { mounts = Compare.defaultMounts + mounts }
         if imageHasTmp && !mounts.contains(where: { destination(of: $0) == "/tmp" }) {
             mounts.append(tmpfsMount("/tmp"))
         }
@@ -56,7 +56,7 @@ extension Profile {
         func has(_ t: String, _ d: String) -> Bool { mounts.contains { type(of: $0) == t && destination(of: $0) == d } }
         for k in g.mounts {
             switch k {
-            case "proc" where !mounts.contains { type(of: $0) == "proc" }: mounts.append(Compare.defaultMounts[0])
+            case "proc" where !Compare.hasProc(mounts): mounts.append(Compare.defaultMounts[0])
             case "sysfs" where !mounts.contains { type(of: $0) == "sysfs" }: mounts.append(Compare.defaultMounts[5])
             case "devpts" where !has("devpts", "/dev/pts"): mounts.append(Compare.defaultMounts[2])
             case "shm" where !has("tmpfs", "/dev/shm"): mounts.append(Compare.defaultMounts[3])

@@ -60,7 +60,7 @@ public enum Profile {
             var st = stat()
             guard !ownerAlive(String(name.dropFirst("voidoci-".count))), lstat(dir, &st) == 0,
                   st.st_mode & S_IFMT == S_IFDIR, st.st_uid == geteuid() else { continue }
-            removeScratchTree(dir)
+            _ = removeTree(dir)
         }
     }
 
@@ -69,7 +69,7 @@ public enum Profile {
     /// caller's state directory), where `voidoci list` shows it and `delete --force` finds it.
     public static func traced(_ config: String, voidoci: String, stateRoot: String, timeout: Int32 = 300) throws -> Run {
         let dir = try scratchDir()
-        defer { removeScratchTree(dir) }
+        defer { _ = removeTree(dir) }
         try writeFileAtomically("\(dir)/config.json", config)
         let id = "\(owner)-\(UInt32.random(in: 0...UInt32.max))"
         let base = [voidoci, "--root", stateRoot]
@@ -80,7 +80,7 @@ public enum Profile {
             throw VoidError("the traced run: voidoci create failed: \(firstLines(readAll("\(dir)/err")))")
         }
         let state = Compare.Child.run(base + ["state", id]).stdout
-        guard let pid = Compare.jsonNumber(state, "pid"), pid > 0, let p32 = Int32(exactly: pid) else {
+        guard let p32 = Compare.statePid(state) else {
             throw VoidError("the traced run: no pid in voidoci state: \(state.prefix(200))")
         }
         let tracePath = "\(dir)/trace"
@@ -97,7 +97,7 @@ public enum Profile {
                 void_trace(p32, $0, "\(dir)/start-err", tfd, timeout, &initStatus, &startStatus)
             }
         }
-        guard rc == 0 else { throw VoidError("the traced run: ptrace of the void's init (pid \(pid)): \(errnoText(errno))", errno: errno) }
+        guard rc == 0 else { throw VoidError("the traced run: ptrace of the void's init (pid \(p32)): \(errnoText(errno))", errno: errno) }
         if void_trace_was_interrupted() != 0 { throw VoidError("interrupted") }
         var run = Run()
         parse(readAll(tracePath, limit: 64 << 20), into: &run)
@@ -123,11 +123,11 @@ public enum Profile {
             case "P" where f.count >= 7:
                 guard let tid = Int32(f[2]), let nr = Int(f[3]), let res = Int(f[4]) else { continue }
                 run.events.append(Event(program: f[1] == "p", tid: tid, nr: nr, result: res, op: f[5],
-                                        path: unescape(f[6...].joined(separator: "\t"))))
+                                        path: Compare.unescape(f[6...].joined(separator: "\t"))))
             case "N" where f.count >= 9:
                 guard let tid = Int32(f[2]), let nr = Int(f[3]), let res = Int(f[4]) else { continue }
                 run.events.append(Event(program: f[1] == "p", tid: tid, nr: nr, result: res, op: f[5],
-                                        path: unescape(f[8...].joined(separator: "\t")), family: f[6], type: f[7]))
+                                        path: Compare.unescape(f[8...].joined(separator: "\t")), family: f[6], type: f[7]))
             case "K": run.timedOut = true
             case "T": run.truncated = true
             case "O": run.incomplete.append("\(f.count > 1 ? f[1] : "some") stops of threads past the tracer's table of 4096 (no paths)")
@@ -140,15 +140,6 @@ public enum Profile {
             default: continue
             }
         }
-    }
-
-    static func unescape(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out = "", esc = false
-        for ch in s {
-            if esc { out.append(ch == "n" ? "\n" : ch == "t" ? "\t" : ch); esc = false } else if ch == "\\" { esc = true } else { out.append(ch) }
-        }
-        return out
     }
 
     // MARK: helpers
@@ -164,11 +155,6 @@ public enum Profile {
         let dir = String(cString: d)
         _ = chmod(dir, 0o755)
         return dir
-    }
-
-    static func removeScratchTree(_ dir: String) {
-        guard dir.hasPrefix("/tmp/voidoci-profile-") else { return }
-        _ = Compare.Child.run(["/bin/rm", "-rf", "--one-file-system", dir], timeout: 120)
     }
 
     static func now() -> Double {
